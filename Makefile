@@ -1,0 +1,38 @@
+# Every target makes the virtualenv it needs first, so each is one command on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PHOTOS ?= $(HOME)/Pictures
+
+.PHONY: install dev test lint scan bench clean
+
+$(BIN)/dupwatch: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: $(BIN)/dupwatch
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/dupwatch
+
+dev: $(VENV)/.dev
+
+# The main job: index a photo folder and report its duplicates.
+scan: install
+	$(BIN)/dupwatch scan "$(PHOTOS)"
+
+lint: dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: dev
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+from dupwatch.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,194 @@
+"""One `main()`: arguments → the pipeline → output; the project's errors → one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from dupwatch import __version__
+from dupwatch import config as configuration
+from dupwatch.compare import compare_files
+from dupwatch.config import Config
+from dupwatch.errors import DupwatchError, ExitCode, SkipFile
+from dupwatch.methods.registry import METHODS
+from dupwatch.pipeline import Duplicate, Pipeline, default_workers
+from dupwatch.report import Tally, duplicate_text, json_line, shown, skipped_text, table
+from dupwatch.store.sqlite import SqliteStore
+from dupwatch.walk import Selection, walk
+
+log = logging.getLogger("dupwatch")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _log_to_stderr(args.verbose)
+    try:
+        return int(args.run(args))
+    except DupwatchError as exc:
+        print(f"dupwatch: {shown(str(exc))}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("dupwatch: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return int(ExitCode.OK)  # `dupwatch scan ... | head` is not an error
+
+
+def _log_to_stderr(verbose: bool) -> None:
+    # Plain lines, no timestamps: journald and terminals add their own.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("dupwatch: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, metavar="FILE",
+                        help="config file (default: $DUPWATCH_CONFIG, then the user config dir)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log more")
+    cached = argparse.ArgumentParser(add_help=False)
+    cached.add_argument("--cache", type=Path, metavar="PATH", help="the cache database to use")
+
+    parser = argparse.ArgumentParser(
+        prog="dupwatch", description="Find duplicate and near-duplicate photos.",
+        epilog="Exit codes: 0 ok, 1 error, 2 bad usage or config, 3 finished but files were skipped.")
+    parser.add_argument("--version", action="version", version=f"dupwatch {__version__}")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("scan", parents=[common, cached], help="index folders and report duplicates")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
+    p.add_argument("--workers", type=int, metavar="N", help="decoding processes (default: cores)")
+    p.set_defaults(run=scan)
+
+    p = sub.add_parser("query", parents=[common, cached], help="the indexed images most like one image")
+    p.add_argument("image")
+    p.add_argument("-k", type=int, default=3, help="how many (default 3)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=query)
+
+    p = sub.add_parser("compare", parents=[common], help="every method's score for two images")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--method", default="all", help=f"one of {', '.join(METHODS)}, or all")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=compare)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    config = configuration.load(args.config)
+    cache = getattr(args, "cache", None)
+    if cache is not None:
+        config = config.model_copy(update={"cache": config.cache.model_copy(update={"path": cache})})
+    return config
+
+
+def scan(args: argparse.Namespace) -> ExitCode:
+    config = _config(args)
+    selection = Selection(config.scan.extensions, config.scan.ignore)
+    workers = args.workers if args.workers is not None else default_workers(config.scan.workers)
+    started = time.monotonic()
+    paths = list(walk(args.paths, selection, config.scan.follow_symlinks))
+    store = SqliteStore(config.cache.resolved())
+    tally = Tally()
+    try:
+        pipeline = Pipeline(config, store)
+        out = _Output(args.json, total=len(paths))
+        for event in pipeline.ingest(paths, workers):
+            tally.add(event)
+            out.progress()
+            if isinstance(event, Duplicate):
+                out.line(json_line(event.match.to_json()) if args.json else duplicate_text(event))
+            elif isinstance(event, SkipFile):
+                log.warning(skipped_text(event))
+                if args.json:
+                    out.line(json_line({"event": "skipped", "path": event.path, "reason": event.reason}))
+        out.close()
+        seen = {p for p in paths if isinstance(p, str)}
+        roots = [str(Path(p).absolute()) for p in args.paths if Path(p).is_dir()]
+        forgotten = sum(pipeline.forget_missing(root, seen) for root in roots)
+    finally:
+        store.close()
+    seconds = time.monotonic() - started
+    if args.json:
+        print(json_line(tally.record(forgotten, seconds)))
+    else:
+        log.info(tally.text(forgotten, seconds))
+    return ExitCode.SKIPPED if tally.counts["skipped"] else ExitCode.OK
+
+
+class _Output:
+    """Lines on stdout, and a progress bar on stderr only when a person is watching it."""
+
+    def __init__(self, as_json: bool, total: int) -> None:
+        self._bar = None
+        if sys.stderr.isatty() and not as_json:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="file", file=sys.stderr, leave=False)
+
+    def progress(self) -> None:
+        if self._bar is not None:
+            self._bar.update()
+
+    def line(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.write(text, file=sys.stdout)
+        else:
+            print(text, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def query(args: argparse.Namespace) -> ExitCode:
+    if args.k < 1:
+        raise DupwatchError("-k must be at least 1")
+    config = _config(args)
+    store = SqliteStore(config.cache.resolved())
+    try:
+        ranked = Pipeline(config, store).query(str(Path(args.image).absolute()), args.k)
+    finally:
+        store.close()
+    if args.json:
+        for r in ranked:
+            print(json_line({"event": "similar", "path": r.path, "score": round(r.score, 4),
+                             "distance": r.distance, "duplicate": r.duplicate}))
+    elif not ranked:
+        print("no similar image in the index")
+    else:
+        rows = [["score", "distance", "duplicate", "path"]]
+        rows += [[f"{r.score:.3f}", str(r.distance), "yes" if r.duplicate else "no", shown(r.path)]
+                 for r in ranked]
+        table(rows, sys.stdout)
+    return ExitCode.OK
+
+
+def compare(args: argparse.Namespace) -> ExitCode:
+    if args.method == "all":
+        names = tuple(METHODS)
+    elif args.method in METHODS:
+        names = (args.method,)
+    else:
+        raise DupwatchError(f"--method: unknown method {args.method!r}; known: {', '.join(METHODS)}, all")
+    same_bytes, scores = compare_files(args.a, args.b, names)
+    if args.json:
+        print(json_line({"event": "compare", "a": args.a, "b": args.b, "same_bytes": same_bytes,
+                         "scores": {s.method: {"score": round(s.score, 4), "threshold": s.threshold,
+                                               "duplicate": s.duplicate, "distance": s.distance}
+                                    for s in scores}}))
+        return ExitCode.OK
+    print(f"same bytes: {'yes' if same_bytes else 'no'}")
+    rows = [["method", "score", "threshold", "duplicate", "distance"]]
+    rows += [[s.method, f"{s.score:.3f}", f"{s.threshold:.2f}", "yes" if s.duplicate else "no",
+              "" if s.distance is None else str(s.distance)] for s in scores]
+    table(rows, sys.stdout)
+    return ExitCode.OK

@@ -1,0 +1,142 @@
+"""The config: YAML → a frozen, validated tree. Every error names the dotted key that is wrong.
+
+Lookup order: `--config FILE`, then `$DUPWATCH_CONFIG`, then `config.yaml` in the user config
+dir (platformdirs), then the built-in defaults. `config.example.yaml` documents every key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from dupwatch.errors import ConfigError
+from dupwatch.methods.registry import METHODS
+
+APP = "dupwatch"
+ENV_CONFIG = "DUPWATCH_CONFIG"
+
+DEFAULT_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif", ".bmp",
+                      ".heic", ".heif")
+# Names that are never photos yet: partial downloads, sync tools' temporary files, hidden files.
+DEFAULT_IGNORE = (".*", "*.part", "*.crdownload", "*.tmp", "*.temp", "~*", "*.partial",
+                  "*.!sync", "*.syncthing.*")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CacheConfig(Section):
+    path: Path | None = None  # None: <user cache dir>/index.sqlite3
+
+    def resolved(self) -> Path:
+        if self.path is not None:
+            return self.path.expanduser()
+        return Path(platformdirs.user_cache_dir(APP)) / "index.sqlite3"
+
+
+class ScanConfig(Section):
+    extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
+    ignore: tuple[str, ...] = DEFAULT_IGNORE
+    follow_symlinks: bool = False
+    workers: int = Field(0, ge=0)  # 0: one per CPU core
+
+    @field_validator("extensions")
+    @classmethod
+    def _dotted_lowercase(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for ext in value:
+            ext = ext.strip().lower()
+            if not ext or "/" in ext:
+                raise ValueError(f"not a file extension: {ext!r}")
+            out.append(ext if ext.startswith(".") else "." + ext)
+        return tuple(out)
+
+
+HashName = Literal["hash", "phash", "dhash", "whash"]
+
+
+class CandidatesConfig(Section):
+    hash: HashName = "hash"
+    max_distance: int = Field(12, ge=0, le=64)
+    limit: int = Field(64, ge=1)  # at most this many nearest candidates are confirmed
+
+
+class ConfirmConfig(Section):
+    method: str = "cosine"
+    threshold: float | None = Field(None, ge=0.0, le=1.0)  # None: the method's default
+
+    @field_validator("method")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in METHODS:
+            raise ValueError(f"unknown method {value!r}; known: {', '.join(METHODS)}")
+        return value
+
+    def resolved_threshold(self) -> float:
+        return self.threshold if self.threshold is not None else METHODS[self.method].default_threshold
+
+
+class Config(Section):
+    cache: CacheConfig = CacheConfig()
+    scan: ScanConfig = ScanConfig()
+    candidates: CandidatesConfig = CandidatesConfig()
+    confirm: ConfirmConfig = ConfirmConfig()
+
+
+def parse(data: Any, source: str | None = None) -> Config:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("(top level)", "must be a mapping of sections", source)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(dotted(first["loc"]), _problem(first), source) from None
+
+
+def dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _problem(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{message} (got {error['input']!r})" if error["type"] != "missing" else message
+
+
+def load_file(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("(file)", f"cannot read: {exc.strerror or exc}", str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError("(file)", f"not valid YAML: {exc}", str(path)) from None
+    return parse(data, str(path))
+
+
+def find(explicit: Path | None) -> Path | None:
+    """The config file to use, or None for the built-in defaults."""
+    if explicit is not None:
+        return explicit
+    if env := os.environ.get(ENV_CONFIG):
+        return Path(env)
+    user = Path(platformdirs.user_config_dir(APP)) / "config.yaml"
+    return user if user.is_file() else None
+
+
+def load(explicit: Path | None = None) -> Config:
+    path = find(explicit)
+    return load_file(path) if path is not None else Config()

@@ -1,0 +1,88 @@
+"""One decode per file: upright, RGB, no bigger than the methods need.
+
+JPEGs are decoded in draft mode: libjpeg scales by 1/2, 1/4 or 1/8 while decoding, so a
+12-megapixel photo costs a fraction of a full decode when the methods need 64 pixels. Every
+failure Pillow can raise for a bad file becomes a `SkipFile` naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pillow_heif
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from dupwatch.errors import SkipFile
+
+pillow_heif.register_heif_opener()
+
+# Smaller than this on either side, an image has no pattern worth comparing.
+MIN_SIDE = 8
+
+
+@dataclass(frozen=True)
+class Decoded:
+    image: Image.Image  # RGB, EXIF orientation applied, short side ≥ the size asked for if possible
+    width: int  # the photo's full upright size, not the decoded one
+    height: int
+    format: str
+
+
+def decode(path: str, data: bytes, min_size: int) -> Decoded:
+    """Decode `data` (the bytes of `path`) to an upright RGB image of at least `min_size`."""
+    if not data:
+        raise SkipFile(path, "empty file")
+    try:
+        with warnings.catch_warnings():
+            # Past Pillow's pixel limit it raises; between 1× and 2× the limit it only warns.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                fmt = im.format or "unknown"
+                width, height = _upright_size(im)
+                if min(im.size) < MIN_SIDE:
+                    raise SkipFile(path, f"image too small to compare ({im.size[0]}×{im.size[1]} pixels)")
+                if fmt == "JPEG":
+                    im.draft("RGB", (min_size, min_size))
+                im.load()
+                upright = ImageOps.exif_transpose(im)
+                rgb = to_rgb(upright)
+    except SkipFile:
+        raise
+    except UnidentifiedImageError:
+        raise SkipFile(path, "not an image Pillow can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise SkipFile(path, f"image too large: {exc}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as exc:
+        # Pillow's plugins raise all of these for truncated or malformed data.
+        raise SkipFile(path, f"corrupt or truncated image: {exc}") from None
+    except MemoryError:
+        raise SkipFile(path, "image too large to decode in memory") from None
+    return Decoded(rgb, width, height, fmt)
+
+
+def _upright_size(im: Image.Image) -> tuple[int, int]:
+    orientation = im.getexif().get(0x0112, 1)
+    w, h = im.size
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB; transparency is flattened onto white, as exports do."""
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        # Wide greyscale: stretch its real range to 8 bits (a plain convert would clip to white).
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        scaled = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
+        return Image.fromarray(scaled.astype(np.uint8), "L").convert("RGB")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im.convert("RGB")

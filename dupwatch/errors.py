@@ -1,0 +1,47 @@
+"""The project's own exceptions: each one becomes one line for the user, never a traceback."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1  # the command could not do its job (cache unusable, folder missing, ...)
+    USAGE = 2  # bad arguments or a bad config
+    SKIPPED = 3  # the command finished, but some files were skipped
+
+
+class DupwatchError(Exception):
+    """An error the user can act on; `main()` prints it as one line."""
+
+    exit_code = ExitCode.ERROR
+
+
+class ConfigError(DupwatchError):
+    """A config value is wrong; the message starts with its dotted key."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, key: str, problem: str, source: str | None = None) -> None:
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+class UsageError(DupwatchError):
+    exit_code = ExitCode.USAGE
+
+
+class SkipFile(DupwatchError):
+    """This one file cannot be processed; the caller logs it and goes on with the next."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[SkipFile], tuple[str, str]]:
+        # Raised in worker processes: pickle with both arguments, not the formatted message.
+        return (SkipFile, (self.path, self.reason))

@@ -1,0 +1,1 @@
+"""In-memory indexes over the store's fingerprints, rebuilt at open."""

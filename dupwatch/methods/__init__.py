@@ -1,0 +1,1 @@
+"""Similarity methods: one small class a file, found by name through `registry`."""

@@ -1,0 +1,65 @@
+"""Perceptual hashes (imagehash): 64 bits each, scored by Hamming distance.
+
+Score = 1 - distance / 64. The default threshold 0.85 accepts a distance of 9 or less.
+"""
+
+from __future__ import annotations
+
+import imagehash
+import numpy as np
+from PIL import Image
+
+from dupwatch.methods.base import Method
+
+BITS = 64
+
+
+class HashMethod(Method):
+    default_threshold = 0.85
+    dtype = np.uint64
+    shape = ()
+    def _hash(self, image: Image.Image) -> imagehash.ImageHash:
+        raise NotImplementedError
+
+    def fingerprint(self, image: Image.Image) -> np.ndarray:
+        bits = self._hash(image).hash.flatten()
+        return np.frombuffer(np.packbits(bits).tobytes(), dtype=">u8").astype(np.uint64).reshape(())
+
+    def compare(self, a: np.ndarray, b: np.ndarray) -> float:
+        return 1.0 - self.distance(a, b) / BITS
+
+    @staticmethod
+    def distance(a: np.ndarray, b: np.ndarray) -> int:
+        return int(np.bitwise_count(np.uint64(a) ^ np.uint64(b)))
+
+
+class AverageHash(HashMethod):
+    name = "hash"
+    summary = "64-bit average hash (imagehash.average_hash), Hamming distance"
+
+    def _hash(self, image: Image.Image) -> imagehash.ImageHash:
+        return imagehash.average_hash(image)
+
+
+class PerceptualHash(HashMethod):
+    name = "phash"
+    summary = "64-bit DCT perceptual hash (imagehash.phash), Hamming distance"
+
+    def _hash(self, image: Image.Image) -> imagehash.ImageHash:
+        return imagehash.phash(image)
+
+
+class DifferenceHash(HashMethod):
+    name = "dhash"
+    summary = "64-bit gradient hash (imagehash.dhash), Hamming distance"
+
+    def _hash(self, image: Image.Image) -> imagehash.ImageHash:
+        return imagehash.dhash(image)
+
+
+class WaveletHash(HashMethod):
+    name = "whash"
+    summary = "64-bit Haar wavelet hash (imagehash.whash), Hamming distance"
+
+    def _hash(self, image: Image.Image) -> imagehash.ImageHash:
+        return imagehash.whash(image)

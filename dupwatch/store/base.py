@@ -1,0 +1,55 @@
+"""The interface every store keeps: the embedded SQLite one, and later a shared PostgreSQL one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from dupwatch.record import Match, Photo
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the store remembers of a path: enough to decide whether to read the file again."""
+
+    id: int
+    size: int
+    mtime_ns: int
+    plan: str  # the fingerprints it has (`Plan.signature`)
+
+
+class Store(Protocol):
+    def get(self, path: str) -> Known | None: ...
+
+    def path_of(self, file_id: int) -> str | None: ...
+
+    def put(self, photo: Photo, plan: str) -> int:
+        """Insert or replace the file at `photo.path`; a replaced file keeps its id."""
+
+    def remove(self, path: str) -> int | None:
+        """Forget a path (and its pairs); returns the id it had."""
+
+    def paths_under(self, root: str) -> Iterator[str]: ...
+
+    def exact(self, content_hash: bytes) -> list[int]:
+        """Ids of files with these exact bytes, oldest first."""
+
+    def fingerprint(self, file_id: int, key: str) -> bytes | None: ...
+
+    def put_fingerprint(self, file_id: int, key: str, data: bytes) -> None: ...
+
+    def fingerprints(self, key: str) -> tuple[np.ndarray, list[bytes]]:
+        """Every file id with a fingerprint of `key`, and those fingerprints."""
+
+    def record_pair(self, file_id: int, match_id: int, match: Match) -> None: ...
+
+    def pairs(self) -> Iterator[Match]: ...
+
+    def count(self) -> int: ...
+
+    def commit(self) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,90 @@
+"""Shared fixtures: real photographs (scikit-image ships them in its wheel) and a CLI runner."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import skimage
+from PIL import Image
+
+from dupwatch.cli import main
+
+SAMPLES = Path(skimage.__file__).parent / "data"
+# Real colour photographs, distinct from each other (scikit-image's sample data, see its README).
+PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
+          "hubble_deep_field.jpg", "retina.jpg", "camera.png")
+
+
+@pytest.fixture(scope="session")
+def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Copies of the sample photographs, as a user's folder would hold them."""
+    folder = tmp_path_factory.mktemp("photos")
+    for name in PHOTOS:
+        shutil.copy(SAMPLES / name, folder / name)
+    return folder
+
+
+@pytest.fixture
+def photos(tmp_path: Path, photo_dir: Path) -> Path:
+    """A fresh, writable copy of the photo folder for one test."""
+    folder = tmp_path / "photos"
+    shutil.copytree(photo_dir, folder)
+    return folder
+
+
+def open_rgb(path: Path) -> Image.Image:
+    with Image.open(path) as im:
+        return im.convert("RGB")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.json() if e["event"] == kind]
+
+
+def run(*args: str | Path) -> Result:
+    """Run the real CLI in this process (fast; one worker so no process pool)."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def run_process(*args: str | Path, env: dict[str, str] | None = None, **kw: Any) -> Result:
+    """Run `python -m dupwatch` as a user would, in its own process."""
+    proc = subprocess.run([sys.executable, "-m", "dupwatch", *map(str, args)], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=300, check=False, **kw)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    return tmp_path / "cache" / "index.sqlite3"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Never read the developer's own config or write to their cache."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.delenv("DUPWATCH_CONFIG", raising=False)
+    yield

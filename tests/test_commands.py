@@ -1,0 +1,80 @@
+"""`compare` and `query`: the same fingerprints and methods as `scan`, nothing recorded."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from PIL import Image
+
+from dupwatch.errors import ExitCode
+from dupwatch.methods.registry import METHODS
+from tests.conftest import SAMPLES, open_rgb, run, run_process
+
+
+def test_compare_shows_every_method(tmp_path: Path) -> None:
+    small = tmp_path / "small.jpg"
+    open_rgb(SAMPLES / "astronaut.png").resize((200, 200)).save(small, quality=70)
+    result = run("compare", SAMPLES / "astronaut.png", small)
+    assert result.code == ExitCode.OK
+    lines = result.out.splitlines()
+    assert lines[0] == "same bytes: no"
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    assert set(rows) == set(METHODS)
+    assert rows["cosine"][3] == "yes" and float(rows["cosine"][1]) >= 0.93
+
+
+def test_compare_json_of_different_photos(tmp_path: Path) -> None:
+    result = run("compare", SAMPLES / "astronaut.png", SAMPLES / "coffee.png", "--json")
+    [record] = result.json()
+    assert record["same_bytes"] is False
+    assert set(record["scores"]) == set(METHODS)
+    assert not any(s["duplicate"] for s in record["scores"].values())
+    assert isinstance(record["scores"]["hash"]["distance"], int)
+
+
+def test_compare_one_method_and_a_bad_one(tmp_path: Path) -> None:
+    one = run("compare", SAMPLES / "chelsea.png", SAMPLES / "chelsea.png", "--method", "ssim", "--json")
+    assert json.loads(one.out)["scores"]["ssim"]["score"] == 1.0
+    assert json.loads(one.out)["same_bytes"] is True
+    bad = run("compare", SAMPLES / "chelsea.png", SAMPLES / "coffee.png", "--method", "nope")
+    assert bad.code == ExitCode.ERROR and "--method: unknown method 'nope'" in bad.err
+
+
+def test_compare_a_broken_file_names_it(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really")
+    result = run("compare", SAMPLES / "chelsea.png", broken)
+    assert result.code == ExitCode.ERROR
+    assert str(broken) in result.err
+
+
+def test_query_ranks_the_original_first(photos: Path, cache: Path, tmp_path: Path) -> None:
+    run("scan", photos, "--cache", cache)
+    probe = tmp_path / "probe.jpg"
+    image = open_rgb(photos / "chelsea.png")
+    image.resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS).save(probe, quality=60)
+    result = run("query", probe, "-k", "3", "--cache", cache, "--json")
+    assert result.code == ExitCode.OK
+    ranked = result.json()
+    assert 1 <= len(ranked) <= 3
+    assert ranked[0]["path"] == str(photos / "chelsea.png") and ranked[0]["duplicate"] is True
+    assert [r["score"] for r in ranked] == sorted((r["score"] for r in ranked), reverse=True)
+    assert not any(r["duplicate"] for r in ranked[1:])
+    with sqlite3.connect(cache) as db:  # a query records nothing
+        assert db.execute("SELECT count(*) FROM files").fetchone()[0] == 8
+
+
+def test_query_exact_copy_and_text_output(photos: Path, cache: Path) -> None:
+    run("scan", photos, "--cache", cache)
+    result = run_process("query", SAMPLES / "coffee.png", "--cache", cache)
+    assert result.code == ExitCode.OK
+    header, first = result.out.splitlines()[:2]
+    assert header.split() == ["score", "distance", "duplicate", "path"]
+    assert first.split() == ["1.000", "0", "yes", str(photos / "coffee.png")]
+
+
+def test_query_empty_index(tmp_path: Path, cache: Path) -> None:
+    result = run("query", SAMPLES / "coffee.png", "--cache", cache)
+    assert result.code == ExitCode.OK and "no similar image" in result.out

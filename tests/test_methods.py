@@ -1,0 +1,76 @@
+"""Every registered method: a score in [0, 1], 1 for the same image, above its threshold for an
+edited copy and below it for a different photograph."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance
+
+from dupwatch.errors import ConfigError
+from dupwatch.methods.registry import METHODS, get_method
+from tests.conftest import SAMPLES, open_rgb
+
+
+def _reencoded(image: Image.Image, quality: int = 60) -> Image.Image:
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=quality)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> Image.Image:
+    return open_rgb(SAMPLES / "astronaut.png")
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_identical_scores_one(name: str, astronaut: Image.Image) -> None:
+    method = get_method(name)
+    fp = method.fingerprint(astronaut)
+    assert method.compare(fp, fp) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_reencoded_copy_is_a_duplicate(name: str, astronaut: Image.Image) -> None:
+    method = get_method(name)
+    score = method.compare(method.fingerprint(astronaut), method.fingerprint(_reencoded(astronaut)))
+    assert method.default_threshold <= score <= 1.0
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.parametrize("other", ["chelsea.png", "coffee.png", "rocket.jpg"])
+def test_different_photo_is_not(name: str, other: str, astronaut: Image.Image) -> None:
+    method = get_method(name)
+    score = method.compare(method.fingerprint(astronaut), method.fingerprint(open_rgb(SAMPLES / other)))
+    assert 0.0 <= score < method.default_threshold
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_fingerprint_survives_bytes(name: str, astronaut: Image.Image) -> None:
+    method = get_method(name)
+    fp = method.fingerprint(astronaut)
+    assert np.array_equal(method.from_bytes(method.to_bytes(fp)), fp)
+
+
+def test_cosine_ignores_brightness_and_small_crops(astronaut: Image.Image) -> None:
+    cosine = get_method("cosine")
+    w, h = astronaut.size
+    brighter = ImageEnhance.Brightness(astronaut).enhance(1.25)
+    cropped = astronaut.crop((w // 20, h // 20, w - w // 20, h - h // 20))
+    base = cosine.fingerprint(astronaut)
+    assert cosine.compare(base, cosine.fingerprint(brighter)) >= cosine.default_threshold
+    assert cosine.compare(base, cosine.fingerprint(cropped)) >= cosine.default_threshold
+
+
+def test_flat_image_matches_nothing(astronaut: Image.Image) -> None:
+    cosine = get_method("cosine")
+    flat = Image.new("RGB", (64, 64), (90, 90, 90))
+    assert cosine.compare(cosine.fingerprint(flat), cosine.fingerprint(astronaut)) == 0.0
+
+
+def test_unknown_method_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="known: euclidean, ssim, hash"):
+        get_method("sift")

@@ -1,0 +1,43 @@
+"""The SQLite store: schema versions, and what it refuses."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from dupwatch.errors import DupwatchError
+from dupwatch.store.migrations import MIGRATIONS
+from dupwatch.store.sqlite import SqliteStore
+
+
+def test_new_cache_gets_the_latest_schema_in_wal_mode(cache: Path) -> None:
+    SqliteStore(cache).close()
+    with sqlite3.connect(cache) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"files", "fingerprints", "pairs"} <= tables
+
+
+def test_reopening_migrates_nothing_twice(cache: Path) -> None:
+    SqliteStore(cache).close()
+    store = SqliteStore(cache)
+    assert store.count() == 0
+    store.close()
+
+
+def test_newer_schema_is_refused(cache: Path) -> None:
+    SqliteStore(cache).close()
+    with sqlite3.connect(cache) as db:
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(DupwatchError, match="newer than this dupwatch"):
+        SqliteStore(cache)
+
+
+def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    path.write_text("not sqlite at all" * 100)
+    with pytest.raises(DupwatchError, match=f"cannot open cache {path}"):
+        SqliteStore(path)
