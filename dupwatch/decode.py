@@ -25,14 +25,18 @@ MIN_SIDE = 8
 
 @dataclass(frozen=True)
 class Decoded:
-    image: Image.Image  # RGB, EXIF orientation applied, short side ≥ the size asked for if possible
+    image: Image.Image  # RGB (or L when asked for grey), upright, short side ≥ the size asked for
     width: int  # the photo's full upright size, not the decoded one
     height: int
     format: str
 
 
-def decode(path: str, data: bytes, min_size: int) -> Decoded:
-    """Decode `data` (the bytes of `path`) to an upright RGB image of at least `min_size`."""
+def decode(path: str, data: bytes, min_size: int, grey: bool = False) -> Decoded:
+    """Decode `data` (the bytes of `path`) to an upright RGB image of at least `min_size`.
+
+    With `grey`, a JPEG is decoded straight to luminance (libjpeg then skips the chroma
+    upsampling and colour conversion, about 10 % of the decode) when no method needs colour.
+    """
     if not data:
         raise SkipFile(path, "empty file")
     try:
@@ -45,10 +49,10 @@ def decode(path: str, data: bytes, min_size: int) -> Decoded:
                 if min(im.size) < MIN_SIDE:
                     raise SkipFile(path, f"image too small to compare ({im.size[0]}×{im.size[1]} pixels)")
                 if fmt == "JPEG":
-                    im.draft("RGB", (min_size, min_size))
+                    im.draft("L" if grey else "RGB", (min_size, min_size))
                 im.load()
                 upright = ImageOps.exif_transpose(im)
-                rgb = to_rgb(upright)
+                image = upright if grey and upright.mode == "L" else to_rgb(upright)
     except SkipFile:
         raise
     except UnidentifiedImageError:
@@ -60,7 +64,7 @@ def decode(path: str, data: bytes, min_size: int) -> Decoded:
         raise SkipFile(path, f"corrupt or truncated image: {exc}") from None
     except MemoryError:
         raise SkipFile(path, "image too large to decode in memory") from None
-    return Decoded(rgb, width, height, fmt)
+    return Decoded(image, width, height, fmt)
 
 
 def _upright_size(im: Image.Image) -> tuple[int, int]:

@@ -60,7 +60,8 @@ def read(path: str) -> tuple[bytes, FileStat]:
 
 def fingerprint_bytes(path: str, data: bytes, stat: FileStat, plan: Plan) -> Photo:
     methods = instances(plan.methods)
-    decoded = decode(path, data, max(m.needs_size for m in methods))
+    grey = not any(m.needs_colour for m in methods)
+    decoded = decode(path, data, max(m.needs_size for m in methods), grey)
     return Photo(
         path=path,
         stat=stat,

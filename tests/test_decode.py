@@ -116,3 +116,12 @@ def huge_png(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
     return b"\x89PNG\r\n\x1a\n" + body
+
+
+def test_grey_decode_of_a_jpeg_skips_colour(chelsea: Image.Image) -> None:
+    data = _bytes(chelsea, "JPEG", quality=90)
+    grey = decode("x.jpg", data, 64, grey=True).image
+    colour = decode("x.jpg", data, 64).image
+    assert grey.mode == "L" and colour.mode == "RGB"
+    diff = np.abs(np.asarray(grey, dtype=np.int16) - np.asarray(colour.convert("L"), dtype=np.int16))
+    assert diff.mean() < 1.5  # the same luminance, by libjpeg instead of Pillow

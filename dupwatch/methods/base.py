@@ -20,6 +20,8 @@ class Method(ABC):
     default_threshold: ClassVar[float]
     # The decoded image's short side must be at least this many pixels (when the photo has them).
     needs_size: ClassVar[int] = 64
+    # False: the method looks at luminance only, so a JPEG may be decoded straight to grey.
+    needs_colour: ClassVar[bool] = False
     # Bump when the fingerprint changes meaning: stored fingerprints of an older version are redone.
     version: ClassVar[int] = 1
     dtype: ClassVar[type[np.generic]] = np.uint8
@@ -32,7 +34,7 @@ class Method(ABC):
 
     @abstractmethod
     def fingerprint(self, image: Image.Image) -> np.ndarray:
-        """Fingerprint an upright RGB image."""
+        """Fingerprint an upright image: RGB, or L when no enabled method needs colour."""
 
     @abstractmethod
     def compare(self, a: np.ndarray, b: np.ndarray) -> float:
@@ -51,4 +53,4 @@ def small_gray(image: Image.Image, size: int) -> Image.Image:
 
 
 def small_rgb(image: Image.Image, size: int) -> Image.Image:
-    return image.resize((size, size), Image.Resampling.BOX)
+    return image.convert("RGB").resize((size, size), Image.Resampling.BOX)

@@ -21,6 +21,7 @@ class Euclidean(Method):
     name = "euclidean"
     summary = "L2 distance of 16×16 RGB pixel vectors (numpy.linalg.norm), 1 - d / d_max"
     default_threshold = 0.90
+    needs_colour = True
     shape = (SIZE, SIZE, 3)
 
     def fingerprint(self, image: Image.Image) -> np.ndarray:

@@ -34,8 +34,8 @@ class Store(Protocol):
 
     def paths_under(self, root: str) -> Iterator[str]: ...
 
-    def exact(self, content_hash: bytes) -> list[int]:
-        """Ids of files with these exact bytes, oldest first."""
+    def exact(self, content_hash: bytes, limit: int = 8) -> list[int]:
+        """Ids of the oldest `limit` files with these exact bytes, oldest first."""
 
     def fingerprint(self, file_id: int, key: str) -> bytes | None: ...
 

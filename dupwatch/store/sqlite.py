@@ -125,9 +125,9 @@ class SqliteStore:
         ).fetchall()
         return (r[0] for r in rows)
 
-    def exact(self, content_hash: bytes) -> list[int]:
+    def exact(self, content_hash: bytes, limit: int = 8) -> list[int]:
         rows = self._db.execute(
-            "SELECT id FROM files WHERE content_hash = ? ORDER BY id", (content_hash,)
+            "SELECT id FROM files WHERE content_hash = ? ORDER BY id LIMIT ?", (content_hash, limit)
         ).fetchall()
         return [r[0] for r in rows]
 

@@ -1,0 +1,94 @@
+"""Recall per transform and false pairs, with the default settings, on real photos.
+
+For each transform, a fresh cache holds the original photos; the transformed copies are then
+ingested through the same pipeline as `dupwatch scan`. A copy counts as found when its match is
+its own original; a match to any other photo is a false pair.
+
+    python benchmarks/accuracy.py [--photos DIR] [--json]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import arguments
+from dupwatch.bench.variants import CORE_TRANSFORMS, HARD_TRANSFORMS, RECALL_ONE, photo_paths, write_variants
+from dupwatch.config import Config
+from dupwatch.pipeline import Duplicate, Pipeline
+from dupwatch.store.sqlite import SqliteStore
+
+
+def main() -> int:
+    parser = arguments(__doc__ or "")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--hard", action="store_true", help="also the edits robust mode is for")
+    args = parser.parse_args()
+    originals = photo_paths(args.photos)
+    transforms = {**CORE_TRANSFORMS, **(HARD_TRANSFORMS if args.hard else {})}
+    variants_dir = args.work / "variants"
+    variants = list(write_variants(originals, variants_dir, transforms))
+    config = Config()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        base = _store(Path(tmp) / "originals.db")
+        pipeline = Pipeline(config, base)
+        among_originals = [e.match for e in pipeline.ingest(map(str, originals), workers=2)
+                           if isinstance(e, Duplicate)]
+        base.close()
+        for name in transforms:
+            db = Path(tmp) / f"{name}.db"
+            db.write_bytes((Path(tmp) / "originals.db").read_bytes())
+            store = _store(db)
+            batch = [v for v in variants if v.transform == name]
+            source = {str(v.path): v.source for v in batch}
+            found = wrong = 0
+            for event in Pipeline(config, store).ingest(list(source), workers=2):
+                if isinstance(event, Duplicate):
+                    if Path(event.match.match).stem == source[event.match.path]:
+                        found += 1
+                    else:
+                        wrong += 1
+            store.close()
+            target = 1.0 if name in RECALL_ONE else (0.95 if name in CORE_TRANSFORMS else None)
+            rows.append(Row(name, len(batch), found, wrong, target))
+    false_total = len(among_originals) + sum(r.false for r in rows)
+    if args.json:
+        print(json.dumps({"photos": len(originals), "false_pairs_among_originals": len(among_originals),
+                          "false_pairs_total": false_total,
+                          "transforms": [{**asdict(r), "recall": r.recall} for r in rows]}, indent=2))
+    else:
+        print(f"{len(originals)} distinct photos; false pairs among them: {len(among_originals)}")
+        print("| transform | copies | found | false pairs | recall | target |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            wanted = "" if r.target is None else f"≥ {r.target}"
+            print(f"| {r.transform} | {r.copies} | {r.found} | {r.false} | {r.recall:.3f} | {wanted} |")
+    missed = [r for r in rows if r.target is not None and r.recall < r.target]
+    return 1 if missed or len(among_originals) else 0
+
+
+@dataclass(frozen=True)
+class Row:
+    transform: str
+    copies: int
+    found: int
+    false: int  # matched to a different photo
+    target: float | None
+
+    @property
+    def recall(self) -> float:
+        return round(self.found / self.copies, 3)
+
+
+def _store(path: Path) -> SqliteStore:
+    return SqliteStore(path)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""Scan throughput on 12-megapixel JPEGs, rescan speed, and the decode-only ceiling.
+
+    python benchmarks/speed.py [--photos DIR] [--count 208] [--rescan-files 10000]
+
+Each figure runs `dupwatch scan` as a user would (its own process, both cores) and reads its
+peak memory from the kernel (the largest of the scan and its worker processes).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from PIL import Image
+
+from benchmarks.common import arguments
+from dupwatch.bench.variants import photo_paths, write_large_jpeg
+
+
+def large_jpegs(originals: list[Path], folder: Path, count: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for n in range(count):
+        target = folder / f"IMG_{n:04d}.jpg"
+        if not target.exists():
+            write_large_jpeg(originals[n % len(originals)], target)
+        out.append(target)
+    return out
+
+
+def draft_decode(path: Path) -> tuple[int, int]:
+    with Image.open(io.BytesIO(path.read_bytes())) as im:
+        im.draft("RGB", (64, 64))
+        im.load()
+        return im.size
+
+
+def scan(folder: Path, cache: Path, *extra: str) -> tuple[float, float, str]:
+    """Seconds, peak MiB and the summary line of one `dupwatch scan` run in its own process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "dupwatch", "scan", str(folder), "--json",
+                           "--cache", str(cache), *extra], capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if proc.returncode not in (0, 3):
+        raise SystemExit(f"scan failed: {proc.stderr}")
+    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    return seconds, peak, proc.stdout.strip().splitlines()[-1]
+
+
+def main() -> int:
+    parser = arguments(__doc__ or "")
+    parser.add_argument("--count", type=int, default=208, help="12-megapixel JPEGs to scan")
+    parser.add_argument("--rescan-files", type=int, default=10_000)
+    args = parser.parse_args()
+    originals = photo_paths(args.photos)
+    big = large_jpegs(originals, args.work / "12mp", args.count)
+    mb = sum(p.stat().st_size for p in big) / len(big) / 1e6
+    print(f"{len(big)} JPEGs of 4000×3000, {mb:.1f} MB each on average, {os.cpu_count()} cores")
+
+    for p in big:  # warm the page cache: measure decoding, not the disk
+        p.read_bytes()
+    started = time.perf_counter()
+    with ProcessPoolExecutor(os.cpu_count()) as pool:
+        list(pool.map(draft_decode, big, chunksize=4))
+    ceiling = len(big) / (time.perf_counter() - started)
+    print(f"draft decode alone, all cores:     {ceiling:7.1f} images/s (the ceiling)")
+
+    empty = args.work / "empty"
+    empty.mkdir(exist_ok=True)
+    startup, _, _ = scan(empty, args.work / "empty.db")
+    print(f"process start, empty scan:         {startup:7.2f} s")
+
+    cache = args.work / "speed.db"
+    cache.unlink(missing_ok=True)
+    seconds, peak, _ = scan(big[0].parent, cache)
+    rate, steady = len(big) / seconds, len(big) / (seconds - startup)
+    print(f"scan, default mode, cold cache:    {rate:7.1f} images/s; {steady:.1f} without the start"
+          f" ({100 * steady / ceiling:.0f} % of the ceiling); peak {peak:.0f} MiB")
+
+    many = args.work / "many"
+    if not many.exists() or len(list(many.iterdir())) != args.rescan_files:
+        shutil.rmtree(many, ignore_errors=True)
+        many.mkdir(parents=True)
+        small = args.work / "small.jpg"
+        Image.open(originals[0]).convert("RGB").resize((64, 48)).save(small)
+        for n in range(args.rescan_files):
+            os.link(small, many / f"{n:06d}.jpg")  # hard links: many files, little disk
+    cache = args.work / "rescan.db"
+    cache.unlink(missing_ok=True)
+    seconds, peak, _ = scan(many, cache)
+    n = args.rescan_files
+    print(f"first scan of {n} small copies:   {n / seconds:7.1f} files/s")
+    seconds, peak, _ = scan(many, cache)
+    print(f"rescan of them, unchanged:         {n / seconds:7.1f} files/s; peak {peak:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
