@@ -114,8 +114,8 @@ class Pipeline:
         yield Indexed(photo.path)
         if found is not None:
             match, match_id = found
-            self.store.record_pair(file_id, match_id, match)
-            yield Duplicate(match)
+            if self.store.record_pair(file_id, match_id, match):
+                yield Duplicate(match)
 
     def forget_missing(self, root: str, seen: set[str]) -> int:
         """Drop cached files under `root` that are gone from disk; returns how many."""

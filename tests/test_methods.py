@@ -74,3 +74,10 @@ def test_flat_image_matches_nothing(astronaut: Image.Image) -> None:
 def test_unknown_method_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError, match="known: euclidean, ssim, hash"):
         get_method("sift")
+
+
+def test_shared_black_corners_do_not_make_photos_alike() -> None:
+    # Two different photos rotated by 25°: the black corners they share are no evidence.
+    cosine = get_method("cosine")
+    a, b = (open_rgb(SAMPLES / n).rotate(25, expand=True) for n in ("astronaut.png", "coffee.png"))
+    assert cosine.compare(cosine.fingerprint(a), cosine.fingerprint(b)) < cosine.default_threshold

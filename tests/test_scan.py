@@ -200,3 +200,65 @@ def test_python_m_and_progress_free_pipe(photos: Path, cache: Path) -> None:
     assert result.code == 0, result.err
     assert "\r" not in result.err  # no progress bar when stderr is not a terminal
     assert "8 files" in result.err and "8 indexed" in result.err
+
+
+def test_touched_or_refingerprinted_files_are_not_reported_again(photos: Path, cache: Path,
+                                                                tmp_path: Path) -> None:
+    shutil.copy(photos / "rocket.jpg", photos / "rocket2.jpg")
+    _variant(photos / "chelsea.png", photos / "zz-chelsea.jpg", "resize")
+    assert len(run("scan", photos, "--json", "--cache", cache).events("duplicate")) == 2
+    for p in photos.iterdir():
+        os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10**9))
+    touched = run("scan", photos, "--json", "--cache", cache)
+    assert touched.events("summary")[0]["indexed"] == 10 and touched.events("duplicate") == []
+    config = tmp_path / "ssim.yaml"
+    config.write_text("confirm:\n  method: ssim\n")  # new fingerprints for every file
+    again = run("scan", photos, "--json", "--cache", cache, "--config", config)
+    assert again.events("summary")[0]["indexed"] == 10 and again.events("duplicate") == []
+
+
+def test_file_vanishing_before_it_is_read_is_skipped(photos: Path, cache: Path) -> None:
+    from dupwatch.config import Config
+    from dupwatch.errors import SkipFile
+    from dupwatch.pipeline import Pipeline
+    from dupwatch.store.sqlite import SqliteStore
+    from dupwatch.walk import Selection, walk
+
+    config = Config()
+    paths = list(walk([str(photos)], Selection(config.scan.extensions, config.scan.ignore), False))
+    (photos / "coffee.png").unlink()  # after the walk listed it, before the pipeline reads it
+    store = SqliteStore(cache)
+    events = list(Pipeline(config, store).ingest(paths, workers=2))
+    store.close()
+    skips = [e for e in events if isinstance(e, SkipFile)]
+    assert [(s.path, s.reason) for s in skips] == [
+        (str(photos / "coffee.png"), "vanished before it could be read")]
+    assert len(events) == 8
+
+
+def test_heic_and_exif_rotated_copies_are_found(photos: Path, cache: Path) -> None:
+    image = open_rgb(photos / "astronaut.png")
+    image.save(photos / "zz-astronaut.heic", quality=70)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    open_rgb(photos / "coffee.png").transpose(Image.Transpose.ROTATE_90).save(
+        photos / "zz-coffee-rotated.jpg", exif=exif.tobytes())
+    result = run("scan", photos, "--json", "--cache", cache)
+    found = {Path(d["path"]).name: Path(d["match"]).name for d in result.events("duplicate")}
+    assert found == {"zz-astronaut.heic": "astronaut.png", "zz-coffee-rotated.jpg": "coffee.png"}
+
+
+def test_default_cache_is_in_the_user_cache_dir(photos: Path, tmp_path: Path) -> None:
+    result = run("scan", photos)
+    assert result.code == ExitCode.OK
+    assert (tmp_path / "xdg-cache" / "dupwatch" / "index.sqlite3").is_file()
+
+
+def test_hidden_and_partial_files_are_ignored(photos: Path, cache: Path) -> None:
+    for name in (".hidden.jpg", "upload.jpg.part", "photo.crdownload", "IMG_1.tmp"):
+        shutil.copy(photos / "rocket.jpg", photos / name)
+    (photos / ".thumbnails").mkdir()
+    shutil.copy(photos / "rocket.jpg", photos / ".thumbnails" / "rocket.jpg")
+    shutil.copy(photos / "rocket.jpg", photos / "notes.txt")
+    result = run("scan", photos, "--json", "--cache", cache)
+    assert result.events("summary")[0]["indexed"] == 8 and result.events("duplicate") == []

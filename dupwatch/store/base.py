@@ -44,7 +44,8 @@ class Store(Protocol):
     def fingerprints(self, key: str) -> tuple[np.ndarray, list[bytes]]:
         """Every file id with a fingerprint of `key`, and those fingerprints."""
 
-    def record_pair(self, file_id: int, match_id: int, match: Match) -> None: ...
+    def record_pair(self, file_id: int, match_id: int, match: Match) -> bool:
+        """Remember a pair; False when it was known already (and so must not be reported again)."""
 
     def pairs(self) -> Iterator[Match]: ...
 

@@ -85,7 +85,9 @@ class SqliteStore:
         st = photo.stat
         values = (photo.path, st.size, st.mtime_ns, st.dev, st.ino, photo.content_hash,
                   photo.width, photo.height, plan, time.time())
-        row = self._db.execute("SELECT id FROM files WHERE path = ?", (photo.path,)).fetchone()
+        row = self._db.execute(
+            "SELECT id, content_hash FROM files WHERE path = ?", (photo.path,)
+        ).fetchone()
         if row is None:
             cur = self._db.execute(
                 "INSERT INTO files (path, size, mtime_ns, dev, ino, content_hash, width, height,"
@@ -100,9 +102,11 @@ class SqliteStore:
                 " content_hash = ?, width = ?, height = ?, plan = ?, indexed_at = ? WHERE id = ?",
                 (*values, file_id),
             )
-            # Its content changed: what was said about the old content no longer holds.
             self._db.execute("DELETE FROM fingerprints WHERE file_id = ?", (file_id,))
-            self._db.execute("DELETE FROM pairs WHERE file_id = ? OR match_id = ?", (file_id, file_id))
+            if bytes(row[1]) != photo.content_hash:
+                # New content: what was said about the old content no longer holds. The same
+                # bytes touched or fingerprinted anew keep their pairs, so none is told twice.
+                self._db.execute("DELETE FROM pairs WHERE file_id = ? OR match_id = ?", (file_id, file_id))
         self._db.executemany(
             "INSERT INTO fingerprints (file_id, method, data) VALUES (?, ?, ?)",
             [(file_id, key, data) for key, data in photo.fingerprints.items()],
@@ -151,13 +155,18 @@ class SqliteStore:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         return ids, [r[1] for r in rows]
 
-    def record_pair(self, file_id: int, match_id: int, match: Match) -> None:
+    def record_pair(self, file_id: int, match_id: int, match: Match) -> bool:
         self._write()
-        self._db.execute(
-            "INSERT OR REPLACE INTO pairs (file_id, match_id, kind, method, score, distance, found_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (file_id, match_id, match.kind, match.method, match.score, match.distance, time.time()),
+        # A pair is known in either direction: a touched original re-indexed after its copy
+        # finds the copy, and that is not news.
+        cur = self._db.execute(
+            "INSERT INTO pairs (file_id, match_id, kind, method, score, distance, found_at)"
+            " SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM pairs WHERE"
+            " (file_id = ? AND match_id = ?) OR (file_id = ? AND match_id = ?))",
+            (file_id, match_id, match.kind, match.method, match.score, match.distance, time.time(),
+             file_id, match_id, match_id, file_id),
         )
+        return cur.rowcount == 1
 
     def pairs(self) -> Iterator[Match]:
         rows = self._db.execute(
