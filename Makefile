@@ -8,12 +8,12 @@ PHOTOS ?= $(HOME)/Pictures
 
 $(BIN)/dupwatch: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet --upgrade pip
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -e .
 	touch $@
 
 $(VENV)/.dev: $(BIN)/dupwatch
-	$(BIN)/pip install --quiet -e '.[dev]'
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 install: $(BIN)/dupwatch

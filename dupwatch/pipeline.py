@@ -147,16 +147,17 @@ class Pipeline:
     ) -> list[tuple[Ranked, int]]:
         """Score the nearest `limit` candidates with the confirm method, best first."""
         mine = self.confirm.from_bytes(photo.fingerprints[self.confirm.key])
-        scored: list[tuple[Ranked, int]] = []
+        candidates: list[tuple[int, int, str, np.ndarray]] = []
         for file_id, distance in zip(ids[:limit].tolist(), distances[:limit].tolist(), strict=True):
             path = self.store.path_of(file_id)
             if path is None or path == photo.path:
                 continue
             theirs = self._stored_fingerprint(file_id, path)
-            if theirs is None:
-                continue
-            score = self.confirm.compare(mine, theirs)
-            scored.append((Ranked(path, score, distance, score >= self.threshold), file_id))
+            if theirs is not None:
+                candidates.append((file_id, distance, path, theirs))
+        scores = self.confirm.compare_many(mine, [c[3] for c in candidates])
+        scored = [(Ranked(path, score, distance, score >= self.threshold), file_id)
+                  for (file_id, distance, path, _), score in zip(candidates, scores, strict=True)]
         scored.sort(key=lambda pair: (-pair[0].score, pair[0].distance, pair[1]))
         return [(r, i) for r, i in scored if os.path.exists(r.path)]
 

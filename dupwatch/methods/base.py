@@ -8,6 +8,7 @@ largest size any enabled method asks for, and every method works from that one d
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -39,6 +40,10 @@ class Method(ABC):
     @abstractmethod
     def compare(self, a: np.ndarray, b: np.ndarray) -> float:
         """Score two fingerprints of this method in [0, 1]; 1 = identical."""
+
+    def compare_many(self, a: np.ndarray, others: Sequence[np.ndarray]) -> list[float]:
+        """Score `a` against each of `others`; methods that can batch the work override this."""
+        return [self.compare(a, b) for b in others]
 
     def to_bytes(self, fingerprint: np.ndarray) -> bytes:
         return np.ascontiguousarray(fingerprint, dtype=self.dtype).tobytes()

@@ -20,6 +20,9 @@ and text overlay scored at least 0.96. Default threshold: 0.93, in between.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import cache
+
 import numpy as np
 from PIL import Image
 
@@ -28,26 +31,43 @@ from dupwatch.methods.base import Method, small_gray
 STORED = 32
 COMPARED = 24
 ZOOMS = (0.0, 0.025, 0.05, 0.075)
-
-
 DARK, LIGHT = 20, 235  # grey levels at or past which a cell shared by both images is ignored
 MIN_CELLS = COMPARED * COMPARED // 10  # fewer cells left than this: nothing to compare
 
 
-def _cells(gray: Image.Image, zoom: float) -> np.ndarray:
-    lo, hi = STORED * zoom, STORED * (1.0 - zoom)
-    small = gray.resize((COMPARED, COMPARED), Image.Resampling.BILINEAR, box=(lo, lo, hi, hi))
-    return np.asarray(small, dtype=np.float32).ravel()
+@cache
+def _zoom_maps() -> np.ndarray:
+    """Each zoom's bilinear crop-and-resize along one axis, as a matrix (zooms, 24, 32).
+
+    Pillow resizes one axis, then the other, so a zoomed image is `R @ G @ R.T`. Each column
+    of R is read off Pillow itself (an image whose column k is 1), and a whole batch of
+    candidates is then zoomed by two small matrix products instead of Pillow calls per image.
+    """
+    maps = np.zeros((len(ZOOMS), COMPARED, STORED), dtype=np.float32)
+    for k in range(STORED):
+        column = np.zeros((STORED, STORED), dtype=np.float32)
+        column[:, k] = 1.0
+        image = Image.fromarray(column, "F")
+        for z, zoom in enumerate(ZOOMS):
+            lo, hi = STORED * zoom, STORED * (1.0 - zoom)
+            small = image.resize((COMPARED, COMPARED), Image.Resampling.BILINEAR, box=(lo, lo, hi, hi))
+            maps[z, :, k] = np.asarray(small, dtype=np.float32)[0]
+    return maps
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    keep = ~(((a <= DARK) & (b <= DARK)) | ((a >= LIGHT) & (b >= LIGHT)))
-    if np.count_nonzero(keep) < MIN_CELLS:
-        return 0.0
-    a, b = a[keep] - a[keep].mean(), b[keep] - b[keep].mean()
-    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
-    # A flat image has no pattern to compare, and scores 0 against anything.
-    return float(a @ b) / norm if norm > 1e-6 else 0.0
+def _cosines(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Masked, centred cosine of each row of `x` with the same row of `y` (both n × cells)."""
+    keep = ~(((x <= DARK) & (y <= DARK)) | ((x >= LIGHT) & (y >= LIGHT)))
+    count = np.count_nonzero(keep, axis=1)
+    safe = np.maximum(count, 1)
+    xc = np.where(keep, x - (np.where(keep, x, 0).sum(axis=1) / safe)[:, None], 0.0)
+    yc = np.where(keep, y - (np.where(keep, y, 0).sum(axis=1) / safe)[:, None], 0.0)
+    xx, yy = (xc * xc).sum(axis=1), (yc * yc).sum(axis=1)
+    norm = np.sqrt(xx * yy)
+    # A flat image (spread under 0.1 grey level: rounding noise) has no pattern to compare,
+    # and scores 0 against anything.
+    ok = (count >= MIN_CELLS) & (xx > 0.01 * safe) & (yy > 0.01 * safe)
+    return np.where(ok, (xc * yc).sum(axis=1) / np.where(ok, norm, 1.0), 0.0)
 
 
 class Cosine(Method):
@@ -60,8 +80,19 @@ class Cosine(Method):
         return np.asarray(small_gray(image, STORED), dtype=np.uint8)
 
     def compare(self, a: np.ndarray, b: np.ndarray) -> float:
-        ga, gb = Image.fromarray(a, "L"), Image.fromarray(b, "L")
-        va = {z: _cells(ga, z) for z in ZOOMS}
-        vb = {z: _cells(gb, z) for z in ZOOMS}
-        best = max(max(_cosine(va[z], vb[0.0]), _cosine(va[0.0], vb[z])) for z in ZOOMS)
-        return max(0.0, min(1.0, best))
+        return self.compare_many(a, [b])[0]
+
+    def compare_many(self, a: np.ndarray, others: Sequence[np.ndarray]) -> list[float]:
+        if not others:
+            return []
+        maps = _zoom_maps()
+        # cells[z, i]: image i zoomed by ZOOMS[z], as a vector; image 0 is `a`.
+        stack = np.stack([a, *others]).astype(np.float32)
+        cells = np.stack([(r @ stack @ r.T).reshape(len(stack), -1) for r in maps])
+        mine, theirs = cells[:, :1], cells[:, 1:]
+        n = len(others)
+        best = np.full(n, -1.0)
+        for z in range(len(ZOOMS)):
+            best = np.maximum(best, _cosines(np.repeat(mine[z], n, axis=0), theirs[0]))
+            best = np.maximum(best, _cosines(np.repeat(mine[0], n, axis=0), theirs[z]))
+        return [float(s) for s in np.clip(best, 0.0, 1.0)]
