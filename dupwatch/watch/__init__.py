@@ -1,0 +1,1 @@
+"""The always-on watcher: filesystem events → settled files → the pipeline, under systemd."""
