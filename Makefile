@@ -13,7 +13,7 @@ $(BIN)/dupwatch: pyproject.toml
 	touch $@
 
 $(VENV)/.dev: $(BIN)/dupwatch
-	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -e '.[dev]'
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -e '.[dev,cnn]'
 	touch $@
 
 install: $(BIN)/dupwatch

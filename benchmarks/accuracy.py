@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import arguments
+from dupwatch import config as configuration
 from dupwatch.bench.variants import CORE_TRANSFORMS, HARD_TRANSFORMS, RECALL_ONE, photo_paths, write_variants
 from dupwatch.config import Config
 from dupwatch.pipeline import Duplicate, Pipeline
@@ -28,12 +29,16 @@ def main() -> int:
     parser = arguments(__doc__ or "")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--hard", action="store_true", help="also the edits robust mode is for")
+    parser.add_argument("--config", type=Path, help="a dupwatch config (default: the built-in defaults)")
+    parser.add_argument("--only", help="comma-separated transforms to run (default: all)")
     args = parser.parse_args()
     originals = photo_paths(args.photos)
     transforms = {**CORE_TRANSFORMS, **(HARD_TRANSFORMS if args.hard else {})}
+    if args.only:
+        transforms = {name: transforms[name] for name in args.only.split(",")}
     variants_dir = args.work / "variants"
     variants = list(write_variants(originals, variants_dir, transforms))
-    config = Config()
+    config = configuration.load_file(args.config) if args.config else Config()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         base = _store(Path(tmp) / "originals.db")
@@ -54,6 +59,9 @@ def main() -> int:
                         found += 1
                     else:
                         wrong += 1
+                        m = event.match
+                        print(f"false pair ({name}): {Path(m.path).name} ~ {Path(m.match).name}"
+                              f" {m.method} {m.score:.3f} {m.transform or ''}", file=sys.stderr)
             store.close()
             target = 1.0 if name in RECALL_ONE else (0.95 if name in CORE_TRANSFORMS else None)
             rows.append(Row(name, len(batch), found, wrong, target))

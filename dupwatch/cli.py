@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 import time
@@ -161,12 +162,12 @@ def query(args: argparse.Namespace) -> ExitCode:
     if args.json:
         for r in ranked:
             print(json_line({"event": "similar", "path": r.path, "score": round(r.score, 4),
-                             "distance": r.distance, "duplicate": r.duplicate}))
+                             "method": r.method, "distance": r.distance, "duplicate": r.duplicate}))
     elif not ranked:
         print("no similar image in the index")
     else:
-        rows = [["score", "distance", "duplicate", "path"]]
-        rows += [[f"{r.score:.3f}", str(r.distance), "yes" if r.duplicate else "no", shown(r.path)]
+        rows = [["score", "method", "distance", "duplicate", "path"]]
+        rows += [[f"{r.score:.3f}", r.method, str(r.distance), "yes" if r.duplicate else "no", shown(r.path)]
                  for r in ranked]
         table(rows, sys.stdout)
     return ExitCode.OK
@@ -179,7 +180,11 @@ def compare(args: argparse.Namespace) -> ExitCode:
         names = (args.method,)
     else:
         raise DupwatchError(f"--method: unknown method {args.method!r}; known: {', '.join(METHODS)}, all")
-    same_bytes, scores = compare_files(args.a, args.b, names)
+    config = configuration.load(args.config)
+    if args.method == "all" and importlib.util.find_spec("torch") is None:
+        names = tuple(n for n in names if not METHODS[n].batched)
+        log.info("cnn, cnn-euclidean: not installed (pip install 'dupwatch[cnn]')")
+    same_bytes, scores = compare_files(args.a, args.b, names, config.method_options())
     if args.json:
         print(json_line({"event": "compare", "a": args.a, "b": args.b, "same_bytes": same_bytes,
                          "scores": {s.method: {"score": round(s.score, 4), "threshold": s.threshold,

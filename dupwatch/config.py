@@ -12,9 +12,10 @@ from typing import Any, Literal
 
 import platformdirs
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dupwatch.errors import ConfigError
+from dupwatch.methods.base import Options
 from dupwatch.methods.registry import METHODS
 
 APP = "dupwatch"
@@ -65,6 +66,21 @@ class CandidatesConfig(Section):
     hash: HashName = "hash"
     max_distance: int = Field(12, ge=0, le=64)
     limit: int = Field(64, ge=1)  # at most this many nearest candidates are confirmed
+    dihedral: bool = False  # also look for copies turned by 90°/180° or mirrored
+
+    @model_validator(mode="after")
+    def _dihedral_needs_average_hash(self) -> CandidatesConfig:
+        if self.dihedral and self.hash != "hash":
+            # dhash, phash and whash bits do not turn with the photo; the average hash's do.
+            raise ValueError("candidates.dihedral needs candidates.hash: hash")
+        return self
+
+
+class RobustConfig(Section):
+    enabled: bool = False  # CNN embeddings find candidates the hash misses (needs dupwatch[cnn])
+    k: int = Field(5, ge=1, le=100)  # nearest embeddings looked at per photo
+    threshold: float = Field(0.85, ge=0.0, le=1.0)  # CNN cosine a neighbour needs
+    index: Literal["auto", "numpy", "usearch"] = "auto"
 
 
 class ConfirmConfig(Section):
@@ -82,11 +98,23 @@ class ConfirmConfig(Section):
         return self.threshold if self.threshold is not None else METHODS[self.method].default_threshold
 
 
+class CnnConfig(Section):
+    model: Literal["lite0", "b0"] = "lite0"
+    weights: Path | None = None  # None: lite0's packaged weights; b0's download when online
+    batch_size: int = Field(32, ge=1, le=256)
+
+
 class Config(Section):
     cache: CacheConfig = CacheConfig()
     scan: ScanConfig = ScanConfig()
     candidates: CandidatesConfig = CandidatesConfig()
     confirm: ConfirmConfig = ConfirmConfig()
+    cnn: CnnConfig = CnnConfig()
+    robust: RobustConfig = RobustConfig()
+
+    def method_options(self) -> Options:
+        weights = None if self.cnn.weights is None else str(self.cnn.weights.expanduser())
+        return Options(self.cnn.model, weights, self.cnn.batch_size)
 
 
 def parse(data: Any, source: str | None = None) -> Config:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 from dupwatch.decode import decode
 from dupwatch.errors import SkipFile
-from dupwatch.methods.base import Method
+from dupwatch.methods.base import Method, Options
 from dupwatch.methods.registry import get_method
 from dupwatch.record import FileStat, Photo
 
@@ -24,10 +25,15 @@ class Plan:
     """Which methods to fingerprint with; picklable, so it can travel to worker processes."""
 
     methods: tuple[str, ...]
+    options: Options = field(default_factory=Options)
+
+    @property
+    def instances(self) -> tuple[Method, ...]:
+        return instances(self.methods, self.options)
 
     @property
     def keys(self) -> tuple[str, ...]:
-        return tuple(m.key for m in instances(self.methods))
+        return tuple(m.key for m in self.instances)
 
     @property
     def signature(self) -> str:
@@ -36,8 +42,8 @@ class Plan:
 
 
 @cache
-def instances(names: tuple[str, ...]) -> tuple[Method, ...]:
-    return tuple(get_method(name) for name in names)
+def instances(names: tuple[str, ...], options: Options = Options()) -> tuple[Method, ...]:  # noqa: B008
+    return tuple(get_method(name, options=options) for name in names)
 
 
 def read(path: str) -> tuple[bytes, FileStat]:
@@ -59,7 +65,7 @@ def read(path: str) -> tuple[bytes, FileStat]:
 
 
 def fingerprint_bytes(path: str, data: bytes, stat: FileStat, plan: Plan) -> Photo:
-    methods = instances(plan.methods)
+    methods = plan.instances
     grey = not any(m.needs_colour for m in methods)
     decoded = decode(path, data, max(m.needs_size for m in methods), grey)
     return Photo(
@@ -68,8 +74,30 @@ def fingerprint_bytes(path: str, data: bytes, stat: FileStat, plan: Plan) -> Pho
         content_hash=hashlib.sha256(data).digest(),
         width=decoded.width,
         height=decoded.height,
-        fingerprints={m.key: m.to_bytes(m.fingerprint(decoded.image)) for m in methods},
+        fingerprints={m.key: m.to_bytes(m.fingerprint(decoded.image)) for m in methods if not m.batched},
+        pending={m.key: m.prepare(decoded.image) for m in methods if m.batched},
     )
+
+
+def complete(photos: Sequence[Photo], plan: Plan) -> list[Photo]:
+    """Run the batched methods (the CNN) over many photos at once, in this process."""
+    done = {m.key: m for m in plan.instances if m.batched}
+    if not done or not photos:
+        return list(photos)
+    results = [dict(p.fingerprints) for p in photos]
+    for key, method in done.items():
+        vectors = method.fingerprint_batch([p.pending[key] for p in photos])
+        for fingerprints, vector in zip(results, vectors, strict=True):
+            fingerprints[key] = method.to_bytes(vector)
+    return [replace(p, fingerprints=f, pending={}) for p, f in zip(photos, results, strict=True)]
+
+
+def fingerprint_now(path: str, plan: Plan) -> Photo:
+    """One file, fully fingerprinted here and now (for query, compare and stale candidates)."""
+    result = fingerprint_file(path, plan)
+    if isinstance(result, SkipFile):
+        raise result
+    return complete([result], plan)[0]
 
 
 def fingerprint_file(path: str, plan: Plan) -> Photo | SkipFile:

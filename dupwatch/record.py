@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 MatchKind = Literal["exact", "near"]
 
 
@@ -31,6 +33,8 @@ class Photo:
     width: int
     height: int
     fingerprints: dict[str, bytes] = field(default_factory=dict)  # method key → Method.to_bytes()
+    # Inputs prepared by workers for batched methods (the CNN), fingerprinted by `complete`.
+    pending: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -43,9 +47,10 @@ class Match:
     method: str
     score: float
     distance: int  # Hamming distance of the candidate hashes; 0 for an exact copy
+    transform: str | None = None  # "rotate-90", "mirror", ...: how `path` was turned from `match`
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        record = {
             "event": "duplicate",
             "path": self.path,
             "match": self.match,
@@ -54,3 +59,6 @@ class Match:
             "score": round(self.score, 4),
             "distance": self.distance,
         }
+        if self.transform is not None:
+            record["transform"] = self.transform
+        return record

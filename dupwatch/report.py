@@ -25,6 +25,8 @@ def json_line(record: dict[str, Any]) -> str:
 def duplicate_text(event: Duplicate) -> str:
     m = event.match
     how = "exact copy" if m.kind == "exact" else f"near, {m.method} {m.score:.3f}, distance {m.distance}"
+    if m.transform is not None:
+        how += f", {m.transform}"
     return f"{shown(m.path)}\n    duplicates {shown(m.match)}  ({how})"
 
 

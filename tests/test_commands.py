@@ -71,8 +71,8 @@ def test_query_exact_copy_and_text_output(photos: Path, cache: Path) -> None:
     result = run_process("query", SAMPLES / "coffee.png", "--cache", cache)
     assert result.code == ExitCode.OK
     header, first = result.out.splitlines()[:2]
-    assert header.split() == ["score", "distance", "duplicate", "path"]
-    assert first.split() == ["1.000", "0", "yes", str(photos / "coffee.png")]
+    assert header.split() == ["score", "method", "distance", "duplicate", "path"]
+    assert first.split() == ["1.000", "sha256", "0", "yes", str(photos / "coffee.png")]
 
 
 def test_query_empty_index(tmp_path: Path, cache: Path) -> None:

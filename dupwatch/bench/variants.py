@@ -8,6 +8,7 @@ hand-made list.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,33 @@ def _rotate(angle: float) -> Transform:
     return apply
 
 
+def _straightened(angle: float) -> Transform:
+    """Turned by `angle` and cropped to the largest upright rectangle inside, as an editor's
+    straighten tool does (no black corners)."""
+
+    def apply(image: Image.Image) -> Encoded:
+        w, h = image.size
+        turned = image.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
+        cw, ch = _inner_rectangle(w, h, math.radians(angle))
+        left, top = (turned.width - cw) / 2, (turned.height - ch) / 2
+        return _jpeg(turned.crop((round(left), round(top), round(left + cw), round(top + ch))))
+
+    return apply
+
+
+def _inner_rectangle(w: int, h: int, angle: float) -> tuple[float, float]:
+    """The largest axis-aligned rectangle inside a w×h rectangle turned by `angle` radians."""
+    sin, cos = abs(math.sin(angle)), abs(math.cos(angle))
+    long_side, short_side = max(w, h), min(w, h)
+    if short_side <= 2 * sin * cos * long_side or abs(sin - cos) < 1e-10:
+        x = 0.5 * short_side
+        wr, hr = (x / sin, x / cos) if w >= h else (x / cos, x / sin)
+    else:
+        cos2 = cos * cos - sin * sin
+        wr, hr = (w * cos - h * sin) / cos2, (h * cos - w * sin) / cos2
+    return wr, hr
+
+
 def _perspective(image: Image.Image) -> Encoded:
     w, h = image.size
     d = 0.08
@@ -158,6 +186,8 @@ HARD_TRANSFORMS: dict[str, Transform] = {
     "mirror": lambda image: _jpeg(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)),
     "rot10": _rotate(10),
     "rot25": _rotate(25),
+    "straighten10": _straightened(10),
+    "straighten25": _straightened(25),
     "crop-60": _centre_crop(0.6),
     "perspective": _perspective,
 }

@@ -42,6 +42,10 @@ class HammingIndex:
         index._slot = dict(zip(file_ids.tolist(), range(n), strict=True))
         return index
 
+    def value(self, file_id: int) -> int | None:
+        row = self._slot.get(file_id)
+        return None if row is None else int(self._hashes[row])
+
     def remove(self, file_id: int) -> None:
         row = self._slot.pop(file_id, None)
         if row is not None:

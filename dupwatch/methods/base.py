@@ -9,10 +9,20 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import numpy as np
 from PIL import Image
+
+
+@dataclass(frozen=True)
+class Options:
+    """Settings a method may take from the config (picklable: it travels to worker processes)."""
+
+    cnn_model: Literal["lite0", "b0"] = "lite0"
+    cnn_weights: str | None = None
+    cnn_batch_size: int = 32
 
 
 class Method(ABC):
@@ -27,6 +37,11 @@ class Method(ABC):
     version: ClassVar[int] = 1
     dtype: ClassVar[type[np.generic]] = np.uint8
     shape: ClassVar[tuple[int, ...]]
+    # True: workers only `prepare` an input, and the main process fingerprints many at once.
+    batched: ClassVar[bool] = False
+
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options or Options()
 
     @property
     def key(self) -> str:
@@ -40,6 +55,14 @@ class Method(ABC):
     @abstractmethod
     def compare(self, a: np.ndarray, b: np.ndarray) -> float:
         """Score two fingerprints of this method in [0, 1]; 1 = identical."""
+
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        """For batched methods: the cheap part, run in worker processes."""
+        raise NotImplementedError
+
+    def fingerprint_batch(self, prepared: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """For batched methods: fingerprint many prepared inputs at once."""
+        raise NotImplementedError
 
     def compare_many(self, a: np.ndarray, others: Sequence[np.ndarray]) -> list[float]:
         """Score `a` against each of `others`; methods that can batch the work override this."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dupwatch.errors import ConfigError
-from dupwatch.methods.base import Method
+from dupwatch.methods.base import Method, Options
+from dupwatch.methods.cnn import Cnn, CnnEuclidean
 from dupwatch.methods.cosine import Cosine
 from dupwatch.methods.euclidean import Euclidean
 from dupwatch.methods.hashes import AverageHash, DifferenceHash, HashMethod, PerceptualHash, WaveletHash
@@ -11,16 +12,17 @@ from dupwatch.methods.ssim import Ssim
 
 METHODS: dict[str, type[Method]] = {
     cls.name: cls
-    for cls in (Euclidean, Ssim, AverageHash, PerceptualHash, DifferenceHash, WaveletHash, Cosine)
+    for cls in (Euclidean, Ssim, AverageHash, PerceptualHash, DifferenceHash, WaveletHash, Cosine, Cnn,
+                CnnEuclidean)
 }
 HASHES: dict[str, type[HashMethod]] = {
     name: cls for name, cls in METHODS.items() if issubclass(cls, HashMethod)
 }
 
 
-def get_method(name: str, key: str = "method") -> Method:
+def get_method(name: str, key: str = "method", options: Options | None = None) -> Method:
     try:
-        return METHODS[name]()
+        return METHODS[name](options)
     except KeyError:
         raise ConfigError(key, f"unknown method {name!r}; known: {', '.join(METHODS)}") from None
 

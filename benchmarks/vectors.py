@@ -1,0 +1,119 @@
+"""Vector index: build time, k=5 query latency, recall@5 and memory, numpy against usearch.
+
+    python benchmarks/vectors.py [--rows 100000] [--queries 200] [--data both] [--only both]
+
+Rows are random unit vectors of 1280 float16 values, of two kinds: `embedding` (non-negative and
+of low intrinsic dimension, like pooled CNN features) and `isotropic` (Gaussian, normalised: a
+graph index's worst case, since no point has neighbours much nearer than the rest). Queries are
+fresh vectors of the same kind (recall@5: the share of numpy's exact top 5 that usearch returns)
+and indexed rows with noise added, cosine about 0.95 to their source (dup@1: the share whose
+source comes first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+from dupwatch.index.vectors import NumpyVectors, UsearchVectors, VectorIndex
+
+DIM = 1280
+K = 5
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x / np.linalg.norm(x, axis=1, keepdims=True), dtype=np.float32)
+
+
+def draw(rng: np.random.Generator, n: int, data: str) -> np.ndarray:
+    """n unit vectors as float16, made 10,000 at a time so that float32 never holds them all."""
+    basis = np.random.default_rng(99).standard_normal((32, DIM), dtype=np.float32)
+    out = np.empty((n, DIM), dtype=np.float16)
+    for start in range(0, n, 10_000):
+        m = min(10_000, n - start)
+        if data == "embedding":
+            block = np.maximum(rng.standard_normal((m, 32), dtype=np.float32) @ basis, 0)
+        else:
+            block = rng.standard_normal((m, DIM), dtype=np.float32)
+        out[start:start + m] = unit(block)
+    return out
+
+
+def measure(name: str, build: type[NumpyVectors] | type[UsearchVectors], ids: np.ndarray, rows: np.ndarray,
+            queries: np.ndarray) -> tuple[VectorIndex, list[np.ndarray]]:
+    gc.collect()
+    before = rss_mib()
+    started = time.perf_counter()
+    index = build.of(ids, rows)
+    built = time.perf_counter() - started
+    grown = rss_mib() - before
+    index.search(queries[0], K)  # the first query pays for one-off set-up; leave it out
+    answers, times = [], []
+    for q in queries:
+        t = time.perf_counter()
+        found, _ = index.search(q, K)
+        times.append(time.perf_counter() - t)
+        answers.append(found)
+    ms = np.array(times) * 1000
+    print(f"  {name:8} built in {built:6.2f} s, RSS +{grown:5.0f} MiB; query k={K}: mean {ms.mean():6.2f} ms,"
+          f" p50 {np.percentile(ms, 50):6.2f} ms, p99 {np.percentile(ms, 99):6.2f} ms", flush=True)
+    return index, answers
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--data", choices=("embedding", "isotropic", "both"), default="both")
+    parser.add_argument("--only", choices=("numpy", "usearch", "both"), default="both",
+                        help="build one index only (recall@5 needs both)")
+    args = parser.parse_args()
+    kinds: list[tuple[str, type[NumpyVectors] | type[UsearchVectors]]] = []
+    if args.only in ("numpy", "both"):
+        kinds.append(("numpy", NumpyVectors))
+    if args.only in ("usearch", "both"):
+        kinds.append(("usearch", UsearchVectors))
+    for data in ("embedding", "isotropic") if args.data == "both" else (args.data,):
+        rng = np.random.default_rng(0)
+        rows = draw(rng, args.rows, data)
+        ids = np.arange(1, args.rows + 1, dtype=np.int64)
+        fresh = draw(rng, args.queries, data).astype(np.float32)
+        sources = rng.choice(args.rows, size=args.queries, replace=False)
+        noisy = rows[sources].astype(np.float32)
+        noisy = unit(noisy + rng.standard_normal(noisy.shape, dtype=np.float32) * 0.33 / np.sqrt(DIM))
+        cosine = float(np.mean(np.sum(noisy * rows[sources].astype(np.float32), axis=1)))
+        print(f"{args.rows:,} {data} vectors of {DIM} float16; {args.queries} fresh queries and"
+              f" {args.queries} noisy copies (mean cosine {cosine:.3f} to their source)", flush=True)
+        answers: dict[str, list[np.ndarray]] = {}
+        for name, build in kinds:
+            index, answers[name] = measure(name, build, ids, rows, fresh)
+            dup = np.mean([index.search(q, 1)[0].tolist() == [ids[s]]
+                           for q, s in zip(noisy, sources, strict=True)])
+            print(f"  {name:8} dup@1 {dup:.3f}", flush=True)
+            del index
+        if len(answers) == 2:
+            hits = sum(len(set(a.tolist()) & set(b.tolist()))
+                       for a, b in zip(answers["usearch"], answers["numpy"], strict=True))
+            print(f"  usearch recall@{K} against numpy: {hits / (K * args.queries):.3f}", flush=True)
+        del rows
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

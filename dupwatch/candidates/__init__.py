@@ -1,0 +1,1 @@
+"""Candidate searches: each finds earlier files a new photo may duplicate, and scores them."""

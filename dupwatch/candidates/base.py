@@ -1,0 +1,82 @@
+"""What a candidate search is, and the scoring every search shares."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from dupwatch.errors import SkipFile
+from dupwatch.fingerprint import Plan, fingerprint_now
+from dupwatch.methods.base import Method
+from dupwatch.record import Photo
+from dupwatch.store.base import Store
+
+
+@dataclass(frozen=True)
+class Candidate:
+    file_id: int
+    path: str
+    score: float
+    distance: int  # Hamming distance of the candidate hashes (after the transform, if any)
+    duplicate: bool  # the score reached the search's threshold
+    method: str
+    transform: str | None = None  # how the new photo was turned from this one, if it was
+
+
+class Search(Protocol):
+    def add(self, file_id: int, photo: Photo) -> None: ...
+
+    def remove(self, file_id: int) -> None: ...
+
+    def rank(self, photo: Photo, wide: bool = False) -> list[Candidate]:
+        """Scored candidates for `photo`, best first; `wide` casts the net of `query`."""
+
+
+class Scorer:
+    """Scores candidate files against a photo with one method, reading their stored fingerprints.
+
+    A candidate indexed before this method was configured has no fingerprint of it yet: it is
+    fingerprinted from its file once, and the result stored.
+    """
+
+    def __init__(self, store: Store, method: Method, threshold: float) -> None:
+        self.store = store
+        self.method = method
+        self.threshold = threshold
+        self._plan = Plan((method.name,), method.options)
+
+    def score(
+        self,
+        photo: Photo,
+        mine: np.ndarray,
+        ids: Sequence[int],
+        distances: Sequence[int],
+        transform: str | None = None,
+    ) -> list[Candidate]:
+        found: list[tuple[int, int, str, np.ndarray]] = []
+        for file_id, distance in zip(ids, distances, strict=True):
+            path = self.store.path_of(file_id)
+            if path is None or path == photo.path:
+                continue
+            theirs = self._stored(file_id, path)
+            if theirs is not None:
+                found.append((file_id, distance, path, theirs))
+        scores = self.method.compare_many(mine, [f[3] for f in found])
+        out = [Candidate(file_id, path, score, distance, score >= self.threshold, self.method.name, transform)
+               for (file_id, distance, path, _), score in zip(found, scores, strict=True)]
+        out.sort(key=lambda c: (-c.score, c.distance, c.file_id))
+        return [c for c in out if os.path.exists(c.path)]
+
+    def _stored(self, file_id: int, path: str) -> np.ndarray | None:
+        data = self.store.fingerprint(file_id, self.method.key)
+        if data is None:
+            try:
+                data = fingerprint_now(path, self._plan).fingerprints[self.method.key]
+            except SkipFile:
+                return None
+            self.store.put_fingerprint(file_id, self.method.key, data)
+        return self.method.from_bytes(data)

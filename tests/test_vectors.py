@@ -1,0 +1,220 @@
+"""The vector indexes against a brute-force answer on random unit vectors, and their bookkeeping."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from dupwatch.index import vectors
+from dupwatch.index.vectors import NumpyVectors, VectorIndex, make_vector_index
+
+DIM = 1280
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x / np.linalg.norm(x, axis=-1, keepdims=True), dtype=np.float32)
+
+
+def _isotropic(rng: np.random.Generator, n: int, dim: int = DIM) -> np.ndarray:
+    return _unit(rng.standard_normal((n, dim), dtype=np.float32))
+
+
+def _embedding_like(rng: np.random.Generator, n: int, dim: int = DIM, rank: int = 32) -> np.ndarray:
+    """Non-negative and of low intrinsic dimension, like pooled CNN features.
+
+    Isotropic random vectors are a graph index's worst case: every point is about equally far from
+    every other, so there are no neighbourhoods to walk. No set of photos embeds like that.
+    """
+    basis = np.random.default_rng(99).standard_normal((rank, dim), dtype=np.float32)
+    return _unit(np.maximum(rng.standard_normal((n, rank), dtype=np.float32) @ basis, 0))
+
+
+def _brute_force(rows: np.ndarray, ids: np.ndarray, query: np.ndarray,
+                 k: int) -> tuple[np.ndarray, np.ndarray]:
+    scores = rows.astype(np.float16).astype(np.float32) @ query.astype(np.float32)
+    order = np.argsort(-scores, kind="stable")[:k]
+    return ids[order], scores[order]
+
+
+def _numpy(dim: int) -> VectorIndex:
+    return NumpyVectors(dim, capacity=2)  # tiny, so that adding grows it
+
+
+def _usearch(dim: int) -> VectorIndex:
+    pytest.importorskip("usearch")
+    return vectors.UsearchVectors(dim)
+
+
+KINDS: list[Callable[[int], VectorIndex]] = [_numpy, _usearch]
+
+
+def test_numpy_matches_brute_force() -> None:
+    rng = np.random.default_rng(3)
+    rows = _isotropic(rng, 3000).astype(np.float16)
+    ids = np.arange(500, 3500, dtype=np.int64)
+    index = NumpyVectors.of(ids, rows)
+    assert len(index) == 3000
+    for query in _isotropic(rng, 5):
+        for k in (1, 5, 50):
+            found, scores = index.search(query, k)
+            expected_ids, expected_scores = _brute_force(rows, ids, query, k)
+            assert found.dtype == np.int64 and scores.dtype == np.float32
+            assert found.tolist() == expected_ids.tolist()
+            np.testing.assert_allclose(scores, expected_scores, rtol=0, atol=1e-6)
+
+
+def test_numpy_converts_every_kind_of_half_exactly() -> None:
+    # The scan widens float16 by bit shifting; it must agree with numpy's cast on zeros of
+    # both signs, subnormal halves, the smallest and largest normal ones, and negatives.
+    specials = np.array([0.0, -0.0, 6e-8, -6e-8, 3e-5, -4e-5, 2.0**-14, -(2.0**-14), 0.5, -1.0, 65504.0,
+                         -65504.0], dtype=np.float16)
+    rng = np.random.default_rng(5)
+    rows = rng.choice(specials, size=(300, 64)).astype(np.float16)
+    rows[:100] = _isotropic(rng, 100, 64)
+    index = NumpyVectors.of(np.arange(300, dtype=np.int64), rows)
+    query = _isotropic(rng, 1, 64)[0] * np.float32(1e-3)  # small enough that no product overflows
+    found, scores = index.search(query, 300)
+    expected = rows.astype(np.float32) @ query
+    np.testing.assert_allclose(scores, expected[found], rtol=1e-6, atol=0)
+    assert sorted(found.tolist()) == list(range(300))
+
+
+def test_usearch_recall_and_a_planted_near_duplicate() -> None:
+    pytest.importorskip("usearch")
+    rng = np.random.default_rng(11)
+    rows = _embedding_like(rng, 20_000).astype(np.float16)
+    ids = np.arange(1, 20_001, dtype=np.int64)
+    original = _embedding_like(rng, 1)[0]
+    copy = _unit(original + 0.005 * rng.standard_normal(DIM, dtype=np.float32))  # cosine ≈ 0.98
+    exact = NumpyVectors.of(ids, rows)
+    approx = vectors.UsearchVectors.of(ids, rows)
+    exact.add(99_999, copy)
+    approx.add(99_999, copy)
+    assert len(approx) == 20_001
+
+    found, scores = approx.search(original, 5)
+    assert found[0] == 99_999 and scores[0] > 0.95
+    assert list(scores) == sorted(scores, reverse=True)
+
+    queries = _embedding_like(rng, 100)
+    hits = sum(len(set(approx.search(q, 5)[0].tolist()) & set(exact.search(q, 5)[0].tolist()))
+               for q in queries)
+    assert hits / (5 * len(queries)) >= 0.95
+
+
+@pytest.mark.parametrize("make", KINDS, ids=["numpy", "usearch"])
+def test_add_replace_remove(make: Callable[[int], VectorIndex]) -> None:
+    rng = np.random.default_rng(17)
+    rows = _isotropic(rng, 40, 32)
+    index = make(32)
+    for file_id, row in enumerate(rows):
+        index.add(file_id, row)
+    assert len(index) == 40
+    assert index.search(rows[7], 1)[0].tolist() == [7]
+
+    index.add(7, rows[30])  # a re-indexed file replaces its vector
+    assert len(index) == 40
+    found, scores = index.search(rows[30], 2)
+    assert sorted(found.tolist()) == [7, 30]
+    np.testing.assert_allclose(scores, [1.0, 1.0], atol=1e-3)
+    assert 7 not in index.search(rows[7], 5)[0].tolist()
+
+    index.remove(30)
+    index.remove(30)  # twice, and an id never added, are no-ops
+    index.remove(12345)
+    assert len(index) == 39
+    found, _ = index.search(rows[30], 40)
+    assert found[0] == 7 and 30 not in found.tolist()
+    assert len(found) == 39
+
+
+@pytest.mark.parametrize("make", KINDS, ids=["numpy", "usearch"])
+def test_empty_index_and_k_past_the_end(make: Callable[[int], VectorIndex]) -> None:
+    rng = np.random.default_rng(23)
+    index = make(16)
+    query = _isotropic(rng, 1, 16)[0]
+    found, scores = index.search(query, 5)
+    assert found.dtype == np.int64 and scores.dtype == np.float32
+    assert len(found) == len(scores) == 0
+
+    rows = _isotropic(rng, 3, 16)
+    for file_id, row in zip((10, 20, 30), rows, strict=True):
+        index.add(file_id, row)
+    found, scores = index.search(query, 10)
+    assert sorted(found.tolist()) == [10, 20, 30]
+    assert list(scores) == sorted(scores, reverse=True)
+    assert len(index.search(query, 0)[0]) == 0
+
+    for file_id in (10, 20, 30):
+        index.remove(file_id)
+    assert len(index) == 0
+    assert len(index.search(query, 5)[0]) == 0
+
+
+def test_bulk_build_of_no_rows() -> None:
+    empty = NumpyVectors.of(np.empty(0, dtype=np.int64), np.empty((0, 8), dtype=np.float16))
+    assert len(empty) == 0
+    assert len(empty.search(np.ones(8, dtype=np.float32), 3)[0]) == 0
+
+
+def test_numpy_drops_tombstones_and_keeps_answering() -> None:
+    rng = np.random.default_rng(29)
+    rows = _isotropic(rng, 5000, 24)
+    ids = np.arange(5000, dtype=np.int64)
+    index = NumpyVectors.of(ids, rows.astype(np.float16))
+    for file_id in range(0, 5000, 4):
+        index.remove(file_id)  # ends past the point where dead rows outnumber live ones
+    for file_id in range(1, 5000, 4):
+        index.remove(file_id)
+    kept = ids % 4 >= 2
+    for query in _isotropic(rng, 3, 24):
+        found, scores = index.search(query, 20)
+        expected_ids, expected_scores = _brute_force(rows[kept], ids[kept], query, 20)
+        assert found.tolist() == expected_ids.tolist()
+        np.testing.assert_allclose(scores, expected_scores, atol=1e-6)
+    assert len(index) == 2500
+    index.add(1, rows[1])  # a removed id may come back
+    assert index.search(rows[1], 1)[0].tolist() == [1]
+
+
+def test_bad_vectors_are_refused() -> None:
+    index = NumpyVectors(4)
+    with pytest.raises(ValueError, match="4 values"):
+        index.add(1, np.ones(5, dtype=np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        index.add(1, np.array([1.0, np.nan, 0.0, 0.0], dtype=np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        NumpyVectors.of(np.arange(2, dtype=np.int64), np.array([[1, 0, 0, 0], [np.inf, 0, 0, 0]], np.float16))
+    assert len(index) == 0
+
+
+def test_make_vector_index_picks_by_size() -> None:
+    assert isinstance(make_vector_index("auto", 8, vectors.NUMPY_MAX_ROWS), NumpyVectors)
+    assert isinstance(make_vector_index("numpy", 8, 10 * vectors.NUMPY_MAX_ROWS), NumpyVectors)
+    pytest.importorskip("usearch")
+    assert isinstance(make_vector_index("auto", 8, vectors.NUMPY_MAX_ROWS + 1), vectors.UsearchVectors)
+    assert isinstance(make_vector_index("usearch", 8, 10), vectors.UsearchVectors)
+
+
+def test_auto_without_usearch_falls_back_to_numpy_and_says_so_once(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setitem(sys.modules, "usearch", None)  # what an uninstalled package looks like to import
+    vectors._say_no_usearch.cache_clear()
+    with caplog.at_level(logging.INFO, logger="dupwatch"):
+        first = make_vector_index("auto", 8, 10 * vectors.NUMPY_MAX_ROWS)
+        second = make_vector_index("auto", 8, 10 * vectors.NUMPY_MAX_ROWS)
+    assert isinstance(first, NumpyVectors) and isinstance(second, NumpyVectors)
+    said = [r.getMessage() for r in caplog.records if "usearch is not installed" in r.getMessage()]
+    assert len(said) == 1
+    vectors._say_no_usearch.cache_clear()
+
+
+def test_importing_the_module_does_not_import_usearch() -> None:
+    code = "import sys, dupwatch.index.vectors; print('usearch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
