@@ -190,7 +190,17 @@ def test_bad_vectors_are_refused() -> None:
         index.add(1, np.array([1.0, np.nan, 0.0, 0.0], dtype=np.float32))
     with pytest.raises(ValueError, match="NaN"):
         NumpyVectors.of(np.arange(2, dtype=np.int64), np.array([[1, 0, 0, 0], [np.inf, 0, 0, 0]], np.float16))
+    with pytest.raises(ValueError, match=">= 0"):
+        index.add(-1, np.ones(4, dtype=np.float32))  # -1 marks a removed row
     assert len(index) == 0
+
+
+def test_usearch_refuses_negative_ids() -> None:
+    pytest.importorskip("usearch")
+    with pytest.raises(ValueError, match=">= 0"):
+        vectors.UsearchVectors(4).add(-3, np.ones(4, dtype=np.float32))
+    with pytest.raises(ValueError, match=">= 0"):
+        vectors.UsearchVectors.of(np.array([1, -2]), np.ones((2, 4), dtype=np.float16))
 
 
 def test_make_vector_index_picks_by_size() -> None:

@@ -20,11 +20,11 @@ import numpy as np
 
 log = logging.getLogger("dupwatch")
 
-# Up to this many rows `auto` scans with numpy; above it, usearch. Measured at 1280 dimensions:
-# the numpy scan costs about 1 ns a value, 63 ms mean a query at 50,000 rows and 106 ms at
-# 100,000, against usearch's 1–2 ms at either size; but usearch must first build its graph,
-# 12 s for 20,000 rows and 64 s for 100,000, where numpy takes the store's rows as they are.
-# 50,000 rows keep a numpy query near the 50 ms target and the start-up free.
+# Up to this many rows `auto` scans with numpy; above it, usearch. Measured at 1280 dimensions
+# (`benchmarks/vectors.py`): a numpy query took 46 ms mean (p99 52) at 50,000 rows and 82 ms
+# (p99 136) at 100,000, about 1 ns a value; usearch took 11 and 16 ms, but only after building
+# its graph, 32 s and 59 s, where numpy takes the store's rows as they are in under a second.
+# So numpy up to where it meets the 50 ms target, and nothing to build before that.
 NUMPY_MAX_ROWS = 50_000
 
 _EMPTY = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
@@ -54,11 +54,11 @@ class VectorIndex(Protocol):
 
 
 # float16 → float32 without numpy's half-float cast, which converts one value at a time
-# (about 2 ns a value here, so 250 ms a query at 100,000 rows). Sign-extend the 16 bits to 32,
+# (about 2 ns a value here, 200–350 ms a query at 100,000 rows). Sign-extend the 16 bits to 32,
 # shift left by 13 and clear the three copies of the sign above the exponent: that is the same
 # number as a float32 scaled by 2^-112 (the difference of the exponent biases, 127 - 15), exactly,
 # subnormal halves included. The query is scaled by 2^112 instead, so the dot product comes out
-# unscaled and equal to casting the rows. Three integer passes still cost half the cast's time.
+# unscaled and equal to casting the rows. Three integer passes cost less than half the cast.
 _SIGN_AND_BODY = np.int32(np.uint32(0x8FFF_FFFF).view(np.int32))
 _UNBIAS = np.float32(2.0**112)
 # Rows scored per pass: 256 × 1280 int32 is 1.25 MiB, which stays in the L2 cache between the
@@ -71,7 +71,8 @@ class NumpyVectors:
 
     def __init__(self, dim: int, capacity: int = 1024) -> None:
         self.dim = dim
-        # np.zeros takes fresh zeroed pages from the OS: capacity not yet written costs no memory.
+        # np.zeros takes fresh zeroed pages from the OS: capacity not yet written costs no memory
+        # (measured: 1.5 MiB of RSS for an empty index of 200,000 rows).
         self._rows = np.zeros((max(1, capacity), dim), dtype=np.float16)
         self._ids = np.full(max(1, capacity), -1, dtype=np.int64)
         self._size = 0
@@ -84,16 +85,18 @@ class NumpyVectors:
     def of(cls, file_ids: np.ndarray, vectors: np.ndarray) -> Self:
         n, dim = vectors.shape
         _check_finite(vectors)
+        ids = _ids(file_ids)
         index = cls(dim, max(1024, n))
         index._rows[:n] = vectors
-        index._ids[:n] = file_ids
+        index._ids[:n] = ids
         index._size = n
-        index._slot = dict(zip(file_ids.tolist(), range(n), strict=True))
+        index._slot = dict(zip(ids.tolist(), range(n), strict=True))
         return index
 
     def add(self, file_id: int, vector: np.ndarray) -> None:
         row = _as_row(vector, self.dim).astype(np.float16)
         _check_finite(row)
+        _ids(np.array([file_id]))  # refuses a negative id
         if file_id in self._slot:
             self._rows[self._slot[file_id]] = row
             return
@@ -152,19 +155,22 @@ class NumpyVectors:
 
 
 class UsearchVectors:
-    """An HNSW graph (usearch) over float16 vectors: about 1–2 ms a query at any size here.
+    """An HNSW graph (usearch) over float16 vectors: approximate, 16 ms a query at 100,000 rows.
 
-    float16 rather than int8: usearch casts to int8 by multiplying by 127, which leaves a unit
-    1280-d vector (values near 0.03) only a few levels per value. Even with an exhaustive search,
-    int8 kept 0.87 of the true top 5 on vectors shaped like real EfficientNet embeddings and 0.72
-    on isotropic ones; float16 keeps 1.00, for twice int8's 1.25 KiB a vector.
+    Its cost is the build, about 0.6 ms a row on both cores (59 s for 100,000), paid again at
+    every start unless the graph is saved. float16 rather than int8: usearch casts to int8 by
+    multiplying by 127, which leaves a unit 1280-d vector (values near 0.03) a few levels a value.
+    Even searching exhaustively, int8 kept 0.87 of the true top 5 on embedding-like vectors and
+    0.72 on isotropic ones; float16 kept 1.00, for 2.5 KiB a vector instead of 1.25.
     """
 
-    # usearch's own defaults (16 links a node, 128 candidates when adding) except the search
-    # breadth: 64 found 0.91 of the true top 5 on embedding-like vectors at 20,000 rows, 256 found
-    # 0.99, at 2 ms instead of 0.7 ms.
+    # "Embedding-like": drawn from a Gaussian fitted to 1,248 EfficientNet-Lite0 embeddings of the
+    # shared photos and crops of them, clipped at 0. At 100,000 of them, the share of the exact
+    # top 5 found with a search breadth of 256 was 0.95, of 512 0.98, of 1024 0.996 (14 ms a
+    # query). Adding with a breadth of 64 rather than usearch's 128 cut the build from 107 s to
+    # 65 s for 0.002 of that recall; 32 links a node rather than 16 doubled the build.
     CONNECTIVITY = 16
-    EXPANSION_ADD = 128
+    EXPANSION_ADD = 64
     EXPANSION_SEARCH = 1024
 
     def __init__(self, dim: int) -> None:
@@ -182,12 +188,12 @@ class UsearchVectors:
         n, dim = vectors.shape
         index = cls(dim)
         if n:
-            index._index.add(_keys(file_ids), vectors)  # all cores: the graph is the slow part
+            index._index.add(_ids(file_ids).astype(np.uint64), vectors)  # on all cores
         return index
 
     def add(self, file_id: int, vector: np.ndarray) -> None:
         row = _as_row(vector, self.dim).astype(np.float16)
-        key = _keys(np.array([file_id]))
+        key = _ids(np.array([file_id])).astype(np.uint64)
         # usearch refuses a key it already holds, so a replacement is a removal and a new node.
         if self._index.contains(key[0]):
             self._index.remove(key[0])
@@ -239,8 +245,10 @@ def _check_finite(vectors: np.ndarray) -> None:
             raise ValueError("a vector holds an infinite or NaN value")
 
 
-def _keys(file_ids: np.ndarray) -> np.ndarray:
+def _ids(file_ids: np.ndarray) -> np.ndarray:
+    # File ids are SQLite row ids, never negative: numpy marks a removed row -1, and usearch's
+    # keys are unsigned.
     ids = np.asarray(file_ids, dtype=np.int64)
     if len(ids) and ids.min() < 0:
-        raise ValueError("usearch keys are unsigned: file ids must be >= 0")
-    return ids.astype(np.uint64)
+        raise ValueError("file ids must be >= 0")
+    return ids
