@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import threading
 from pathlib import Path
 
 SHARED_PHOTOS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "photos"
@@ -16,6 +17,50 @@ def arguments(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--work", type=Path, default=Path("/tmp/dupwatch-bench"),
                         help="where generated files go (kept between runs)")
     return parser
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue  # gone meanwhile
+    return out
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class TreePeak:
+    """Peak of the summed resident memory of a process and all its descendants (workers too),
+    sampled every 50 ms: the kernel's own peak counts one process at a time."""
+
+    def __init__(self, pid: int) -> None:
+        self.peak_kib = 0
+        self._pid = pid
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak_kib = max(self.peak_kib, sum(_rss_kib(p) for p in _descendants(self._pid)))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kib / 1024
 
 
 def peak_mib(children: bool = False) -> float:

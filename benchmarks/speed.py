@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image
 
-from benchmarks.common import arguments
+from benchmarks.common import TreePeak, arguments
 from dupwatch.bench.variants import photo_paths, write_large_jpeg
 
 
@@ -45,16 +44,19 @@ def draft_decode(path: Path) -> tuple[int, int]:
 
 
 def scan(folder: Path, cache: Path, *extra: str) -> tuple[float, float, str]:
-    """Seconds, peak MiB and the summary line of one `dupwatch scan` run in its own process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Seconds, peak MiB (the scan and its workers together) and the summary line of one
+    `dupwatch scan` run in its own process."""
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "dupwatch", "scan", str(folder), "--json",
-                           "--cache", str(cache), *extra], capture_output=True, text=True, check=False)
+    proc = subprocess.Popen([sys.executable, "-m", "dupwatch", "scan", str(folder), "--json",
+                             "--cache", str(cache), *extra], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    memory = TreePeak(proc.pid)
+    out, err = proc.communicate()
     seconds = time.perf_counter() - started
+    peak = memory.stop()
     if proc.returncode not in (0, 3):
-        raise SystemExit(f"scan failed: {proc.stderr}")
-    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    return seconds, peak, proc.stdout.strip().splitlines()[-1]
+        raise SystemExit(f"scan failed: {err}")
+    return seconds, peak, out.strip().splitlines()[-1]
 
 
 def main() -> int:

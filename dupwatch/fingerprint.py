@@ -82,7 +82,7 @@ def fingerprint_bytes(path: str, data: bytes, stat: FileStat, plan: Plan) -> Pho
 def complete(photos: Sequence[Photo], plan: Plan) -> list[Photo]:
     """Run the batched methods (the CNN) over many photos at once, in this process."""
     done = {m.key: m for m in plan.instances if m.batched}
-    if not done or not photos:
+    if not done or not photos or not any(p.pending for p in photos):
         return list(photos)
     results = [dict(p.fingerprints) for p in photos]
     for key, method in done.items():
@@ -98,6 +98,18 @@ def fingerprint_now(path: str, plan: Plan) -> Photo:
     if isinstance(result, SkipFile):
         raise result
     return complete([result], plan)[0]
+
+
+def fingerprint_files(paths: Sequence[str], plan: Plan) -> list[Photo | SkipFile]:
+    """A chunk of files, batched methods included: what a worker runs when the CNN is on.
+
+    Each worker then decodes a chunk and embeds it with one torch thread, and the two workers
+    take turns on the cores by themselves; decoding in workers beside a multi-threaded model in
+    the main process left both fighting for the same two cores.
+    """
+    results = [fingerprint_file(path, plan) for path in paths]
+    done = iter(complete([r for r in results if isinstance(r, Photo)], plan))
+    return [r if isinstance(r, SkipFile) else next(done) for r in results]
 
 
 def fingerprint_file(path: str, plan: Plan) -> Photo | SkipFile:

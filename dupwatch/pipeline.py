@@ -12,7 +12,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 
 from dupwatch.candidates.base import Candidate, Scorer, Search
@@ -20,7 +20,7 @@ from dupwatch.candidates.hamming import HammingSearch
 from dupwatch.candidates.neighbours import NeighbourSearch
 from dupwatch.config import Config
 from dupwatch.errors import SkipFile
-from dupwatch.fingerprint import Plan, complete, fingerprint_file, fingerprint_now
+from dupwatch.fingerprint import Plan, fingerprint_files, fingerprint_now
 from dupwatch.methods.cnn import CnnMethod
 from dupwatch.methods.registry import get_hash, get_method
 from dupwatch.record import Match, Photo
@@ -74,55 +74,52 @@ class Pipeline:
             names.append(cnn.name)
         self.plan = Plan(tuple(dict.fromkeys(names)), options)
         self._signature = self.plan.signature
-        self._batch = config.cnn.batch_size if any(m.batched for m in self.plan.instances) else 1
 
     # -- ingest: scan and watch ---------------------------------------------------------------
 
     def ingest(self, paths: Iterable[str | SkipFile], workers: int = 1) -> Iterator[Event]:
         """Index each path (skipping unchanged files) and yield what happened, in input order."""
+        plan, size = self.plan, 1
+        if any(m.batched for m in plan.instances):
+            # Each worker decodes and embeds its own chunk with one torch thread: see
+            # `fingerprint_files` for why the model does not run here beside them.
+            size = self.config.cnn.batch_size
+            if workers > 1:
+                plan = replace(plan, options=replace(plan.options, cnn_threads=1))
         with _executor(workers) as pool:
-            window = max(8, 16 * workers, 2 * self._batch)
-            pending: deque[Event | Future[Photo | SkipFile]] = deque()
-            photos: list[Photo] = []  # fingerprinted by the workers, waiting for the batched methods
+            window = max(4, 4 * workers)  # chunks in flight
+            pending: deque[Event | Future[list[Photo | SkipFile]]] = deque()
+            chunk: list[str] = []
+
+            def submit() -> None:
+                if chunk:
+                    pending.append(pool.submit(fingerprint_files, list(chunk), plan))
+                    chunk.clear()
+
             for item in paths:
-                if isinstance(item, SkipFile):
-                    pending.append(item)
-                elif self._unchanged(item):
-                    pending.append(Unchanged(item))
+                if isinstance(item, SkipFile) or self._unchanged(item):
+                    submit()  # keep the input order
+                    pending.append(item if isinstance(item, SkipFile) else Unchanged(item))
                 else:
-                    pending.append(pool.submit(fingerprint_file, item, self.plan))
-                yield from self._drain(pending, photos, lambda: len(pending) > window)
-            yield from self._drain(pending, photos, lambda: True)
+                    chunk.append(item)
+                    if len(chunk) >= size:
+                        submit()
+                yield from self._drain(pending, lambda: len(pending) > window)
+            submit()
+            yield from self._drain(pending, lambda: True)
         self.store.commit()
 
     def _drain(
-        self,
-        pending: deque[Event | Future[Photo | SkipFile]],
-        photos: list[Photo],
-        must: Callable[[], bool],
+        self, pending: deque[Event | Future[list[Photo | SkipFile]]], must: Callable[[], bool]
     ) -> Iterator[Event]:
-        """Finish what is done at the head of the queue (or must be, to bound it), in order.
-
-        Photos wait in `photos` until a batch is full or nothing more is ready, so the CNN runs
-        on full batches during a scan yet a lone file from the watcher is not held back.
-        """
+        """Record what is done at the head of the queue (or must be, to bound it), in order."""
         while pending and (must() or _ready(pending[0])):
             item = pending.popleft()
-            result = item.result() if isinstance(item, Future) else item
-            if isinstance(result, Photo):
-                photos.append(result)
-                if len(photos) >= self._batch:
-                    yield from self._record_batch(photos)
-            else:
-                yield from self._record_batch(photos)
-                yield result
-        yield from self._record_batch(photos)
-
-    def _record_batch(self, photos: list[Photo]) -> Iterator[Event]:
-        done = complete(photos, self.plan)
-        photos.clear()
-        for photo in done:
-            yield from self.record(photo)
+            for result in item.result() if isinstance(item, Future) else [item]:
+                if isinstance(result, Photo):
+                    yield from self.record(result)
+                else:
+                    yield result
 
     def _unchanged(self, path: str) -> bool:
         known = self.store.get(path)
@@ -193,7 +190,7 @@ class Pipeline:
         return sorted(best.values(), key=lambda c: (not c.duplicate, -c.score))[:k]
 
 
-def _ready(item: Event | Future[Photo | SkipFile]) -> bool:
+def _ready(item: Event | Future[list[Photo | SkipFile]]) -> bool:
     return not isinstance(item, Future) or item.done()
 
 

@@ -39,7 +39,8 @@ class CnnMethod(Method):
         return np.asarray(image.convert("RGB").resize(size, Image.Resampling.BILINEAR), dtype=np.uint8)
 
     def fingerprint_batch(self, prepared: Sequence[np.ndarray]) -> list[np.ndarray]:
-        embedder = efficientnet.load(self.options.cnn_model, self.options.cnn_weights)
+        options = self.options
+        embedder = efficientnet.load(options.cnn_model, options.cnn_weights, options.cnn_threads)
         out: list[np.ndarray] = []
         step = self.options.cnn_batch_size
         for start in range(0, len(prepared), step):

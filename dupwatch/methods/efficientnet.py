@@ -70,14 +70,14 @@ class Embedder:
 
 
 @cache
-def load(model: str, weights: str | None) -> Embedder:
+def load(model: str, weights: str | None, threads: int = 0) -> Embedder:
     _keep_malloc_arenas()
     try:
         import torch
         from efficientnet_pytorch import EfficientNet
     except ImportError:
         raise ConfigError("confirm.method", "the CNN needs torch: pip install 'dupwatch[cnn]'") from None
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(threads or os.cpu_count() or 1)
     if model == "lite0":
         net = _lite0(EfficientNet, torch, weights)
         embedder = Embedder(net, (127.0, 127.0, 127.0), (128.0, 128.0, 128.0))
