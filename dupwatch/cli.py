@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, metavar="N", help="decoding processes (default: cores)")
     p.set_defaults(run=scan)
 
+    p = sub.add_parser("watch", parents=[common, cached],
+                       help="watch folders and report each duplicate as it lands (a service)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="folders to watch (default: watch.paths)")
+    p.set_defaults(run=watch)
+
     p = sub.add_parser("query", parents=[common, cached], help="the indexed images most like one image")
     p.add_argument("image")
     p.add_argument("-k", type=int, default=3, help="how many (default 3)")
@@ -148,6 +153,19 @@ class _Output:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def watch(args: argparse.Namespace) -> ExitCode:
+    try:  # watchdog is needed by this command only
+        from dupwatch.watch.service import Service, use_service_logs
+    except ImportError as exc:
+        if not (exc.name or "").startswith("watchdog"):
+            raise
+        raise DupwatchError("dupwatch watch needs watchdog: pip install watchdog") from None
+
+    service = Service(lambda: _config(args), args.paths)  # SIGHUP reloads through the same lookup
+    use_service_logs()
+    return service.run()
 
 
 def query(args: argparse.Namespace) -> ExitCode:

@@ -104,6 +104,14 @@ class CnnConfig(Section):
     batch_size: int = Field(8, ge=1, le=256)
 
 
+class WatchConfig(Section):
+    paths: tuple[Path, ...] = ()  # folders `dupwatch watch` watches; PATH arguments replace them
+    settle_seconds: float = Field(1.0, ge=0.0)  # quiet time before a written file is read
+    polling: tuple[Path, ...] = ()  # watched folders (or folders above them) to poll: network mounts
+    # A poll lists the whole tree: a floor keeps a typo from turning it into a busy loop.
+    poll_interval: float = Field(5.0, ge=0.1)
+
+
 class Config(Section):
     cache: CacheConfig = CacheConfig()
     scan: ScanConfig = ScanConfig()
@@ -111,6 +119,7 @@ class Config(Section):
     confirm: ConfirmConfig = ConfirmConfig()
     cnn: CnnConfig = CnnConfig()
     robust: RobustConfig = RobustConfig()
+    watch: WatchConfig = WatchConfig()
 
     def method_options(self) -> Options:
         weights = None if self.cnn.weights is None else str(self.cnn.weights.expanduser())

@@ -140,11 +140,14 @@ class Pipeline:
         file_id = self.store.put(photo, self._signature)
         for search in self.searches:
             search.add(file_id, photo)
+        # The pair goes into the same batch as the file, before anything is yielded: a caller
+        # that stops between events, or a kill, must not leave a file indexed whose duplicate
+        # was never recorded (the next run would see it unchanged and never report it).
+        new_pair = found is not None and self.store.record_pair(file_id, found[1], found[0])
+        self.store.file_done()
         yield Indexed(photo.path)
-        if found is not None:
-            match, match_id = found
-            if self.store.record_pair(file_id, match_id, match):
-                yield Duplicate(match)
+        if found is not None and new_pair:
+            yield Duplicate(found[0])
 
     def forget_missing(self, root: str, seen: set[str]) -> int:
         """Drop cached files under `root` that are gone from disk; returns how many."""

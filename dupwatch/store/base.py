@@ -32,6 +32,14 @@ class Store(Protocol):
     def remove(self, path: str) -> int | None:
         """Forget a path (and its pairs); returns the id it had."""
 
+    def rename(self, old: str, new: str) -> int | None:
+        """A file moved: `old` becomes `new`, keeping its id, fingerprints and pairs, so a moved
+        file is neither read again nor reported again. None when `old` is unknown. `new` must not
+        be known (remove it first)."""
+
+    def paths_of_inode(self, dev: int, ino: int) -> list[str]:
+        """The cached paths of this file (device, inode): a move nobody saw is found by it."""
+
     def paths_under(self, root: str) -> Iterator[str]: ...
 
     def exact(self, content_hash: bytes, limit: int = 8) -> list[int]:
@@ -50,6 +58,9 @@ class Store(Protocol):
     def pairs(self) -> Iterator[Match]: ...
 
     def count(self) -> int: ...
+
+    def file_done(self) -> None:
+        """The writes for one file (and its pair) are complete: a batch may be committed now."""
 
     def commit(self) -> None: ...
 

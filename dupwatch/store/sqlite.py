@@ -62,6 +62,11 @@ class SqliteStore:
         if self._pending >= BATCH_FILES or time.monotonic() - self._batch_started >= BATCH_SECONDS:
             self.commit()
 
+    def file_done(self) -> None:
+        """Everything about one file is written: commit if the batch is due. Called after a
+        file *and* its pair are in, so that no commit (and no kill) ever falls between them."""
+        self._wrote_file()
+
     def commit(self) -> None:
         if self._db.in_transaction:
             self._db.execute("COMMIT")
@@ -111,7 +116,6 @@ class SqliteStore:
             "INSERT INTO fingerprints (file_id, method, data) VALUES (?, ?, ?)",
             [(file_id, key, data) for key, data in photo.fingerprints.items()],
         )
-        self._wrote_file()
         return file_id
 
     def remove(self, path: str) -> int | None:
@@ -119,6 +123,16 @@ class SqliteStore:
         row = self._db.execute("DELETE FROM files WHERE path = ? RETURNING id", (path,)).fetchone()
         self._wrote_file()
         return int(row[0]) if row else None
+
+    def rename(self, old: str, new: str) -> int | None:
+        self._write()
+        row = self._db.execute("UPDATE files SET path = ? WHERE path = ? RETURNING id", (new, old)).fetchone()
+        self._wrote_file()
+        return int(row[0]) if row else None
+
+    def paths_of_inode(self, dev: int, ino: int) -> list[str]:
+        rows = self._db.execute("SELECT path FROM files WHERE dev = ? AND ino = ?", (dev, ino)).fetchall()
+        return [r[0] for r in rows]
 
     def paths_under(self, root: str) -> Iterator[str]:
         prefix = root.rstrip("/") + "/"

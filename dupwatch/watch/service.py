@@ -1,0 +1,405 @@
+"""The always-on service: watch the folders, catch up with the disk, report each duplicate that lands.
+
+One thread does all the work, through the same pipeline as `scan`: it drains the Settler that
+watchdog's threads fill, keeps the cache in step with moves and deletions, and talks to systemd
+(READY, STATUS, WATCHDOG, STOPPING, RELOADING). Signals only set flags that this loop reads.
+
+Start-up order is what makes restarts safe: the watcher is armed first, then the cache is
+reconciled with the disk (every file under the roots ingested, unchanged ones skipped at the
+cost of a stat; then deleted files dropped), so a file that lands during the catch-up is seen by
+one or the other, and a pair already reported is never reported again (the store keeps pairs).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
+from types import FrameType
+
+from dupwatch.config import Config, WatchConfig
+from dupwatch.errors import ConfigError, DupwatchError, ExitCode, SkipFile, UsageError
+from dupwatch.pipeline import Duplicate, Indexed, Pipeline, Unchanged, default_workers
+from dupwatch.report import Tally, duplicate_text, shown, skipped_text
+from dupwatch.store.sqlite import SqliteStore
+from dupwatch.walk import Selection, walk
+from dupwatch.watch.observer import Gone, Moved, Watcher
+from dupwatch.watch.sdnotify import Notifier
+from dupwatch.watch.settle import Settler
+
+log = logging.getLogger("dupwatch")
+
+POLL_SECONDS = 0.2  # how often settled files are looked for: the floor of the alert latency
+COMMIT_SECONDS = 1.0
+STATUS_SECONDS = 0.5
+# Fewer settled files than this are fingerprinted here: starting worker processes costs more.
+BURST = 32
+# A file that looks deleted stays in the cache this long past the settle delay, in case it
+# shows up moved (see `Service._claim`); until then `find` passes over it as it is not on disk.
+GONE_GRACE = 2.0
+
+
+def roots_of(config: Config, paths: Sequence[str]) -> list[str]:
+    """The folders to watch: PATH arguments, else `watch.paths`; each must be a folder."""
+    given: list[tuple[str, str | None]]  # a folder, and the config key it came from
+    if paths:
+        given = [(os.path.abspath(os.path.expanduser(p)), None) for p in paths]
+    else:
+        given = [(os.path.abspath(p.expanduser()), f"watch.paths[{i}]")
+                 for i, p in enumerate(config.watch.paths)]
+    if not given:
+        raise UsageError("nothing to watch: give PATH arguments, or set watch.paths in the config")
+    for path, key in given:
+        if not os.path.isdir(path):
+            problem = "not a folder" if os.path.exists(path) else "no such folder"
+            if key is not None:
+                raise ConfigError(key, f"{problem} (got {path!r})")
+            raise DupwatchError(f"{path}: {problem}")
+    roots = sorted({path for path, _ in given})
+    # A folder inside another watched one is watched through it already (and only once).
+    return [r for r in roots if not any(r.startswith(o.rstrip(os.sep) + os.sep) for o in roots)]
+
+
+class Service:
+    """`dupwatch watch`: run() until SIGTERM or SIGINT; SIGHUP rereads the config."""
+
+    def __init__(
+        self, load: Callable[[], Config], paths: Sequence[str], notifier: Notifier | None = None
+    ) -> None:
+        self._load = load  # the config as the command line resolves it (file, --cache)
+        self._paths = list(paths)
+        self.notifier = notifier if notifier is not None else Notifier()
+        self.config = load()
+        self.roots = roots_of(self.config, self._paths)
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self.files = 0  # files indexed or found unchanged since start
+        self.duplicates = 0
+        self._catching_up = False
+        self._behind: set[str] = set()  # roots to catch up with (a reload, a fall-back to polling)
+        self._gone: deque[tuple[float, Gone]] = deque()  # deletions waiting out their grace period
+        self._next_commit = self._next_status = self._next_ping = self._next_poll = 0.0
+        self._status = ""
+        self._ping = self.notifier.watchdog_interval()
+
+    def run(self) -> ExitCode:
+        previous = {sig: signal.signal(sig, self._on_signal)
+                    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+        try:
+            self.store = SqliteStore(self.config.cache.resolved())
+            try:
+                self.pipeline = Pipeline(self.config, self.store)
+                self.settler = Settler(self.config.watch.settle_seconds)
+                self.watcher = self._arm(self.config, self.roots)
+                try:
+                    self._catch_up(self.roots, ready=True)
+                    while not self._stop.wait(POLL_SECONDS):
+                        if self._reload.is_set():
+                            self._reload.clear()
+                            self._reread()
+                        self._serve()
+                        self._tick()
+                finally:
+                    if self._stop.is_set():
+                        self.notifier.stopping()
+                    self.watcher.stop()
+            finally:
+                self.store.close()  # commits
+        finally:
+            self.notifier.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        log.info("stopped: %d files seen, %d duplicates found", self.files, self.duplicates)
+        return ExitCode.OK
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # Only flags here: the loop may be inside the store or a notify call when a signal lands.
+        if signum == signal.SIGHUP:
+            self._reload.set()
+        else:
+            self._stop.set()
+
+    # -- watching and catching up -------------------------------------------------------------
+
+    def _arm(self, config: Config, roots: list[str]) -> Watcher:
+        watch = config.watch
+        watcher = Watcher(roots, Selection(config.scan.extensions, config.scan.ignore), self.settler,
+                          [str(p) for p in watch.polling], watch.poll_interval)
+        watcher.start()
+        inotify = [r for r in roots if r not in watcher.polled]
+        how = [f"{len(inotify)} with inotify"] if inotify else []
+        how += [f"{len(watcher.polled)} by polling every {watch.poll_interval:g} s"] if watcher.polled else []
+        log.info("watching %s (%s), settle %g s", ", ".join(shown(r) for r in roots), ", ".join(how),
+                 watch.settle_seconds)
+        for path in watch.polling:
+            folder = os.path.abspath(path.expanduser())
+            for root in roots:
+                if folder.startswith(root.rstrip(os.sep) + os.sep):
+                    log.warning("watch.polling: %s is inside %s, which is watched as a whole: list %s"
+                                " to poll it", shown(folder), shown(root), shown(root))
+        return watcher
+
+    def _catch_up(self, roots: list[str], ready: bool = False) -> None:
+        """Reconcile the cache with the disk under `roots` (the watcher already armed).
+
+        With `ready`, READY=1 goes out once the catch-up is under way, not when it ends: a first
+        catch-up of a big library takes longer than systemd waits for a start. Deleted files
+        are forgotten last, so that a file moved while the service was down is claimed first.
+        """
+        started = time.monotonic()
+        self._apply(self.watcher.changes(), started)
+        if ready:
+            self.notifier.ready()
+        tally = Tally()
+        scan = self.config.scan
+        self._catching_up = True
+        try:
+            paths = walk(roots, Selection(scan.extensions, scan.ignore), scan.follow_symlinks)
+            self._ingest((self._claim(p) for p in paths), default_workers(scan.workers), tally)
+        finally:
+            self._catching_up = False
+        if not self._stop.is_set():
+            forgotten = sum(self.pipeline.forget_missing(root, set()) for root in roots)
+            log.info("caught up: %s", tally.text(forgotten, time.monotonic() - started))
+
+    def _serve(self) -> None:
+        """Ingest the files that have settled, after applying the moves and deletions before them."""
+        self._behind.update(self.watcher.maintain())
+        if self._behind and not self._catching_up:
+            roots = sorted(self._behind)
+            self._behind.clear()
+            self._catch_up(roots)
+        now = time.monotonic()
+        due = self.settler.due(now)
+        # After `due`: a move is queued before its new name is touched, so every move that
+        # concerns a due path is in this batch and the moved file is found unchanged.
+        self._apply(self.watcher.changes(), now)
+        if not self.config.scan.follow_symlinks:
+            due = [p for p in due if not os.path.islink(p)]  # as the walk does
+        for path in due:
+            self._claim(path)
+        self._forget_gone(now)
+        if due:
+            # During a catch-up its worker processes are busy: no second pool beside them.
+            burst = len(due) >= BURST and not self._catching_up
+            self._ingest(due, default_workers(self.config.scan.workers) if burst else 1)
+
+    def _apply(self, changes: Iterable[Moved | Gone], now: float) -> None:
+        """Moves at once; deletions after a grace period (see `_claim`)."""
+        for change in changes:
+            if isinstance(change, Gone):
+                self._gone.append((now + self.config.watch.settle_seconds + GONE_GRACE, change))
+            elif change.folder:
+                for path in list(self.store.paths_under(change.old)):
+                    self._rename(path, change.new + path[len(change.old):])
+            else:
+                self._rename(change.old, change.new)
+        self.store.commit()
+
+    def _forget_gone(self, now: float) -> None:
+        while self._gone and self._gone[0][0] <= now:
+            _, gone = self._gone.popleft()
+            if gone.folder:
+                self.pipeline.forget_missing(gone.path, set())  # each file checked on disk
+            elif not os.path.lexists(gone.path):  # not made anew since
+                self._drop(gone.path)
+        self.store.commit()
+
+    def _claim(self, path: str | SkipFile) -> str | SkipFile:
+        """A file new to the cache takes over the entry of a cached file it is, moved unseen.
+
+        inotify misses moves into a folder made a moment before (its watch is not there yet;
+        `mkdir sorted && mv *.jpg sorted/` does that) and every move while the service is down:
+        the file then looks deleted here and new there. The same device and inode, size and
+        mtime at a path that is gone is that move, and the moved file keeps its id and pairs.
+        """
+        if isinstance(path, SkipFile) or self.store.get(path) is not None:
+            return path
+        try:
+            st = os.stat(path)
+        except OSError:
+            return path  # the pipeline says why
+        for old in self.store.paths_of_inode(st.st_dev, st.st_ino):
+            known = self.store.get(old)
+            if (known is not None and (known.size, known.mtime_ns) == (st.st_size, st.st_mtime_ns)
+                    and not os.path.lexists(old)):
+                self.store.rename(old, path)
+                break
+        return path
+
+    def _rename(self, old: str, new: str) -> None:
+        if self.store.get(old) is None:
+            return
+        self._drop(new)  # a file moved over another replaces it
+        self.store.rename(old, new)
+
+    def _drop(self, path: str) -> None:
+        file_id = self.store.remove(path)
+        if file_id is not None:
+            for search in self.pipeline.searches:
+                search.remove(file_id)
+
+    def _ingest(self, paths: Iterable[str | SkipFile], workers: int, tally: Tally | None = None) -> None:
+        # On a stop no new path goes in, and the files in flight are finished, not cut off: the
+        # pipeline stores a file before it records the file's pair, so a file left between the
+        # two would be found unchanged at the next start, its duplicate never told.
+        events = self.pipeline.ingest(self._until_stopped(paths), workers)
+        try:
+            for event in events:
+                self._report(event)
+                if tally is not None:
+                    tally.add(event)
+                self._tick()
+                if (self._catching_up and tally is not None and not self._stop.is_set()
+                        and time.monotonic() >= self._next_poll):
+                    # Files landing during a long first catch-up are reported as they land.
+                    self._next_poll = time.monotonic() + POLL_SECONDS
+                    self._serve()
+        except KeyboardInterrupt:
+            # Ctrl-C reaches the worker processes too, and comes back as their result (before
+            # the file it was for is stored: that file is read again at the next start).
+            self._stop.set()
+        except BrokenProcessPool as exc:
+            if not self._stop.is_set():
+                log.error("a decoding process died (%s); the files it had are read at the next start",
+                          exc)
+
+    def _until_stopped(self, paths: Iterable[str | SkipFile]) -> Iterator[str | SkipFile]:
+        for path in paths:
+            if self._stop.is_set():
+                return  # the rest is caught up at the next start
+            yield path
+
+    def _report(self, event: Indexed | Unchanged | Duplicate | SkipFile) -> None:
+        if isinstance(event, Duplicate):
+            self.duplicates += 1
+            log.info("%s", duplicate_text(event).replace("\n    ", " "))  # one line, both files
+        elif isinstance(event, SkipFile):
+            if os.path.lexists(event.path):
+                log.warning("%s", skipped_text(event))
+            else:
+                log.debug("%s", skipped_text(event))  # deleted before it settled: nothing to say
+        else:
+            self.files += 1
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_commit:
+            self.store.commit()
+            self._next_commit = now + COMMIT_SECONDS
+        if self._ping is not None and now >= self._next_ping:
+            self.notifier.watchdog()
+            self._next_ping = now + self._ping / 2
+        status = (f"{'catching up; ' if self._catching_up else ''}{self.settler.pending()} queued,"
+                  f" {self.files} files seen, {self.duplicates} duplicates found")
+        if status != self._status and now >= self._next_status:
+            self.notifier.status(status)
+            self._status = status
+            self._next_status = now + STATUS_SECONDS
+
+    # -- SIGHUP -------------------------------------------------------------------------------
+
+    def _reread(self) -> None:
+        """Reread the config; a broken one is reported and the running one kept."""
+        self.notifier.reloading()
+        try:
+            self._switch()
+        except DupwatchError as exc:
+            log.error("reload failed, still running with the previous config: %s", shown(str(exc)))
+        self.notifier.ready()
+
+    def _switch(self) -> None:
+        old = self.config
+        config = self._load()
+        roots = roots_of(config, self._paths)
+        if config == old and roots == self.roots:
+            log.info("reloaded the config: nothing changed")
+            return
+        # Everything new is built before anything old is let go, so that a failure keeps the old.
+        store = self.store
+        if config.cache.resolved() != old.cache.resolved():
+            store = SqliteStore(config.cache.resolved())
+        pipeline = self.pipeline
+        try:
+            if store is not self.store or _without_watch(config) != _without_watch(old):
+                pipeline = Pipeline(config, store)
+            watcher = self.watcher
+            if roots != self.roots or _watching(config) != _watching(old):
+                watcher = self._arm(config, roots)
+        except BaseException:
+            if store is not self.store:
+                store.close()
+            raise
+        rebuilt = pipeline is not self.pipeline or watcher is not self.watcher
+        if watcher is not self.watcher:
+            # Both watch for a moment: an event is seen twice (harmless), never missed.
+            self.watcher.stop()
+            self._apply(self.watcher.changes(), time.monotonic())
+            self.watcher = watcher
+        if store is not self.store:
+            self.store.close()
+            self.store = store
+        self.settler.delay = config.watch.settle_seconds
+        self.pipeline, self.config, self.roots = pipeline, config, roots
+        log.info("reloaded the config")
+        if rebuilt:
+            self._behind.update(roots)  # the main loop catches up, after READY=1 went out
+
+
+def _watching(config: Config) -> tuple[object, ...]:
+    """What the watcher is built from, besides the roots."""
+    w, scan = config.watch, config.scan
+    return w.polling, w.poll_interval, scan.extensions, scan.ignore
+
+
+def _without_watch(config: Config) -> Config:
+    return config.model_copy(update={"watch": WatchConfig()})
+
+
+# -- logs ---------------------------------------------------------------------------------------
+
+_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+class _JournalFormatter(logging.Formatter):
+    """journald adds the time; a `<N>` prefix gives each line its priority (sd-daemon(3))."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{_PRIORITY.get(record.levelno, 6)}>{super().format(record)}"
+
+
+def under_journald() -> bool:
+    """True when stderr is the journal's stream: JOURNAL_STREAM names its device and inode.
+
+    The variable alone is not enough: a child of a service inherits it with its stderr
+    redirected elsewhere (systemd.exec(5) says to compare).
+    """
+    stream = os.environ.get("JOURNAL_STREAM", "")
+    if not stream:
+        return False
+    try:
+        st = os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError):
+        return False
+    return stream == f"{st.st_dev}:{st.st_ino}"
+
+
+def use_service_logs() -> None:
+    """Timestamps on a terminal or in a file; none (the journal's own) under journald."""
+    if under_journald():
+        formatter: logging.Formatter = _JournalFormatter("dupwatch: %(message)s")
+    else:
+        formatter = logging.Formatter("%(asctime)s dupwatch: %(message)s", "%Y-%m-%d %H:%M:%S")
+    for handler in log.handlers:
+        handler.setFormatter(formatter)
+    # watchdog's own warnings (a network share that stopped answering) go the same way.
+    ours = logging.getLogger("watchdog")
+    ours.handlers[:] = log.handlers
+    ours.setLevel(logging.WARNING)
+    ours.propagate = False
