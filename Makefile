@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PHOTOS ?= $(HOME)/Pictures
 
-.PHONY: install dev test lint scan bench clean
+.PHONY: install dev test lint scan watch bench clean
 
 $(BIN)/dupwatch: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ install: $(BIN)/dupwatch
 
 dev: $(VENV)/.dev
 
-# The main job: index a photo folder and report its duplicates.
+# The main job: watch a photo folder and report each duplicate that lands (Ctrl-C stops it).
+watch: install
+	$(BIN)/dupwatch watch "$(PHOTOS)"
+
+# Once: index a photo folder and report the duplicates already in it.
 scan: install
 	$(BIN)/dupwatch scan "$(PHOTOS)"
 
