@@ -8,6 +8,7 @@ runs here, in one thread, so results come out in input order and the store has o
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +30,10 @@ from dupwatch.store.base import Store
 # Measured on the 104 shared photos: true 90°/180°/mirrored copies score ≥ 0.97; a distinct
 # photo, turned, at most 0.90 (and one straightened 25°, transposed, 0.948).
 TURNED_THRESHOLD = 0.96
+# More files than this all gone from one root at once: suspect an unmounted disk, not deletions.
+MASS_FORGET = 20
+
+log = logging.getLogger("dupwatch")
 
 
 @dataclass(frozen=True)
@@ -149,9 +154,19 @@ class Pipeline:
         if found is not None and new_pair:
             yield Duplicate(found[0])
 
-    def forget_missing(self, root: str, seen: set[str]) -> int:
-        """Drop cached files under `root` that are gone from disk; returns how many."""
-        gone = [p for p in self.store.paths_under(root) if p not in seen and not os.path.lexists(p)]
+    def forget_missing(self, root: str, seen: set[str], whole_root: bool = False) -> int:
+        """Drop cached files under `root` that are gone from disk; returns how many.
+
+        With `whole_root` (a scanned or watched root, not one deleted folder), a root whose
+        every cached file is gone is left alone: that is far likelier an unmounted disk or
+        share than a library deleted, and forgetting it would report every pair again later.
+        """
+        cached = list(self.store.paths_under(root))
+        gone = [p for p in cached if p not in seen and not os.path.lexists(p)]
+        if whole_root and len(gone) == len(cached) > MASS_FORGET:
+            log.warning("%s: all %d cached files are gone; not forgetting them (is a disk or share"
+                        " unmounted?). Delete the cache to start afresh.", root, len(gone))
+            return 0
         for path in gone:
             file_id = self.store.remove(path)
             if file_id is not None:

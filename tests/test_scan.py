@@ -281,3 +281,20 @@ def test_turned_copies_are_found_with_dihedral_hashes(photos: Path, cache: Path,
     [dup] = result.events("duplicate")
     assert dup["path"] == str(photos / "zz-turned.jpg") and dup["match"] == str(photos / "astronaut.png")
     assert dup["transform"] == told and dup["method"] == "cosine" and dup["score"] >= 0.93
+
+
+def test_an_emptied_root_is_not_forgotten_like_an_unmounted_disk(tmp_path: Path, photos: Path) -> None:
+    library = tmp_path / "mnt"
+    library.mkdir()
+    for n in range(30):
+        shutil.copy(photos / "chelsea.png", library / f"{n:02d}.png")
+    cache = tmp_path / "c.db"
+    run("scan", library, "--cache", cache)
+    for p in library.iterdir():  # the share went away: an empty mount point is left
+        p.unlink()
+    result = run("scan", library, "--json", "--cache", cache)
+    assert result.events("summary")[0]["forgotten"] == 0
+    assert "all 30 cached files are gone; not forgetting them" in result.err
+    (library / "00.png").write_bytes((photos / "chelsea.png").read_bytes())
+    partly = run("scan", library, "--json", "--cache", cache)
+    assert partly.events("summary")[0]["forgotten"] == 29  # some are there: real deletions

@@ -165,7 +165,7 @@ class Service:
         finally:
             self._catching_up = False
         if not self._stop.is_set():
-            forgotten = sum(self.pipeline.forget_missing(root, set()) for root in roots)
+            forgotten = sum(self.pipeline.forget_missing(root, set(), whole_root=True) for root in roots)
             log.info("caught up: %s", tally.text(forgotten, time.monotonic() - started))
 
     def _serve(self) -> None:
