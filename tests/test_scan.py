@@ -176,11 +176,14 @@ def test_kill_9_leaves_a_usable_cache(photos: Path, tmp_path: Path) -> None:
         shutil.copy(src, many / f"{n:04d}{src.suffix}")
     cache = tmp_path / "killed.db"
     cmd = [sys.executable, "-m", "dupwatch", "scan", str(many), "--json", "--cache", str(cache)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # Its own process group, killed whole, as systemd kills a service's cgroup: the scan and
+    # its decoding workers die together, and none is left behind by the test.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
     assert proc.stdout is not None
     for _ in range(300):  # past the first committed batch (256 files), then kill it mid-scan
         proc.stdout.readline()
-    proc.send_signal(signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     time.sleep(0.1)
     result = run("scan", many, "--json", "--cache", cache)
