@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import select
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -227,7 +229,27 @@ def _executor(workers: int) -> Executor:
     # forkserver, not fork: the watcher runs threads, and forking a threaded process is unsafe.
     ctx = get_context("forkserver")
     ctx.set_forkserver_preload(["dupwatch.fingerprint"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with,
+                               initargs=(os.getpid(),))
+
+
+def _die_with(owner: int) -> None:
+    """In each worker: exit when the process that owns the pool dies, even by kill -9.
+
+    A killed owner never shuts its pool down, and its workers (children of the forkserver, not
+    of the owner) would otherwise wait on their pipes forever. A pidfd becomes readable when
+    the process it names exits; one daemon thread waits on it.
+    """
+    try:
+        fd = os.pidfd_open(owner)
+    except OSError:
+        return  # gone already, or a kernel before 5.3: nothing to wait on
+
+    def wait() -> None:
+        select.select([fd], [], [])
+        os._exit(1)
+
+    threading.Thread(target=wait, name="dupwatch-owner", daemon=True).start()
 
 
 def default_workers(configured: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -191,6 +192,52 @@ def test_kill_9_leaves_a_usable_cache(photos: Path, tmp_path: Path) -> None:
     summary = result.events("summary")[0]
     assert summary["indexed"] + summary["unchanged"] == 400
     assert summary["unchanged"] > 0  # batches committed before the kill were kept
+
+
+def test_workers_die_with_a_scan_killed_alone(photos: Path, tmp_path: Path) -> None:
+    many = tmp_path / "many"
+    many.mkdir()
+    for n in range(200):
+        src = sorted(photos.iterdir())[n % 8]
+        shutil.copy(src, many / f"{n:04d}{src.suffix}")
+    cmd = [sys.executable, "-m", "dupwatch", "scan", str(many), "--json", "--workers", "2",
+           "--cache", str(tmp_path / "c.db")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    assert proc.stdout is not None
+    try:
+        for _ in range(20):  # the pool is up and working
+            proc.stdout.readline()
+        workers = _children(proc.pid)
+        proc.send_signal(signal.SIGKILL)  # the scan alone, not its group
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert workers and not any(_alive(p) for p in workers)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    """Every descendant of `pid` (the forkserver, its workers), from /proc."""
+    found, todo = [], [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                kids = [int(k) for k in (task / "children").read_text().split()]
+                found += kids
+                todo += kids
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def test_missing_folder_is_an_error(tmp_path: Path, cache: Path) -> None:
