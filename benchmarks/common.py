@@ -63,6 +63,6 @@ class TreePeak:
         return self.peak_kib / 1024
 
 
-def peak_mib(children: bool = False) -> float:
-    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
-    return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
+def peak_mib() -> float:
+    """This process's own peak resident memory."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB

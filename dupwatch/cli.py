@@ -198,7 +198,7 @@ def compare(args: argparse.Namespace) -> ExitCode:
         names = (args.method,)
     else:
         raise DupwatchError(f"--method: unknown method {args.method!r}; known: {', '.join(METHODS)}, all")
-    config = configuration.load(args.config)
+    config = _config(args)
     if args.method == "all" and importlib.util.find_spec("torch") is None:
         names = tuple(n for n in names if not METHODS[n].batched)
         log.info("cnn, cnn-euclidean: not installed (pip install 'dupwatch[cnn]')")

@@ -169,12 +169,18 @@ def test_unreadable_file_is_skipped(photos: Path, cache: Path) -> None:
     assert f"skipped {photos / 'coffee.png'}: permission denied" in proc.stderr
 
 
+def _copies(photos: Path, folder: Path, count: int) -> Path:
+    """`count` copies of the sample photos, in turn: a folder a scan takes a while over."""
+    folder.mkdir()
+    sources = sorted(photos.iterdir())
+    for n in range(count):
+        src = sources[n % len(sources)]
+        shutil.copy(src, folder / f"{n:04d}{src.suffix}")
+    return folder
+
+
 def test_kill_9_leaves_a_usable_cache(photos: Path, tmp_path: Path) -> None:
-    many = tmp_path / "many"
-    many.mkdir()
-    for n in range(400):
-        src = sorted(photos.iterdir())[n % 8]
-        shutil.copy(src, many / f"{n:04d}{src.suffix}")
+    many = _copies(photos, tmp_path / "many", 400)
     cache = tmp_path / "killed.db"
     cmd = [sys.executable, "-m", "dupwatch", "scan", str(many), "--json", "--cache", str(cache)]
     # Its own process group, killed whole, as systemd kills a service's cgroup: the scan and
@@ -195,11 +201,7 @@ def test_kill_9_leaves_a_usable_cache(photos: Path, tmp_path: Path) -> None:
 
 
 def test_workers_die_with_a_scan_killed_alone(photos: Path, tmp_path: Path) -> None:
-    many = tmp_path / "many"
-    many.mkdir()
-    for n in range(200):
-        src = sorted(photos.iterdir())[n % 8]
-        shutil.copy(src, many / f"{n:04d}{src.suffix}")
+    many = _copies(photos, tmp_path / "many", 200)
     cmd = [sys.executable, "-m", "dupwatch", "scan", str(many), "--json", "--workers", "2",
            "--cache", str(tmp_path / "c.db")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
