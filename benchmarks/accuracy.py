@@ -61,7 +61,8 @@ def main() -> int:
                         wrong += 1
                         m = event.match
                         print(f"false pair ({name}): {Path(m.path).name} ~ {Path(m.match).name}"
-                              f" {m.method} {m.score:.3f} {m.transform or ''}", file=sys.stderr)
+                              f" {m.method} {m.score:.3f} {m.transform or ''} {m.geometry or ''}",
+                              file=sys.stderr)
             store.close()
             target = 1.0 if name in RECALL_ONE else (0.95 if name in CORE_TRANSFORMS else None)
             rows.append(Row(name, len(batch), found, wrong, target))

@@ -15,9 +15,11 @@ from dupwatch import config as configuration
 from dupwatch.compare import compare_files
 from dupwatch.config import Config
 from dupwatch.errors import DupwatchError, ExitCode, SkipFile
+from dupwatch.methods import geometry
+from dupwatch.methods.geometry import Geometry
 from dupwatch.methods.registry import METHODS
 from dupwatch.pipeline import Duplicate, Pipeline, default_workers
-from dupwatch.report import Tally, duplicate_text, json_line, shown, skipped_text, table
+from dupwatch.report import Tally, duplicate_text, geometry_text, json_line, shown, skipped_text, table
 from dupwatch.store.sqlite import SqliteStore
 from dupwatch.walk import Selection, walk
 
@@ -202,11 +204,17 @@ def compare(args: argparse.Namespace) -> ExitCode:
     if args.method == "all" and importlib.util.find_spec("torch") is None:
         names = tuple(n for n in names if not METHODS[n].batched)
         log.info("cnn, cnn-euclidean: not installed (pip install 'dupwatch[cnn]')")
+    if args.method == "all" and not geometry.available():
+        names = tuple(n for n in names if n != Geometry.name)
+        log.info("geometry: not installed (pip install 'dupwatch[geometry]')")
+    elif args.method == Geometry.name and not geometry.available():
+        raise DupwatchError("--method geometry needs OpenCV: pip install 'dupwatch[geometry]'")
     same_bytes, scores = compare_files(args.a, args.b, names, config.method_options())
     if args.json:
         print(json_line({"event": "compare", "a": args.a, "b": args.b, "same_bytes": same_bytes,
                          "scores": {s.method: {"score": round(s.score, 4), "threshold": s.threshold,
-                                               "duplicate": s.duplicate, "distance": s.distance}
+                                               "duplicate": s.duplicate, "distance": s.distance,
+                                               **({"geometry": s.geometry} if s.geometry else {})}
                                     for s in scores}}))
         return ExitCode.OK
     print(f"same bytes: {'yes' if same_bytes else 'no'}")
@@ -214,4 +222,7 @@ def compare(args: argparse.Namespace) -> ExitCode:
     rows += [[s.method, f"{s.score:.3f}", f"{s.threshold:.2f}", "yes" if s.duplicate else "no",
               "" if s.distance is None else str(s.distance)] for s in scores]
     table(rows, sys.stdout)
+    for s in scores:
+        if s.geometry is not None:
+            print(geometry_text(s.geometry))
     return ExitCode.OK

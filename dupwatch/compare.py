@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from dupwatch.fingerprint import Plan, fingerprint_now
 from dupwatch.methods.base import Options
+from dupwatch.methods.geometry import Geometry
 from dupwatch.methods.hashes import HashMethod
 
 
@@ -15,6 +17,7 @@ class Score:
     score: float
     threshold: float
     distance: int | None  # Hamming distance, for hash methods
+    geometry: dict[str, Any] | None = None  # inliers, transform and any failed guard, for geometry
 
     @property
     def duplicate(self) -> bool:
@@ -32,6 +35,11 @@ def compare_files(
         fa = method.from_bytes(first.fingerprints[method.key])
         fb = method.from_bytes(second.fingerprints[method.key])
         distance = HashMethod.distance(fa, fb) if isinstance(method, HashMethod) else None
-        scores.append(Score(method.name, method.compare(fa, fb), method.default_threshold, distance))
+        if isinstance(method, Geometry):
+            verdict = method.verdict(fa, fb)
+            details = {**verdict.to_json(), "matches": verdict.matches, "rejected": verdict.reason}
+            scores.append(Score(method.name, verdict.score, method.default_threshold, None, details))
+        else:
+            scores.append(Score(method.name, method.compare(fa, fb), method.default_threshold, distance))
     return first.content_hash == second.content_hash, scores
 

@@ -83,6 +83,26 @@ class RobustConfig(Section):
     index: Literal["auto", "numpy", "usearch"] = "auto"
 
 
+class GeometryConfig(Section):
+    # auto: on when OpenCV is installed (dupwatch[geometry], part of dupwatch[cnn]).
+    enabled: bool | Literal["auto"] = "auto"
+    threshold: float = Field(0.5, ge=0.0, le=1.0)  # geometry score that confirms a grey-zone pair
+    checks: int = Field(5, ge=1, le=100)  # grey-zone candidates verified per photo, at most
+    # The grey zone of each cheap score: a candidate scoring from here up to that score's own
+    # threshold (confirm.threshold, robust.threshold) is verified by geometry; below, rejected.
+    verify_from: dict[str, float] = Field(default_factory=lambda: {"cosine": 0.80, "cnn": 0.35})
+
+    @field_validator("verify_from")
+    @classmethod
+    def _scores(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, score in value.items():
+            if name not in METHODS:
+                raise ValueError(f"unknown method {name!r}; known: {', '.join(METHODS)}")
+            if not 0.0 <= score <= 1.0:
+                raise ValueError(f"{name}: a score in [0, 1] (got {score!r})")
+        return value
+
+
 class ConfirmConfig(Section):
     method: str = "cosine"
     threshold: float | None = Field(None, ge=0.0, le=1.0)  # None: the method's default
@@ -119,6 +139,7 @@ class Config(Section):
     confirm: ConfirmConfig = ConfirmConfig()
     cnn: CnnConfig = CnnConfig()
     robust: RobustConfig = RobustConfig()
+    geometry: GeometryConfig = GeometryConfig()
     watch: WatchConfig = WatchConfig()
 
     def method_options(self) -> Options:

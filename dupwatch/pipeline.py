@@ -19,11 +19,13 @@ from dataclasses import dataclass, replace
 from multiprocessing import get_context
 
 from dupwatch.candidates.base import Candidate, Scorer, Search
+from dupwatch.candidates.geometry import GeometryCheck
 from dupwatch.candidates.hamming import HammingSearch
 from dupwatch.candidates.neighbours import NeighbourSearch
 from dupwatch.config import Config
-from dupwatch.errors import SkipFile
+from dupwatch.errors import ConfigError, SkipFile
 from dupwatch.fingerprint import Plan, fingerprint_files, fingerprint_now
+from dupwatch.methods import geometry
 from dupwatch.methods.cnn import CnnMethod
 from dupwatch.methods.registry import get_hash, get_method
 from dupwatch.record import Match, Photo
@@ -79,6 +81,11 @@ class Pipeline:
             self.searches.append(NeighbourSearch(store, cnn, config.robust.threshold, config.robust.k,
                                                  config.robust.index, self.hamming.distance))
             names.append(cnn.name)
+        self.geometry = _geometry(config, store)
+        if self.geometry is not None and robust:
+            # Robust mode sends most new photos to geometry: find their features in the workers,
+            # from the decode they already make. Otherwise only a rare grey-zone pair needs them.
+            names.append(self.geometry.method.name)
         self.plan = Plan(tuple(dict.fromkeys(names)), options)
         self._signature = self.plan.signature
 
@@ -186,11 +193,17 @@ class Pipeline:
             if path is not None and path != photo.path and os.path.exists(path):
                 return Match(photo.path, path, "exact", "sha256", 1.0, 0), file_id
         for search in self.searches:
-            for c in search.rank(photo):
+            for c in self._confirmed(photo, search.rank(photo)):
                 if c.duplicate:
-                    match = Match(photo.path, c.path, "near", c.method, c.score, c.distance, c.transform)
+                    match = Match(photo.path, c.path, "near", c.method, c.score, c.distance, c.transform,
+                                  c.geometry)
                     return match, c.file_id
         return None
+
+    def _confirmed(self, photo: Photo, ranked: list[Candidate]) -> list[Candidate]:
+        if self.geometry is None or any(c.duplicate for c in ranked):
+            return ranked
+        return self.geometry.confirm(photo, ranked)
 
     # -- query: nothing recorded --------------------------------------------------------------
 
@@ -203,11 +216,21 @@ class Pipeline:
             if other is not None and other != path and os.path.exists(other):
                 ranked.append(Candidate(file_id, other, 1.0, 0, True, "sha256"))
         for search in self.searches:
-            ranked += search.rank(photo, wide=True)
+            ranked += self._confirmed(photo, search.rank(photo, wide=True))
         best: dict[str, Candidate] = {}
         for c in ranked:
             best.setdefault(c.path, c)
         return sorted(best.values(), key=lambda c: (not c.duplicate, -c.score))[:k]
+
+
+def _geometry(config: Config, store: Store) -> GeometryCheck | None:
+    wanted = config.geometry.enabled
+    if wanted is False or (wanted == "auto" and not geometry.available()):
+        return None
+    if not geometry.available():
+        raise ConfigError("geometry.enabled", "needs OpenCV: pip install 'dupwatch[geometry]'")
+    return GeometryCheck(store, config.geometry.threshold, config.geometry.checks,
+                         config.geometry.verify_from)
 
 
 def _ready(item: Event | Future[list[Photo | SkipFile]]) -> bool:

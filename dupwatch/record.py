@@ -48,6 +48,7 @@ class Match:
     score: float
     distance: int  # Hamming distance of the candidate hashes; 0 for an exact copy
     transform: str | None = None  # "rotate-90", "mirror", ...: how `path` was turned from `match`
+    geometry: dict[str, Any] | None = None  # inliers, rotation, scale, ... of a geometric match
 
     def to_json(self) -> dict[str, Any]:
         record = {
@@ -61,4 +62,6 @@ class Match:
         }
         if self.transform is not None:
             record["transform"] = self.transform
+        if self.geometry is not None:
+            record["geometry"] = self.geometry
         return record

@@ -27,7 +27,32 @@ def duplicate_text(event: Duplicate) -> str:
     how = "exact copy" if m.kind == "exact" else f"near, {m.method} {m.score:.3f}, distance {m.distance}"
     if m.transform is not None:
         how += f", {m.transform}"
+    if m.geometry is not None and (turned := transform_text(m.geometry)):
+        how += f", {turned}"
     return f"{shown(m.path)}\n    duplicates {shown(m.match)}  ({how})"
+
+
+def transform_text(found: dict[str, Any]) -> str:
+    """How a geometric match turned the photo: "turned 25° counter-clockwise, zoomed 1.6×"."""
+    parts = []
+    if found["mirrored"]:
+        parts.append("mirrored")
+    angle = float(found["rotation"])
+    if abs(angle) >= 0.5:
+        parts.append(f"turned {abs(angle):.0f}° {'counter-clockwise' if angle > 0 else 'clockwise'}")
+    if abs(float(found["scale"]) - 1) >= 0.02:
+        parts.append(f"zoomed {float(found['scale']):.2f}×")
+    return ", ".join(parts)
+
+
+def geometry_text(found: dict[str, Any]) -> str:
+    """The `compare` command's account of a geometric check."""
+    line = (f"geometry: {found['inliers']} inliers of {found['matches']} matches"
+            f" ({found['inlier_ratio']:.0%}), spanning {found['coverage']:.0%} of the image")
+    if found.get("rejected"):
+        return f"{line}; not confirmed: {found['rejected']}"
+    turned = transform_text(found)
+    return f"{line}; " + (f"the first is the second {turned}" if turned else "the same framing")
 
 
 def skipped_text(skip: SkipFile) -> str:

@@ -20,9 +20,11 @@ def test_compare_shows_every_method(tmp_path: Path) -> None:
     assert result.code == ExitCode.OK
     lines = result.out.splitlines()
     assert lines[0] == "same bytes: no"
-    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    rows = {line.split()[0]: line.split() for line in lines[2:] if not line.startswith("geometry:")}
     assert set(rows) == set(METHODS)
     assert rows["cosine"][3] == "yes" and float(rows["cosine"][1]) >= 0.93
+    assert rows["geometry"][3] == "yes"  # a 200×200 copy still has its keypoints where they were
+    assert lines[-1].startswith("geometry: ") and lines[-1].endswith("the same framing")
 
 
 def test_compare_json_of_different_photos(tmp_path: Path) -> None:

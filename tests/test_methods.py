@@ -30,7 +30,11 @@ def astronaut() -> Image.Image:
 def test_identical_scores_one(name: str, astronaut: Image.Image) -> None:
     method = get_method(name)
     fp = method.fingerprint(astronaut)
-    assert method.compare(fp, fp) == pytest.approx(1.0)
+    if name == "geometry":
+        # It counts evidence (inliers / (inliers + 25)): 400 of 400 keypoints is near 1, not 1.
+        assert 0.9 < method.compare(fp, fp) < 1.0
+    else:
+        assert method.compare(fp, fp) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("name", list(METHODS))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -25,6 +25,7 @@ class Candidate:
     duplicate: bool  # the score reached the search's threshold
     method: str
     transform: str | None = None  # how the new photo was turned from this one, if it was
+    geometry: dict[str, Any] | None = None  # what a geometric check found, if one ran
 
 
 class Search(Protocol):
@@ -62,7 +63,7 @@ class Scorer:
             path = self.store.path_of(file_id)
             if path is None or path == photo.path:
                 continue
-            theirs = self._stored(file_id, path)
+            theirs = self.stored(file_id, path)
             if theirs is not None:
                 found.append((file_id, distance, path, theirs))
         scores = self.method.compare_many(mine, [f[3] for f in found])
@@ -71,7 +72,7 @@ class Scorer:
         out.sort(key=lambda c: (-c.score, c.distance, c.file_id))
         return [c for c in out if os.path.exists(c.path)]
 
-    def _stored(self, file_id: int, path: str) -> np.ndarray | None:
+    def stored(self, file_id: int, path: str) -> np.ndarray | None:
         data = self.store.fingerprint(file_id, self.method.key)
         if data is None:
             try:

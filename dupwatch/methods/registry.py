@@ -7,13 +7,14 @@ from dupwatch.methods.base import Method, Options
 from dupwatch.methods.cnn import Cnn, CnnEuclidean
 from dupwatch.methods.cosine import Cosine
 from dupwatch.methods.euclidean import Euclidean
+from dupwatch.methods.geometry import Geometry
 from dupwatch.methods.hashes import AverageHash, DifferenceHash, HashMethod, PerceptualHash, WaveletHash
 from dupwatch.methods.ssim import Ssim
 
 METHODS: dict[str, type[Method]] = {
     cls.name: cls
     for cls in (Euclidean, Ssim, AverageHash, PerceptualHash, DifferenceHash, WaveletHash, Cosine, Cnn,
-                CnnEuclidean)
+                CnnEuclidean, Geometry)
 }
 HASHES: dict[str, type[HashMethod]] = {
     name: cls for name, cls in METHODS.items() if issubclass(cls, HashMethod)

@@ -1,0 +1,279 @@
+"""Geometry: local features that one homography carries onto the other photo.
+
+A global score (hash, pixel cosine, CNN) cannot tell a hard edit from a different photo of a
+similar scene: a 60 % crop or a 25° rotation scores lower than two different mountains. A set of
+local features that a single plane-to-plane mapping carries from one image onto the other can.
+
+Features: SIFT keypoints of the photo shrunk to SIDE pixels on its long side, the FEATURES
+strongest kept. Positions are stored as uint16 in 1/16 px and descriptors as uint8 (OpenCV's SIFT
+descriptors already lie in 0..255), so a photo costs at most 16 + FEATURES × 132 bytes.
+
+Matching: Lowe's ratio test, then a MAGSAC homography (OpenCV's USAC). The new photo's features
+are also matched mirrored (SIFT is not mirror-invariant; mirroring its keypoints and permuting
+its descriptors costs no second extraction), and the better of the two wins.
+
+A repetitive façade can line up many features under some homography, so inliers alone do not
+confirm. The guards, each measured on the shared photos and a trap set of repetitive structure:
+enough inliers, a fair share of the ratio-test matches being inliers, inliers spread over a
+fair part of both images, and a well-conditioned transform (bounded zoom and shear, little
+perspective). The score is 0 when a guard fails, else inliers / (inliers + HALF): 0.5 at HALF
+inliers, 0.8 at four times that.
+
+OpenCV is imported on first use, so dupwatch imports and runs without it (`available()`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from dupwatch.methods.base import Method
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+SIDE = 640  # long side, in pixels, of the image the features are found in
+FEATURES = 400  # strongest keypoints kept
+RATIO = 0.8  # Lowe's ratio test
+REPROJECTION = 4.0  # pixels at SIDE: how far an inlier may land from where the homography puts it
+HALF = 25  # inliers at which the score is 0.5
+MIN_INLIERS = 15
+MIN_INLIER_RATIO = 0.25
+MIN_COVERAGE = 0.04  # share of each image that the inliers' convex hull spans
+MAX_ZOOM = 6.0  # how much larger one photo's content may appear in the other (normalised frames)
+MAX_SHEAR = 3.0  # ratio of the affine part's singular values
+MAX_PERSPECTIVE = 0.002  # |h31|, |h32| at SIDE: a tilt, not a projection to infinity
+
+MIN_SPREAD = 0.15  # inliers along one line (an edge) do not pin down a plane: minor/major axis
+FLAT_VARIANCE = 4.0  # grey levels², over 7×7 pixels: a fill, not texture
+FLAT_SIDE = 15  # pixels: the smallest flat square that counts as a fill
+FILL_MARGIN = 17  # pixels around a fill where no keypoint is taken
+
+_FIXED = 16  # positions in 1/16 px
+_HEADER = 4  # bytes: width and height of the frame, uint16 each
+
+
+def available() -> bool:
+    return importlib.util.find_spec("cv2") is not None
+
+
+@cache
+def _cv2() -> ModuleType:
+    import cv2
+
+    cv2.setNumThreads(1)  # one photo at a time; the pipeline's processes share the cores
+    return cv2
+
+
+def _mirror_permutation() -> np.ndarray:
+    """How a SIFT descriptor's 128 bins move when the image is mirrored left to right.
+
+    OpenCV lays a descriptor out as 4×4 cells × 8 orientation bins in the keypoint's own frame.
+    Mirroring reverses that frame's handedness: the cells' rows swap end to end and every
+    orientation bin θ becomes −θ. Checked against descriptors of really mirrored photos.
+    """
+    cells = np.arange(128).reshape(4, 4, 8)[::-1]
+    return np.ascontiguousarray(cells[:, :, (-np.arange(8)) % 8]).reshape(-1)
+
+
+MIRROR = _mirror_permutation()
+
+
+@dataclass(frozen=True)
+class Features:
+    width: int  # of the frame the points are in: the photo at SIDE pixels on its long side
+    height: int
+    points: np.ndarray  # (n, 2) float32, x right, y down
+    descriptors: np.ndarray  # (n, 128) uint8
+
+    def pack(self) -> np.ndarray:
+        head = np.array([self.width, self.height], dtype="<u2").view(np.uint8)
+        fixed = np.clip(np.rint(self.points * _FIXED), 0, 65535).astype("<u2").view(np.uint8)
+        body = np.concatenate([fixed.reshape(-1, 4), self.descriptors], axis=1)
+        return np.concatenate([head, body.reshape(-1)])
+
+    @classmethod
+    def unpack(cls, data: np.ndarray) -> Features:
+        width, height = (int(v) for v in data[:_HEADER].view("<u2"))
+        body = data[_HEADER:].reshape(-1, 132)
+        points = body[:, :4].copy().view("<u2").astype(np.float32) / _FIXED
+        return cls(width, height, points.reshape(-1, 2), np.ascontiguousarray(body[:, 4:]))
+
+    def mirrored(self) -> Features:
+        points = self.points.copy()
+        points[:, 0] = self.width - points[:, 0]
+        return Features(self.width, self.height, points, self.descriptors[:, MIRROR])
+
+
+def extract(image: Image.Image) -> Features:
+    grey = image.convert("L")
+    w, h = grey.size
+    if max(w, h) > SIDE:
+        scale = SIDE / max(w, h)
+        grey = grey.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
+    pixels = np.asarray(grey)
+    keypoints, descriptors = _sift().detectAndCompute(pixels, _away_from_fill(pixels))
+    if descriptors is None or not keypoints:
+        return Features(w, h, np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8))
+    # SIFT may return a few more than asked (ties in response); keep the strongest.
+    order = np.argsort([-k.response for k in keypoints], kind="stable")[:FEATURES]
+    # Positions in a frame whose long side is SIDE, however small the photo: two photos shown at
+    # the same size, so that the zoom found is the crop's, not a ratio of file sizes.
+    frame = SIDE / max(grey.width, grey.height)
+    points = np.array([keypoints[i].pt for i in order], dtype=np.float32).reshape(-1, 2) * frame
+    return Features(round(grey.width * frame), round(grey.height * frame), points,
+                    np.clip(np.rint(descriptors[order]), 0, 255).astype(np.uint8))
+
+
+def _away_from_fill(pixels: np.ndarray) -> np.ndarray:
+    """Where keypoints may be: not on the edge of a large flat area.
+
+    A photo rotated onto a canvas has black (or white) corners, and a framed or padded one flat
+    bands: their edges make sharp keypoints that sit in the same places in any two photos
+    treated alike, so two different photos turned by the same angle would line up along them.
+    """
+    cv2 = _cv2()
+    square = cv2.blur(pixels.astype(np.float32) ** 2, (7, 7))
+    mean = cv2.blur(pixels.astype(np.float32), (7, 7))
+    flat = ((square - mean**2) < FLAT_VARIANCE).astype(np.uint8)
+    # Only big flat areas: a fill, not a patch of clear sky between two branches.
+    flat = cv2.morphologyEx(flat, cv2.MORPH_OPEN, np.ones((FLAT_SIDE, FLAT_SIDE), np.uint8))
+    near = cv2.dilate(flat, np.ones((FILL_MARGIN, FILL_MARGIN), np.uint8))
+    return np.where(near > 0, 0, 255).astype(np.uint8)
+
+
+@cache
+def _sift() -> Any:
+    return _cv2().SIFT_create(nfeatures=FEATURES)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the geometric check found between a new photo (a) and an indexed one (b)."""
+
+    score: float  # 0 when a guard failed
+    inliers: int
+    matches: int  # ratio-test matches the homography was fitted to
+    coverage: float  # the smaller share of an image that the inliers span
+    scale: float  # how much larger b's content appears in a, both shown at the same size
+    rotation: float  # degrees a is turned counter-clockwise from b
+    mirrored: bool
+    reason: str | None  # which guard failed, if one did
+
+    @property
+    def inlier_ratio(self) -> float:
+        return self.inliers / self.matches if self.matches else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"inliers": self.inliers, "inlier_ratio": round(self.inlier_ratio, 3),
+                "coverage": round(self.coverage, 3), "scale": round(self.scale, 3),
+                "rotation": round(self.rotation, 1), "mirrored": self.mirrored}
+
+
+NOTHING = Verdict(0.0, 0, 0, 0.0, 1.0, 0.0, False, "too few features")
+
+
+def verify(a: Features, b: Features) -> Verdict:
+    """The better of matching `a` as it is and mirrored, against `b`."""
+    plain = _match(a, b, mirrored=False)
+    if plain.score > 0 and plain.inliers >= 4 * HALF:
+        return plain  # a mirrored fit cannot beat this; skip the second match
+    flipped = _match(a.mirrored(), b, mirrored=True)
+    return max(plain, flipped, key=lambda v: (v.score, v.inliers))
+
+
+def _match(a: Features, b: Features, mirrored: bool) -> Verdict:
+    if len(a.descriptors) < MIN_INLIERS or len(b.descriptors) < MIN_INLIERS:
+        return NOTHING
+    cv2 = _cv2()
+    pairs = _matcher().knnMatch(a.descriptors.astype(np.float32), b.descriptors.astype(np.float32), k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
+    if len(good) < MIN_INLIERS:
+        return Verdict(0.0, 0, len(good), 0.0, 1.0, 0.0, mirrored, "too few matches")
+    src = a.points[[m.queryIdx for m in good]]
+    dst = b.points[[m.trainIdx for m in good]]
+    homography, mask = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, REPROJECTION, maxIters=2000,
+                                          confidence=0.999)
+    if homography is None or mask is None:
+        return Verdict(0.0, 0, len(good), 0.0, 1.0, 0.0, mirrored, "no homography")
+    inlying = mask.ravel().astype(bool)
+    inliers = int(inlying.sum())
+    coverage = min(_hull_share(src[inlying], a), _hull_share(dst[inlying], b))
+    spread = _spread(src[inlying])
+    scale, rotation, shear, perspective = _shape(homography)
+    if mirrored:
+        rotation = -rotation  # a was mirrored before matching: report the turn of the original
+    reason = None
+    if inliers < MIN_INLIERS:
+        reason = "too few inliers"
+    elif inliers / len(good) < MIN_INLIER_RATIO:
+        reason = "too small a share of the matches are inliers"
+    elif coverage < MIN_COVERAGE:
+        reason = "inliers bunched in a small area"
+    elif spread < MIN_SPREAD:
+        reason = "inliers along a line"
+    elif not (1 / MAX_ZOOM <= scale <= MAX_ZOOM) or shear > MAX_SHEAR or perspective > MAX_PERSPECTIVE:
+        reason = "degenerate transform"
+    score = 0.0 if reason else inliers / (inliers + HALF)
+    return Verdict(score, inliers, len(good), coverage, 1 / scale, rotation, mirrored, reason)
+
+
+@cache
+def _matcher() -> Any:
+    cv2 = _cv2()
+    return cv2.BFMatcher(cv2.NORM_L2)
+
+
+def _hull_share(points: np.ndarray, features: Features) -> float:
+    if len(points) < 3:
+        return 0.0
+    area = float(_cv2().contourArea(_cv2().convexHull(points.astype(np.float32))))
+    return area / max(1.0, features.width * features.height)
+
+
+def _spread(points: np.ndarray) -> float:
+    """How far points spread across their main direction: √(λmin / λmax) of their covariance."""
+    if len(points) < 3:
+        return 0.0
+    low, high = np.linalg.eigvalsh(np.cov(points.astype(np.float64).T))
+    return math.sqrt(max(float(low), 0.0) / float(high)) if high > 0 else 0.0
+
+
+def _shape(homography: np.ndarray) -> tuple[float, float, float, float]:
+    """Zoom, rotation (degrees, counter-clockwise), shear and perspective of a homography a → b."""
+    h = homography / homography[2, 2]
+    affine = h[:2, :2]
+    singular = np.linalg.svd(affine, compute_uv=False)
+    scale = math.sqrt(max(abs(float(np.linalg.det(affine))), 1e-12))
+    shear = float(singular[0] / max(float(singular[1]), 1e-12))
+    # y points down in image coordinates, so a counter-clockwise turn of a → b has a negative
+    # angle here; a's turn from b is the opposite of the turn that takes a back to b.
+    rotation = math.degrees(math.atan2(float(affine[1, 0]), float(affine[0, 0])))
+    perspective = float(np.abs(h[2, :2]).max())
+    return scale, rotation, shear, perspective
+
+
+class Geometry(Method):
+    name = "geometry"
+    summary = "SIFT features under one MAGSAC homography (crops, rotations, perspective)"
+    default_threshold = 0.5
+    needs_size = SIDE * 3 // 4  # a 4:3 photo decodes with its long side at SIDE or more
+    shape = (-1,)
+
+    def fingerprint(self, image: Image.Image) -> np.ndarray:
+        return extract(image).pack()
+
+    def from_bytes(self, data: bytes) -> np.ndarray:
+        return np.frombuffer(data, dtype=np.uint8)
+
+    def compare(self, a: np.ndarray, b: np.ndarray) -> float:
+        return self.verdict(a, b).score
+
+    def verdict(self, a: np.ndarray, b: np.ndarray) -> Verdict:
+        return verify(Features.unpack(a), Features.unpack(b))
