@@ -12,13 +12,12 @@ from dupwatch.bench.variants import HARD_TRANSFORMS, _centre_crop
 from dupwatch.compare import compare_files
 from dupwatch.errors import ConfigError, ExitCode
 from dupwatch.methods.geometry import Features, Geometry, extract, verify
-from dupwatch.methods.registry import get_method
 from dupwatch.record import Match
 from tests.conftest import SAMPLES, open_rgb, run
 
 pytest.importorskip("cv2", reason="the geometry extra is installed by `make test`")
 
-GEOMETRY = get_method("geometry")
+GEOMETRY = Geometry()
 
 
 def _scores(a: Path, b: Path) -> dict[str, dict[str, object]]:
