@@ -167,7 +167,6 @@ def _apprise_url(url: str) -> str:
 class AppriseSinkConfig(Section):
     # One Apprise URL per target: ntfy://, gotify://, tgram://, matrix://, mailto://, json://, ...
     urls: tuple[Annotated[str, AfterValidator(_apprise_url)], ...] = ()
-    timeout: float = Field(10.0, gt=0)  # seconds a delivery may take before it counts as failed
 
 
 # What an exec hook's arguments may name: a duplicate's fields, and for a burst's summary

@@ -62,6 +62,14 @@ class Outbox:
     def start(self) -> None:
         if not self.sinks:
             return
+        # Each sink's position is made now, whoever delivers: a sink new to this cache starts
+        # at the newest notice, and so gets every notice found from this start on.
+        store = self._store()
+        try:
+            for sink in self.sinks:
+                store.position(sink.key)
+        finally:
+            store.close()
         if self._take_lock():
             self._start_targets()
         elif self._wait:

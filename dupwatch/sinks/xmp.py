@@ -24,10 +24,10 @@ from dupwatch.record import Notice
 from dupwatch.sinks.base import Alert, DeliveryError
 
 NAMESPACE = "https://github.com/dupwatch/dupwatch/xmp/1.0/"
-TAGS = {  # XMP key → (array kind, the value dupwatch adds)
-    "Xmp.digiKam.TagsList": ("Seq", "dupwatch/duplicate"),
-    "Xmp.lr.hierarchicalSubject": ("Bag", "dupwatch|duplicate"),
-    "Xmp.dc.subject": ("Bag", "duplicate"),
+TAGS = {  # XMP key → the tag dupwatch adds
+    "Xmp.digiKam.TagsList": "dupwatch/duplicate",
+    "Xmp.lr.hierarchicalSubject": "dupwatch|duplicate",
+    "Xmp.dc.subject": "duplicate",
 }
 EMPTY = ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
          '<x:xmpmeta xmlns:x="adobe:ns:meta/"/>\n<?xpacket end="w"?>\n')
@@ -97,16 +97,15 @@ class XmpTag:
 
     def _tag(self, image: Any, notice: Notice) -> None:
         xmp = image.read_xmp()
-        for key, (kind, value) in TAGS.items():
+        for key, value in TAGS.items():
             items = xmp.get(key, [])
             items = [items] if isinstance(items, str) else list(items)
             if value in items:
                 continue
-            # exiv2 writes a list as a Seq, and cannot index into an array it read: the array is
-            # made anew, of its right kind, with the old items first.
-            image.modify_xmp({key: None})
-            image.modify_xmp({key: f'type="{kind}"'})
-            image.modify_xmp({f"{key}[{n}]": item for n, item in enumerate([*items, value], start=1)})
+            # pyexiv2 writes a list as an rdf:Seq, also where the spec says Bag (dc:subject,
+            # hierarchicalSubject); it can neither delete nor index into an array it read, so a
+            # Bag cannot be kept as one. exiftool, exiv2 (digiKam, darktable) and Immich read both.
+            image.modify_xmp({key: [*items, value]})
         image.modify_xmp({
             "Xmp.dupwatch.DuplicateOf": os.path.basename(notice.match.match),
             "Xmp.dupwatch.Method": notice.match.method,
