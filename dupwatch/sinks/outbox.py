@@ -39,6 +39,7 @@ PAGE = 256  # notices read (and held) at once per sink
 RETRY_FIRST = 1.0  # a failed delivery is tried again after 1, 2, 4, … seconds
 RETRY_MAX = 300.0
 LOCK_RETRY_SECONDS = 5.0
+YIELD_SECONDS = 0.0  # sleep(0) lets the ingesting thread take the GIL between two notices
 
 
 def open_outbox(config: Config, store: Callable[[], Store], wait_for_lock: bool) -> Outbox:
@@ -216,6 +217,7 @@ class _Target:
                 self._failures = 0
             self._queue.popleft()
             sent = last_id(item)
+            time.sleep(YIELD_SECONDS)
         return sent
 
     def _failed(self, reason: str, stopping: bool) -> None:
