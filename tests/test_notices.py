@@ -293,3 +293,13 @@ def test_closing_waits_for_no_thread_left_behind(tmp_path: Path, photos: Path, c
     run("scan", photos, "--cache", cache)
     assert set(threading.enumerate()) <= before
     assert os.path.exists(log_path(tmp_path).parent) is False  # no duplicate, no log file
+
+
+def test_every_sink_is_documented() -> None:
+    from dupwatch.sinks.registry import SINKS
+
+    root = Path(__file__).parent.parent
+    readme, example = (root / "README.md").read_text(), (root / "config.example.yaml").read_text()
+    for name in SINKS:
+        assert f"| `{name}` |" in readme
+        assert f"\n  {name}:\n" in example
