@@ -8,7 +8,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-for script in ("hamming.py", "vectors.py", "speed.py", "cnn.py", "watch.py", "accuracy.py"):
+for script in ("hamming.py", "vectors.py", "speed.py", "cnn.py", "watch.py", "notices.py", "accuracy.py"):
     print(f"\n## {script}", flush=True)
     code = subprocess.run([sys.executable, str(HERE / script), *sys.argv[1:]], check=False).returncode
     if code:

@@ -5,25 +5,32 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import re
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from dupwatch import __version__
 from dupwatch import config as configuration
 from dupwatch.compare import compare_files
 from dupwatch.config import Config
-from dupwatch.errors import DupwatchError, ExitCode, SkipFile
+from dupwatch.errors import DupwatchError, ExitCode, SkipFile, UsageError
 from dupwatch.methods import geometry
 from dupwatch.methods.geometry import Geometry
 from dupwatch.methods.registry import METHODS
 from dupwatch.pipeline import Duplicate, Pipeline, default_workers
 from dupwatch.report import Tally, duplicate_text, geometry_text, json_line, shown, skipped_text, table
+from dupwatch.sinks import log as notice_log
+from dupwatch.sinks.outbox import open_outbox
 from dupwatch.store.sqlite import SqliteStore
 from dupwatch.walk import Selection, walk
 
 log = logging.getLogger("dupwatch")
+
+# At the end of a scan, pending notices are sent for at most this long; the rest at the next run.
+SCAN_DRAIN_SECONDS = 10.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders to watch (default: watch.paths)")
     p.set_defaults(run=watch)
 
+    p = sub.add_parser("notices", parents=[common], help="the duplicates found so far, from the notice log")
+    p.add_argument("--since", metavar="DATE",
+                   help="only those found since DATE: 2025-06-01, 2025-06-01T09:30, or 90m, 24h, 7d ago")
+    p.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
+    p.set_defaults(run=notices)
+
     p = sub.add_parser("query", parents=[common, cached], help="the indexed images most like one image")
     p.add_argument("image")
     p.add_argument("-k", type=int, default=3, help="how many (default 3)")
@@ -104,7 +117,10 @@ def scan(args: argparse.Namespace) -> ExitCode:
     workers = args.workers if args.workers is not None else default_workers(config.scan.workers)
     started = time.monotonic()
     paths = list(walk(args.paths, selection, config.scan.follow_symlinks))
-    store = SqliteStore(config.cache.resolved())
+    cache = config.cache.resolved()
+    store = SqliteStore(cache)
+    outbox = open_outbox(config, lambda: SqliteStore(cache), wait_for_lock=False)
+    outbox.start()
     tally = Tally()
     try:
         pipeline = Pipeline(config, store)
@@ -123,7 +139,8 @@ def scan(args: argparse.Namespace) -> ExitCode:
         roots = [str(Path(p).absolute()) for p in args.paths if Path(p).is_dir()]
         forgotten = sum(pipeline.forget_missing(root, seen, whole_root=True) for root in roots)
     finally:
-        store.close()
+        store.close()  # commits: the outbox sends only what is committed
+        outbox.close(SCAN_DRAIN_SECONDS)
     seconds = time.monotonic() - started
     if args.json:
         print(json_line(tally.record(forgotten, seconds)))
@@ -168,6 +185,37 @@ def watch(args: argparse.Namespace) -> ExitCode:
     service = Service(lambda: _config(args), args.paths)  # SIGHUP reloads through the same lookup
     use_service_logs()
     return service.run()
+
+
+def notices(args: argparse.Namespace) -> ExitCode:
+    config = _config(args)
+    if not config.notices.log.enabled:
+        raise DupwatchError("the notice log is off (notices.log.enabled: false in the config)")
+    since = None if args.since is None else parse_since(args.since)
+    found = 0
+    for notice in notice_log.read(config.notices.log.resolved(), since):
+        found += 1
+        if args.json:
+            print(json_line(notice.to_json()))
+        else:
+            when = datetime.fromtimestamp(notice.found_at).strftime("%Y-%m-%d %H:%M:%S")
+            print(f"{when}  {duplicate_text(Duplicate(notice.match))}")
+    if not found and not args.json:
+        print("no duplicates found" + (f" since {args.since}" if args.since else "") + " (the notice log is"
+              f" {shown(str(config.notices.log.resolved()))})")
+    return ExitCode.OK
+
+
+def parse_since(text: str) -> float:
+    """An ISO date or time (local unless it says otherwise), or a span back from now: 90m, 24h, 7d."""
+    ago = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if ago:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[ago[2]]
+        return (datetime.now() - timedelta(**{unit: float(ago[1])})).timestamp()
+    try:
+        return datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        raise UsageError(f"--since: not a date, a time or a span like 24h (got {text!r})") from None
 
 
 def query(args: argparse.Namespace) -> ExitCode:

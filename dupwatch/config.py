@@ -6,13 +6,23 @@ dir (platformdirs), then the built-in defaults. `config.example.yaml` documents 
 
 from __future__ import annotations
 
+import logging
 import os
+import string
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from dupwatch.errors import ConfigError
 from dupwatch.methods.base import Options
@@ -132,6 +142,102 @@ class WatchConfig(Section):
     poll_interval: float = Field(5.0, ge=0.1)
 
 
+class LogSinkConfig(Section):
+    enabled: bool = True
+    path: Path | None = None  # None: <user log dir>/notices.jsonl
+    max_bytes: int = Field(10_000_000, ge=10_000)  # rotated past this size
+    backups: int = Field(5, ge=1, le=100)  # rotated files kept: notices.jsonl.1, .2, ...
+
+    def resolved(self) -> Path:
+        if self.path is not None:
+            return self.path.expanduser()
+        return Path(platformdirs.user_log_dir(APP)) / "notices.jsonl"
+
+
+class SidecarSinkConfig(Section):
+    enabled: bool = False
+    # state: <user state dir>/sidecars/<the photo's absolute path>.json, out of every photo
+    # manager's sight; folder: .dupwatch/<photo name>.json beside the photo (needs write access).
+    where: Literal["state", "folder"] = "state"
+
+    def root(self) -> Path:
+        return Path(platformdirs.user_state_dir(APP)) / "sidecars"
+
+
+class XmpSinkConfig(Section):
+    enabled: bool = False  # opt-in: tag the duplicate in its IMG_0001.JPG.xmp sidecar
+
+
+def _apprise_url(url: str) -> str:
+    import apprise  # only when URLs are configured: it takes a while to import
+
+    quiet = logging.getLogger("apprise")
+    level, quiet.level = quiet.level, logging.CRITICAL  # its own "Unparseable URL" line: ours says it
+    try:
+        known = apprise.Apprise().add(url)
+    finally:
+        quiet.setLevel(level)
+    if not known:
+        scheme = url.split("://", 1)[0] if "://" in url else url[:20]
+        raise ValueError(f"not a URL Apprise can send to (scheme {scheme!r}; see"
+                         f" https://github.com/caronc/apprise/wiki)")
+    return url
+
+
+class AppriseSinkConfig(Section):
+    # One Apprise URL per target: ntfy://, gotify://, tgram://, matrix://, mailto://, json://, ...
+    urls: tuple[Annotated[str, AfterValidator(_apprise_url)], ...] = ()
+
+
+# What an exec hook's arguments may name: a duplicate's fields, and for a burst's summary
+# `count` (event "summary"; path and match are then the burst's latest duplicate).
+HOOK_FIELDS = ("event", "path", "match", "kind", "method", "score", "distance", "transform",
+               "found_at", "id", "count")
+
+
+def _hook_argument(argument: str) -> str:
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(argument) if f is not None]
+    except ValueError as exc:
+        raise ValueError(f"{exc} (write {{{{ and }}}} for literal braces)") from None
+    for field in fields:
+        if field not in HOOK_FIELDS:
+            raise ValueError(f"unknown field {{{field}}}; known: {', '.join(HOOK_FIELDS)}")
+    return argument
+
+
+class ExecSinkConfig(Section):
+    # The program and its arguments, run without a shell; {path}, {match}, ... are replaced by
+    # the notice's fields, each argument staying one argument whatever the file name holds.
+    command: tuple[Annotated[str, AfterValidator(_hook_argument)], ...] = ()
+    timeout: float = Field(30.0, gt=0)
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _argv(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError("must be a list: the program, then each argument (never run by a shell)")
+        return value
+
+
+class BurstConfig(Section):
+    # More than `count` alerts within `seconds` become one summary alert.
+    count: int = Field(5, ge=1)
+    seconds: float = Field(30.0, ge=0)
+    # An alert waits until no duplicate has come for this long (at most `seconds`), so that a
+    # burst is known as one before anything is sent.
+    quiet_seconds: float = Field(2.0, ge=0)
+
+
+class NoticesConfig(Section):
+    log: LogSinkConfig = LogSinkConfig()
+    sidecar: SidecarSinkConfig = SidecarSinkConfig()
+    xmp: XmpSinkConfig = XmpSinkConfig()
+    apprise: AppriseSinkConfig = AppriseSinkConfig()
+    exec: ExecSinkConfig = ExecSinkConfig()
+    burst: BurstConfig = BurstConfig()
+
+
 class Config(Section):
     cache: CacheConfig = CacheConfig()
     scan: ScanConfig = ScanConfig()
@@ -141,6 +247,7 @@ class Config(Section):
     robust: RobustConfig = RobustConfig()
     geometry: GeometryConfig = GeometryConfig()
     watch: WatchConfig = WatchConfig()
+    notices: NoticesConfig = NoticesConfig()
 
     def method_options(self) -> Options:
         weights = None if self.cnn.weights is None else str(self.cnn.weights.expanduser())
@@ -166,11 +273,17 @@ def dotted(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+# Values never repeated in an error: they may hold tokens and passwords, and errors reach logs.
+SECRET_KEYS = ("notices.apprise.urls",)
+
+
 def _problem(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown key"
     message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{message} (got {error['input']!r})" if error["type"] != "missing" else message
+    if error["type"] == "missing" or dotted(error["loc"]).startswith(SECRET_KEYS):
+        return message
+    return f"{message} (got {error['input']!r})"
 
 
 def load_file(path: Path) -> Config:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -65,3 +66,34 @@ class Match:
         if self.geometry is not None:
             record["geometry"] = self.geometry
         return record
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> Match:
+        return cls(record["path"], record["match"], record["kind"], record["method"], float(record["score"]),
+                   int(record["distance"]), record.get("transform"))
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A duplicate as the sinks get it: the duplicate record, when it was found, and its number.
+
+    `id` grows with every notice and is never reused: the log, where a notice may be written
+    twice after a kill, is read back with one line per id.
+    """
+
+    id: int
+    found_at: float  # seconds since the epoch
+    match: Match
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.match.to_json(), "found_at": self.found_at_text(), "id": self.id}
+
+    def found_at_text(self) -> str:
+        """ISO 8601 in UTC, to the millisecond: `2025-06-01T09:30:12.345Z`."""
+        when = datetime.fromtimestamp(self.found_at, UTC)
+        return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> Notice:
+        when = datetime.fromisoformat(str(record["found_at"]).replace("Z", "+00:00"))
+        return cls(int(record["id"]), when.timestamp(), Match.from_json(record))

@@ -8,6 +8,7 @@ here is killed at the end of its test, whatever happens.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ from PIL import Image
 
 from dupwatch.errors import ExitCode
 from tests.conftest import open_rgb, run
+from tests.receiver import Receiver
 
 SETTLE = 0.3
 CONFIG = f"watch:\n  settle_seconds: {SETTLE}\n"
@@ -328,3 +330,48 @@ def test_nothing_to_watch_is_a_usage_error(tmp_path: Path, cache: Path) -> None:
     result = run("watch", "--config", config, "--cache", cache)
     assert result.code == ExitCode.USAGE
     assert "watch.paths[1]: no such folder" in result.err
+
+
+def test_kill_9_with_alerts_pending_loses_no_notice(start: Start, photos: Path, tmp_path: Path,
+                                                    cache: Path) -> None:
+    # The alert target is down: its port is taken, never listened on (connection refused).
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    notices_log = tmp_path / "notices.jsonl"
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG + f"notices:\n  log: {{path: {notices_log}}}\n"
+                      f"  apprise: {{urls: ['json://127.0.0.1:{port}/alerts']}}\n"
+                      "  burst: {quiet_seconds: 0.2}\n")
+    first = start("--config", config, "--cache", cache, photos)
+    first.wait_log("caught up: 8 files")
+    copies = {str(photos / f"zz {n} {name}"): str(photos / name)
+              for n in range(3) for name in ("coffee.png", "rocket.jpg")}
+    for copy, original in copies.items():
+        shutil.copy(original, copy)
+    for copy, original in copies.items():
+        first.wait_duplicate(Path(copy), Path(original))
+    first.wait_log(r"notices.apprise.urls\[0\] \(json\): not delivered")  # alerts are pending
+    first.proc.kill()  # SIGKILL: no drain, no goodbye
+    first.proc.wait()
+
+    with sqlite3.connect(cache) as db:
+        pairs = set(db.execute("SELECT f.path, m.path FROM pairs p JOIN files f ON f.id = p.file_id"
+                               " JOIN files m ON m.id = p.match_id").fetchall())
+    assert pairs == set(copies.items())  # what the cache recorded...
+
+    taken.close()
+    receiver = Receiver(port=port)  # the target is back
+    try:
+        second = start("--config", config, "--cache", cache, photos)
+        second.wait_log("caught up: 14 files")
+        [alert] = receiver.wait(1)  # ...was never dropped: late, as one summary of the burst
+        assert alert["title"] == "6 duplicate photos"
+        assert second.stop() == ExitCode.OK
+    finally:
+        receiver.stop()
+    listed = run("notices", "--config", config, "--json")
+    logged = [json.loads(line) for line in listed.out.splitlines()]
+    assert {(n["path"], n["match"]) for n in logged} == pairs  # ...and the log has every one, once
+    assert len(logged) == len(pairs)
+    assert duplicates(second.log()) == []  # nothing found twice

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-from dupwatch.record import Match, Photo
+from dupwatch.record import Match, Notice, Photo
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,21 @@ class Store(Protocol):
         """Every file id with a fingerprint of `key`, and those fingerprints."""
 
     def record_pair(self, file_id: int, match_id: int, match: Match) -> bool:
-        """Remember a pair; False when it was known already (and so must not be reported again)."""
+        """Remember a pair; False when it was known already (and so must not be reported again).
+        A new pair's notice is written with it, in the same transaction."""
+
+    # The notices outbox. Sinks deliver from their own connection (one per sink thread): what
+    # they see is what has been committed, so nothing is told that a kill could take back.
+
+    def notices(self, after: int, limit: int) -> list[Notice]:
+        """Committed notices with an id above `after`, oldest first."""
+
+    def position(self, sink: str) -> int:
+        """The last notice id `sink` has delivered. A sink seen for the first time starts at the
+        newest notice: a target added to the config is not sent the whole history."""
+
+    def delivered(self, sink: str, notice_id: int) -> None:
+        """`sink` has delivered every notice up to `notice_id` (committed at once)."""
 
     def pairs(self) -> Iterator[Match]: ...
 

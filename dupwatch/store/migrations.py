@@ -47,4 +47,27 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX pairs_match ON pairs (match_id);
     """,
+    # 2: the notices outbox. A notice is written in the transaction that records its pair, so
+    # the cache and the notices never disagree, even after a kill; each sink remembers the last
+    # notice it delivered, and what lies past that is pending. A notice outlives its files (it
+    # is what was said at the time). AUTOINCREMENT: ids are never reused, even after the newest
+    # row is deleted, so a sink's position can never skip a notice. Pairs found before this
+    # step were reported already: they get no notice.
+    """
+    CREATE TABLE notices (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        found_at  REAL    NOT NULL,
+        path      TEXT    NOT NULL,
+        match     TEXT    NOT NULL,
+        kind      TEXT    NOT NULL,
+        method    TEXT    NOT NULL,
+        score     REAL    NOT NULL,
+        distance  INTEGER NOT NULL,
+        transform TEXT
+    );
+    CREATE TABLE sink_positions (
+        sink      TEXT    PRIMARY KEY,
+        delivered INTEGER NOT NULL  -- the last notice id this sink has delivered
+    ) WITHOUT ROWID;
+    """,
 ]

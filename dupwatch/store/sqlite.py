@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from dupwatch.errors import DupwatchError
-from dupwatch.record import Match, Photo
+from dupwatch.record import Match, Notice, Photo
 from dupwatch.store.base import Known
 from dupwatch.store.migrations import MIGRATIONS
 
@@ -171,16 +171,25 @@ class SqliteStore:
 
     def record_pair(self, file_id: int, match_id: int, match: Match) -> bool:
         self._write()
+        now = time.time()
         # A pair is known in either direction: a touched original re-indexed after its copy
         # finds the copy, and that is not news.
         cur = self._db.execute(
             "INSERT INTO pairs (file_id, match_id, kind, method, score, distance, found_at)"
             " SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM pairs WHERE"
             " (file_id = ? AND match_id = ?) OR (file_id = ? AND match_id = ?))",
-            (file_id, match_id, match.kind, match.method, match.score, match.distance, time.time(),
+            (file_id, match_id, match.kind, match.method, match.score, match.distance, now,
              file_id, match_id, match_id, file_id),
         )
-        return cur.rowcount == 1
+        if cur.rowcount != 1:
+            return False
+        self._db.execute(
+            "INSERT INTO notices (found_at, path, match, kind, method, score, distance, transform)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (now, match.path, match.match, match.kind, match.method, match.score, match.distance,
+             match.transform),
+        )
+        return True
 
     def pairs(self) -> Iterator[Match]:
         rows = self._db.execute(
@@ -188,6 +197,27 @@ class SqliteStore:
             " JOIN files f ON f.id = p.file_id JOIN files m ON m.id = p.match_id ORDER BY p.id"
         ).fetchall()
         return (Match(*r) for r in rows)
+
+    def notices(self, after: int, limit: int) -> list[Notice]:
+        rows = self._db.execute(
+            "SELECT id, found_at, path, match, kind, method, score, distance, transform FROM notices"
+            " WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+        ).fetchall()
+        return [Notice(r[0], r[1], Match(*r[2:])) for r in rows]
+
+    def position(self, sink: str) -> int:
+        # Not batched: positions are written by the threads that deliver, each on its own
+        # connection, beside the one that ingests.
+        self._db.execute(
+            "INSERT OR IGNORE INTO sink_positions (sink, delivered)"
+            " SELECT ?, coalesce(max(id), 0) FROM notices", (sink,)
+        )
+        return int(self._db.execute(
+            "SELECT delivered FROM sink_positions WHERE sink = ?", (sink,)).fetchone()[0])
+
+    def delivered(self, sink: str, notice_id: int) -> None:
+        self._db.execute("UPDATE sink_positions SET delivered = max(delivered, ?) WHERE sink = ?",
+                         (notice_id, sink))
 
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM files").fetchone()[0])

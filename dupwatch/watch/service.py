@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from types import FrameType
 
-from dupwatch.config import Config, WatchConfig
+from dupwatch.config import Config, NoticesConfig, WatchConfig
 from dupwatch.errors import ConfigError, DupwatchError, ExitCode, SkipFile, UsageError
 from dupwatch.pipeline import Duplicate, Indexed, Pipeline, Unchanged, default_workers
 from dupwatch.report import Tally, duplicate_text, shown, skipped_text
+from dupwatch.sinks.outbox import Outbox, open_outbox
 from dupwatch.store.sqlite import SqliteStore
 from dupwatch.walk import Selection, walk
 from dupwatch.watch.observer import Gone, Moved, Watcher
@@ -37,6 +38,12 @@ log = logging.getLogger("dupwatch")
 
 POLL_SECONDS = 0.2  # how often settled files are looked for: the floor of the alert latency
 COMMIT_SECONDS = 1.0
+# A duplicate is committed within this, so that its notice can go out (the outbox sends only
+# what is committed); a burst still commits in batches.
+NOTICE_COMMIT_SECONDS = 0.1
+# On SIGTERM, pending notices are sent for at most this long (within TimeoutStopSec=15, after
+# the file in hand is finished); the rest go at the next start.
+STOP_DRAIN_SECONDS = 5.0
 STATUS_SECONDS = 0.5
 # Fewer settled files than this are fingerprinted here: starting worker processes costs more.
 BURST = 32
@@ -93,7 +100,9 @@ class Service:
                     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         try:
             self.store = SqliteStore(self.config.cache.resolved())
+            self.outbox = self._outbox(self.config)
             try:
+                self.outbox.start()  # notices left pending by the last run go out first
                 self.pipeline = Pipeline(self.config, self.store)
                 self.settler = Settler(self.config.watch.settle_seconds)
                 self.watcher = self._arm(self.config, self.roots)
@@ -111,12 +120,18 @@ class Service:
                     self.watcher.stop()
             finally:
                 self.store.close()  # commits
+                self.outbox.close(STOP_DRAIN_SECONDS)
         finally:
             self.notifier.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         log.info("stopped: %d files seen, %d duplicates found", self.files, self.duplicates)
         return ExitCode.OK
+
+    @staticmethod
+    def _outbox(config: Config) -> Outbox:
+        cache = config.cache.resolved()
+        return open_outbox(config, lambda: SqliteStore(cache), wait_for_lock=True)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         # Only flags here: the loop may be inside the store or a notify call when a signal lands.
@@ -279,6 +294,7 @@ class Service:
     def _report(self, event: Indexed | Unchanged | Duplicate | SkipFile) -> None:
         if isinstance(event, Duplicate):
             self.duplicates += 1
+            self._next_commit = min(self._next_commit, time.monotonic() + NOTICE_COMMIT_SECONDS)
             log.info("%s", duplicate_text(event).replace("\n    ", " "))  # one line, both files
         elif isinstance(event, SkipFile):
             if os.path.lexists(event.path):
@@ -292,6 +308,7 @@ class Service:
         now = time.monotonic()
         if now >= self._next_commit:
             self.store.commit()
+            self.outbox.wake()
             self._next_commit = now + COMMIT_SECONDS
         if self._ping is not None and now >= self._next_ping:
             self.notifier.watchdog()
@@ -326,7 +343,10 @@ class Service:
         if config.cache.resolved() != old.cache.resolved():
             store = SqliteStore(config.cache.resolved())
         pipeline = self.pipeline
+        outbox = self.outbox
         try:
+            if config.notices != old.notices or store is not self.store:
+                outbox = self._outbox(config)  # built (URLs checked, XMP loaded) before the old goes
             if store is not self.store or _without_watch(config) != _without_watch(old):
                 pipeline = Pipeline(config, store)
             watcher = self.watcher
@@ -345,6 +365,11 @@ class Service:
         if store is not self.store:
             self.store.close()
             self.store = store
+        if outbox is not self.outbox:
+            self.store.commit()
+            self.outbox.close(STOP_DRAIN_SECONDS)  # lets go of the outbox lock for the new one
+            self.outbox = outbox
+            self.outbox.start()
         self.settler.delay = config.watch.settle_seconds
         self.pipeline, self.config, self.roots = pipeline, config, roots
         log.info("reloaded the config")
@@ -359,7 +384,7 @@ def _watching(config: Config) -> tuple[object, ...]:
 
 
 def _without_watch(config: Config) -> Config:
-    return config.model_copy(update={"watch": WatchConfig()})
+    return config.model_copy(update={"watch": WatchConfig(), "notices": NoticesConfig()})
 
 
 # -- logs ---------------------------------------------------------------------------------------

@@ -1,0 +1,238 @@
+"""The outbox: every notice recorded in the cache reaches every sink, from background threads.
+
+The store is the outbox. A pair's notice is committed with the pair; each sink keeps the id of
+the last notice it delivered; one thread per sink reads what lies past that, sends it, and
+moves its position on. Ingestion only commits and wakes the threads, so a slow or dead target
+never makes it wait, and a notice still pending when the process dies (even by kill -9) is sent
+at the next start. Delivery is at least once: a kill between a send and its position being
+saved sends that notice again.
+
+One process per cache delivers: the one holding `<cache>.notices.lock` (flock; the kernel lets
+go of it when the process dies, however it dies). A `scan` run while the watcher holds it leaves
+the notices to the watcher, which reads the outbox every half second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from dupwatch.config import BurstConfig, Config
+from dupwatch.errors import DupwatchError
+from dupwatch.record import Notice
+from dupwatch.sinks.base import Alert, DeliveryError, Sink, last_id
+from dupwatch.sinks.burst import Burst
+from dupwatch.sinks.registry import build
+from dupwatch.store.base import Store
+
+log = logging.getLogger("dupwatch")
+
+POLL_SECONDS = 0.5  # how often each sink looks for notices committed by another process
+PAGE = 256  # notices read (and held) at once per sink
+RETRY_FIRST = 1.0  # a failed delivery is tried again after 1, 2, 4, … seconds
+RETRY_MAX = 300.0
+LOCK_RETRY_SECONDS = 5.0
+YIELD_SECONDS = 0.0  # sleep(0) lets the ingesting thread take the GIL between two notices
+
+
+def open_outbox(config: Config, store: Callable[[], Store], wait_for_lock: bool) -> Outbox:
+    """The outbox of the config's sinks (none enabled: one that does nothing)."""
+    cache = config.cache.resolved()
+    return Outbox(build(config.notices), store, cache.with_name(cache.name + ".notices.lock"),
+                  config.notices.burst, wait_for_lock)
+
+
+class Outbox:
+    def __init__(self, sinks: Sequence[Sink], store: Callable[[], Store], lock: Path,
+                 burst: BurstConfig, wait_for_lock: bool) -> None:
+        self.sinks, self._store, self._lock, self._burst = list(sinks), store, lock, burst
+        self._wait = wait_for_lock
+        self._stop = threading.Event()
+        self._deadline = float("inf")
+        self._fd: int | None = None
+        self._targets: list[_Target] = []
+        self._supervisor: threading.Thread | None = None
+
+    def start(self) -> None:
+        if not self.sinks:
+            return
+        # Each sink's position is made now, whoever delivers: a sink new to this cache starts
+        # at the newest notice, and so gets every notice found from this start on.
+        store = self._store()
+        try:
+            for sink in self.sinks:
+                store.position(sink.key)
+        finally:
+            store.close()
+        if self._take_lock():
+            self._start_targets()
+        elif self._wait:
+            self._supervisor = threading.Thread(target=self._wait_for_lock, name="dupwatch-outbox",
+                                                daemon=True)
+            self._supervisor.start()
+
+    def wake(self) -> None:
+        """New notices were committed: look now rather than at the next poll."""
+        for target in list(self._targets):
+            target.wakeup.set()
+
+    def close(self, drain: float) -> None:
+        """Send what is due (the caller has committed), for at most `drain` seconds, then stop.
+        What is left stays in the outbox for the next start."""
+        self._deadline = time.monotonic() + drain
+        self._stop.set()
+        if self._supervisor is not None:
+            self._supervisor.join()
+        for target in self._targets:
+            target.wakeup.set()
+        for target in self._targets:
+            target.thread.join(max(0.0, self._deadline - time.monotonic()) + 1.0)
+        if self._fd is not None:
+            os.close(self._fd)  # releases the lock
+            self._fd = None
+
+    # -- one delivering process per cache -----------------------------------------------------
+
+    def _take_lock(self) -> bool:
+        try:
+            self._lock.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise DupwatchError(f"cannot open {self._lock}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            if not self._wait:
+                log.info("notices: dupwatch process %s delivers them (it holds %s)", holder, self._lock)
+            return False
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # who delivers, for the line above
+        self._fd = fd
+        return True
+
+    def _wait_for_lock(self) -> None:
+        log.info("notices: another dupwatch process delivers them for now (%s)", self._lock)
+        while not self._stop.wait(LOCK_RETRY_SECONDS):
+            with contextlib.suppress(DupwatchError):
+                if self._take_lock():
+                    log.info("notices: delivering them from now on")
+                    self._start_targets()
+                    return
+
+    def _start_targets(self) -> None:
+        for sink in self.sinks:
+            burst = Burst(self._burst.count, self._burst.seconds, self._burst.quiet_seconds)
+            target = _Target(sink, self._store, burst if sink.alerts else None, self)
+            self._targets.append(target)
+            target.thread.start()
+
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def past_deadline(self) -> bool:
+        return time.monotonic() > self._deadline
+
+
+class _Target:
+    """One sink's thread: read past its position, send (through the burst rule for alerts),
+    save the new position; a failed send is tried again with backoff, in order."""
+
+    def __init__(self, sink: Sink, store: Callable[[], Store], burst: Burst | None, outbox: Outbox) -> None:
+        self.sink, self._open, self._burst, self._outbox = sink, store, burst, outbox
+        self.wakeup = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"dupwatch-{sink.key}", daemon=True)
+        self._queue: deque[Alert] = deque()
+        self._failures = 0
+        self._retry_at = 0.0
+
+    def _run(self) -> None:
+        try:
+            store = self._open()  # its own connection: SQLite connections stay in one thread
+        except DupwatchError as exc:
+            log.error("%s: no delivery: %s", self.sink.label, exc)
+            return
+        try:
+            self._loop(store)
+        except Exception:
+            log.exception("%s: delivery stopped by an unexpected error", self.sink.label)
+        finally:
+            store.close()
+
+    def _loop(self, store: Store) -> None:
+        read = store.position(self.sink.key)
+        while True:
+            stopping = self._outbox.stopping()
+            fresh: list[Notice] = store.notices(read, PAGE) if len(self._queue) < PAGE else []
+            if fresh:
+                read = fresh[-1].id
+            everything_read = len(fresh) < PAGE and len(self._queue) < PAGE
+            now = time.monotonic()
+            if self._burst is not None:
+                self._burst.add(fresh, now)
+                self._queue.extend(self._burst.due(now, final=stopping and everything_read))
+            else:
+                self._queue.extend(fresh)
+            sent = self._send(stopping)
+            if sent is not None:
+                store.delivered(self.sink.key, sent)
+            if stopping:
+                held = self._burst is not None and self._burst.wake_at() is not None
+                done = everything_read and not self._queue and not held
+                if done:
+                    return
+                if self._failures or self._outbox.past_deadline():
+                    log.warning("%s: the notices not delivered yet go at the next start", self.sink.label)
+                    return
+                continue
+            self.wakeup.wait(self._timeout(now, everything_read))
+            self.wakeup.clear()
+
+    def _send(self, stopping: bool) -> int | None:
+        """Send the queue in order until a failure; the id of the last one sent (or passed over)."""
+        sent = None
+        while self._queue and (stopping or time.monotonic() >= self._retry_at):
+            item = self._queue[0]
+            try:
+                self.sink.send(item)
+            except DeliveryError as exc:
+                if exc.retry:
+                    self._failed(str(exc), stopping)
+                    break
+                log.warning("%s: %s", self.sink.label, exc)  # about this notice only: go on
+            except Exception as exc:  # a bug in a sink or its library must not end delivery
+                log.exception("%s: unexpected error", self.sink.label)
+                self._failed(repr(exc), stopping)
+                break
+            if self._failures:
+                log.info("%s: delivered again after %d failed tries", self.sink.label, self._failures)
+                self._failures = 0
+            self._queue.popleft()
+            sent = last_id(item)
+            time.sleep(YIELD_SECONDS)
+        return sent
+
+    def _failed(self, reason: str, stopping: bool) -> None:
+        self._failures += 1
+        delay = min(RETRY_MAX, RETRY_FIRST * 2 ** (self._failures - 1))
+        self._retry_at = time.monotonic() + delay
+        then = "" if stopping else f"; trying again in {delay:g} s"
+        log.warning("%s: not delivered: %s%s", self.sink.label, reason, then)
+
+    def _timeout(self, now: float, everything_read: bool) -> float:
+        if not everything_read and len(self._queue) < PAGE:
+            return 0.0
+        timeout = POLL_SECONDS
+        if self._burst is not None and (due := self._burst.wake_at()) is not None:
+            timeout = min(timeout, due - now)
+        if self._queue:
+            timeout = min(timeout, self._retry_at - now)
+        return max(0.0, timeout)

@@ -1,0 +1,123 @@
+"""The XMP sidecar tag (opt-in): `IMG_0001.JPG.xmp` gets the tag dupwatch/duplicate and the name
+of the photo it duplicates, where digiKam, darktable and Immich read tags.
+
+The sidecar is read, merged and written to a temporary file that is renamed over it, so every
+other field (ratings, a darktable history, other tags) is kept and no reader sees half a file.
+The photo itself is never opened for writing. `IMG_0001.xmp` (Lightroom's name, for raw files)
+is never made: the sidecar dupwatch writes is always the photo's full name plus `.xmp`.
+
+Tags follow each field's own convention: digiKam's TagsList separates levels with `/`,
+Lightroom's hierarchicalSubject with `|`, and dc:subject (plain keywords, what PhotoPrism reads)
+holds the last level only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from dupwatch.config import NoticesConfig
+from dupwatch.record import Notice
+from dupwatch.sinks.base import Alert, DeliveryError
+
+NAMESPACE = "https://github.com/dupwatch/dupwatch/xmp/1.0/"
+TAGS = {  # XMP key → the tag dupwatch adds
+    "Xmp.digiKam.TagsList": "dupwatch/duplicate",
+    "Xmp.lr.hierarchicalSubject": "dupwatch|duplicate",
+    "Xmp.dc.subject": "duplicate",
+}
+EMPTY = ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+         '<x:xmpmeta xmlns:x="adobe:ns:meta/"/>\n<?xpacket end="w"?>\n')
+ATTEMPTS = 3  # another program rewrote the sidecar while dupwatch merged: merge again
+
+
+def sidecar_of(photo: str) -> Path:
+    return Path(photo + ".xmp")
+
+
+class XmpTag:
+    key = "xmp"
+    alerts = False
+    label = "notices.xmp"
+
+    def __init__(self) -> None:
+        import pyexiv2  # only when XMP is enabled
+
+        pyexiv2.registerNs(NAMESPACE, "dupwatch")
+        self._exiv2 = pyexiv2
+
+    @classmethod
+    def configured(cls, config: NoticesConfig) -> list[XmpTag]:
+        return [cls()] if config.xmp.enabled else []
+
+    def send(self, item: Alert) -> None:
+        assert isinstance(item, Notice)
+        target = sidecar_of(item.match.path)
+        if not os.path.exists(item.match.path):
+            raise DeliveryError(f"{item.match.path}: gone; no sidecar written", retry=False)
+        for _ in range(ATTEMPTS):
+            if self._merge(item, target):
+                return
+        raise DeliveryError(f"{target}: changed by another program while dupwatch wrote it",
+                            retry=False)
+
+    def _merge(self, notice: Notice, target: Path) -> bool:
+        # In memory: pyexiv2's file functions hold the GIL through their disk I/O (~4 ms a
+        # sidecar), which would stall ingestion in the main thread; its ImageData takes 0.1 ms.
+        temporary = target.with_name(f".{target.name}.dupwatch-{os.getpid()}.tmp")
+        try:
+            try:
+                before: os.stat_result | None = os.stat(target)
+                data = target.read_bytes()
+            except FileNotFoundError:
+                before, data = None, EMPTY.encode()
+            image = self._exiv2.ImageData(data)
+            try:
+                self._tag(image, notice)
+                merged = image.get_bytes()
+            finally:
+                image.close()
+            temporary.write_bytes(merged)
+            if before is not None:
+                shutil.copymode(target, temporary)
+            after = _stat_or_none(target)
+            if (before is None) != (after is None) or (
+                    before is not None and after is not None
+                    and (before.st_mtime_ns, before.st_size, before.st_ino)
+                    != (after.st_mtime_ns, after.st_size, after.st_ino)):
+                return False  # another program wrote it meanwhile: merge with its version
+            temporary.replace(target)
+            return True
+        except (OSError, RuntimeError) as exc:  # pyexiv2 raises RuntimeError for broken XMP
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).strip()
+            raise DeliveryError(f"{target}: {reason}; left as it was", retry=False) from None
+        finally:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+
+    def _tag(self, image: Any, notice: Notice) -> None:
+        xmp = image.read_xmp()
+        for key, value in TAGS.items():
+            items = xmp.get(key, [])
+            items = [items] if isinstance(items, str) else list(items)
+            if value in items:
+                continue
+            # pyexiv2 writes a list as an rdf:Seq, also where the spec says Bag (dc:subject,
+            # hierarchicalSubject); it can neither delete nor index into an array it read, so a
+            # Bag cannot be kept as one. exiftool, exiv2 (digiKam, darktable) and Immich read both.
+            image.modify_xmp({key: [*items, value]})
+        image.modify_xmp({
+            "Xmp.dupwatch.DuplicateOf": os.path.basename(notice.match.match),
+            "Xmp.dupwatch.Method": notice.match.method,
+            "Xmp.dupwatch.Score": f"{notice.match.score:.4f}",
+        })
+
+
+def _stat_or_none(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
