@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
 import threading
 from pathlib import Path
 
 SHARED_PHOTOS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "photos"
+# `benchmarks/run.py` names a file here; each script adds its headline figures to it.
+SUMMARY = "DUPWATCH_BENCH_SUMMARY"
+
+
+def summary(what: str, figure: str, memory: str = "") -> None:
+    """One row of the table `benchmarks/run.py` prints at the end (nothing when run alone)."""
+    path = os.environ.get(SUMMARY)
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"what": what, "figure": figure, "memory": memory}) + "\n")
 
 
 def arguments(description: str) -> argparse.ArgumentParser:
