@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -44,16 +43,9 @@ def draft_decode(path: Path) -> tuple[int, int]:
         return im.size
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def scan(folder: Path, cache: Path, *extra: str) -> tuple[float, float, float, str]:
-    """Seconds, peak MiB (the scan and its workers together), CPU seconds (user + sys of the scan
-    and every process it waited for: its workers) and the summary line of one `dupwatch scan`
-    run in its own process."""
-    cpu = _children_cpu()
+    """Seconds, peak MiB and CPU seconds (user + sys; the scan and its workers together) and the
+    summary line of one `dupwatch scan` run in its own process."""
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "dupwatch", "scan", str(folder), "--json",
                              "--cache", str(cache), *extra], stdout=subprocess.PIPE,
@@ -64,7 +56,7 @@ def scan(folder: Path, cache: Path, *extra: str) -> tuple[float, float, float, s
     peak = memory.stop()
     if proc.returncode not in (0, 3):
         raise SystemExit(f"scan failed: {err}")
-    return seconds, peak, _children_cpu() - cpu, out.strip().splitlines()[-1]
+    return seconds, peak, memory.cpu_seconds, out.strip().splitlines()[-1]
 
 
 def main() -> int:
