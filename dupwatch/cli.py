@@ -253,7 +253,8 @@ def bench(args: argparse.Namespace) -> ExitCode:
     if importlib.util.find_spec("torch") is None:
         cnn = [name for name in methods if METHODS[name].batched]
         if cnn and args.methods != "all":
-            raise DupwatchError(f"{', '.join(cnn)} need torch: pip install 'dupwatch[cnn]'")
+            raise DupwatchError(f"{', '.join(cnn)} need{'s' if len(cnn) == 1 else ''} torch:"
+                                " pip install 'dupwatch[cnn]'")
         if cnn:
             notes.append(f"{', '.join(cnn)}: left out, torch is not installed (pip install 'dupwatch[cnn]')")
             methods = tuple(name for name in methods if name not in cnn)

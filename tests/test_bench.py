@@ -101,9 +101,12 @@ def test_a_bad_photo_is_skipped_and_named(photos: Path) -> None:
     assert record["skipped"][0]["path"] == str(broken)
 
 
-def test_too_few_photos(tmp_path: Path, photo_dir: Path) -> None:
+@pytest.mark.parametrize("broken", [False, True], ids=["three photos", "three and a broken one"])
+def test_too_few_photos(tmp_path: Path, photo_dir: Path, broken: bool) -> None:
     for name in ("astronaut.png", "coffee.png", "chelsea.png"):
         shutil.copy(photo_dir / name, tmp_path / name)
+    if broken:
+        (tmp_path / "broken.png").write_bytes(b"not a photo")
     result = run("bench", tmp_path, "--methods", "hash", "--transforms", "copy")
     assert result.code == 1
     assert "at least 4 photos that can be read; found 3" in result.err

@@ -151,6 +151,9 @@ def run(
     Variants are written under `work` one original at a time and deleted once fingerprinted,
     so the disk holds one photo's variants at most.
     """
+    if len(originals) <= TOP:  # before loading any model; checked again once bad files are left out
+        raise DupwatchError(f"the experiments need at least {TOP + 1} photos that can be read;"
+                            f" found {len(originals)}")
     # One torch thread, as each scan worker has: two threads on two busy cores spin against the
     # other load and measured 3–6× slower per image here.
     options = replace(options or Options(), cnn_threads=1)
