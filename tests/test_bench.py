@@ -12,7 +12,7 @@ import pytest
 
 from dupwatch.bench.samples import NAMES
 from dupwatch.methods.registry import METHODS
-from tests.conftest import run
+from tests.conftest import PHOTOS, run
 
 TRANSFORMS = ("copy", "jpeg-q50", "rot90", "text")
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -135,3 +135,12 @@ def test_missing_extra_is_named(photo_dir: Path, tmp_path: Path, monkeypatch: py
     result = run("bench", photo_dir, "--plots", tmp_path)
     assert result.code == 1
     assert "dupwatch bench needs matplotlib: pip install 'dupwatch[bench]'" in result.err
+
+
+def test_photos_sharing_a_name_in_two_folders(tmp_path: Path, photo_dir: Path) -> None:
+    for n, name in enumerate(PHOTOS):  # eight folders, each with its own IMG_0001
+        (tmp_path / str(n)).mkdir()
+        shutil.copy(photo_dir / name, tmp_path / str(n) / f"IMG_0001{Path(name).suffix}")
+    result = run("bench", tmp_path, "--json", "--methods", "cosine", "--transforms", "copy", "--calls", "10")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["methods"][0]["transforms"] == {"copy": 1.0}

@@ -161,8 +161,10 @@ def run(
     prints = {m.key: _Fingerprinter(m) for m in methods}
     transforms = {name: TRANSFORMS[name] for name in transform_names}
     loading = Clock()
-    sources: list[str] = []  # gallery: the stem of each original
-    queries: list[tuple[str, str]] = []  # (source stem, transform) of each query, in order
+    sources: list[str] = []  # gallery: each original's path
+    # (gallery position of its original, transform) of each query, in order; by position, as two
+    # photos in different folders may share a name.
+    queries: list[tuple[int, str]] = []
     kept: list[np.ndarray] = []  # a few originals at full size, for experiment 3
     skipped: list[SkipFile] = []
     gallery: dict[str, list[np.ndarray]] = {key: [] for key in prints}
@@ -184,8 +186,8 @@ def run(
         for key, fp in prints.items():
             fp.add([image, *images])
             gallery[key].append(fp.values.pop(-len(images) - 1))  # the original goes to the gallery
-        sources.append(original.stem)
-        queries += [(original.stem, v.transform) for v in variants]
+        queries += [(len(sources), v.transform) for v in variants]
+        sources.append(str(original))
     if len(sources) <= TOP:
         raise DupwatchError(f"the experiments need at least {TOP + 1} photos that can be read;"
                             f" found {len(sources)}")
@@ -194,21 +196,19 @@ def run(
     for method in progress(methods, len(methods), "retrieval"):
         fp = prints[method.key]
         results.methods.append(
-            _retrieve(method, gallery[method.key], fp.values, sources, queries, fp.clock, loading))
+            _retrieve(method, gallery[method.key], fp.values, queries, fp.clock, loading))
     results.norms = compare_norms(kept, calls)
     return results
 
 
-def _retrieve(method: Method, gallery: list[np.ndarray], found: list[np.ndarray], sources: list[str],
-              queries: list[tuple[str, str]], fingerprinting: Clock, loading: Clock) -> MethodResult:
-    index = {stem: n for n, stem in enumerate(sources)}
+def _retrieve(method: Method, gallery: list[np.ndarray], found: list[np.ndarray],
+              queries: list[tuple[int, str]], fingerprinting: Clock, loading: Clock) -> MethodResult:
     hits: dict[str, int] = defaultdict(int)
     asked: dict[str, int] = defaultdict(int)
     comparing = Clock()
-    for (source, transform), query in zip(queries, found, strict=True):
+    for (own, transform), query in zip(queries, found, strict=True):
         with comparing.timing(len(gallery)):
             scores = np.asarray(method.compare_many(query, gallery))
-        own = index[source]
         # Photos scoring at least as high as the right one, itself left out: ties count against it.
         ahead = int(np.count_nonzero(scores >= scores[own])) - 1
         hits[transform] += ahead < TOP
