@@ -12,8 +12,8 @@ $(BIN)/dupwatch: pyproject.toml
 	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.dev: $(BIN)/dupwatch
-	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -e '.[dev,cnn]'
+$(VENV)/.dev: $(BIN)/dupwatch pyproject.toml
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -e '.[dev,cnn,bench]'
 	touch $@
 
 install: $(BIN)/dupwatch

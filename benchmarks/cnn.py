@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from benchmarks.common import arguments, peak_mib
+from benchmarks.common import arguments, peak_mib, summary
 from benchmarks.speed import large_jpegs, scan
 from dupwatch.bench.variants import photo_paths
 
@@ -48,13 +48,19 @@ def main() -> int:
         config.write_text(text)
         cache = args.work / "cnn.db"
         cache.unlink(missing_ok=True)
-        seconds, peak, _ = scan(big[0].parent, cache, "--config", str(config))
+        seconds, peak, cpu, _ = scan(big[0].parent, cache, "--config", str(config))
         print(f"scan, {name}, {len(big)} 4000×3000 JPEGs: {len(big) / seconds:6.1f} images/s end to end"
-              f" (process start and model load included), peak {peak:.0f} MiB with its workers")
+              f" (process start and model load included), {cpu / len(big):.3f} CPU s per image,"
+              f" peak {peak:.0f} MiB with its workers")
+        summary(f"`dupwatch scan`, {name}, {len(big)} 12 MP JPEGs, cold cache",
+                f"{len(big) / seconds:.1f} images/s end to end; {cpu / len(big):.3f} CPU s per image",
+                f"{peak:.0f} MiB with its workers")
     for size in (args.batch, 32):
         rate = model_only(size)
         print(f"model alone, Lite0, batch {size}, {os.cpu_count()} threads: {rate:6.1f} images/s;"
               f" this process peak {peak_mib():.0f} MiB")
+        summary(f"EfficientNet-Lite0 alone, batch {size}, {os.cpu_count()} threads", f"{rate:.1f} images/s",
+                f"{peak_mib():.0f} MiB")
     return 0
 
 

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
 import threading
 from pathlib import Path
 
 SHARED_PHOTOS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "photos"
+# `benchmarks/run.py` names a file here; each script adds its headline figures to it.
+SUMMARY = "DUPWATCH_BENCH_SUMMARY"
+
+
+def summary(what: str, figure: str, memory: str = "") -> None:
+    """One row of the table `benchmarks/run.py` prints at the end (nothing when run alone)."""
+    path = os.environ.get(SUMMARY)
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"what": what, "figure": figure, "memory": memory}) + "\n")
 
 
 def arguments(description: str) -> argparse.ArgumentParser:
@@ -42,12 +54,24 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+def _cpu_ticks(pid: int) -> int:
+    """User + system time of a process so far, all its threads, in clock ticks."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
 class TreePeak:
     """Peak of the summed resident memory of a process and all its descendants (workers too),
-    sampled every 50 ms: the kernel's own peak counts one process at a time."""
+    sampled every 50 ms: the kernel's own peak counts one process at a time. Also the CPU
+    seconds of the whole tree, each process as last seen: the scan's workers live under a
+    forkserver that is never waited for, so RUSAGE_CHILDREN misses them."""
 
     def __init__(self, pid: int) -> None:
         self.peak_kib = 0
+        self._ticks: dict[int, int] = {}
         self._pid = pid
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -55,7 +79,15 @@ class TreePeak:
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
-            self.peak_kib = max(self.peak_kib, sum(_rss_kib(p) for p in _descendants(self._pid)))
+            tree = _descendants(self._pid)
+            self.peak_kib = max(self.peak_kib, sum(_rss_kib(p) for p in tree))
+            for p in tree:
+                self._ticks[p] = max(self._ticks.get(p, 0), _cpu_ticks(p))
+
+    @property
+    def cpu_seconds(self) -> float:
+        """Up to 50 ms a process short: what it did after its last sample is not seen."""
+        return sum(self._ticks.values()) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> float:
         self._stop.set()

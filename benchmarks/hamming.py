@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from benchmarks.common import peak_mib
+from benchmarks.common import peak_mib, summary
 from dupwatch.index.hamming import HammingIndex
 
 
@@ -40,6 +40,9 @@ def main() -> int:
     print(f"{args.rows:,} hashes: built in {built:.2f} s; query (max distance {args.max_distance}):"
           f" mean {ms.mean():.2f} ms, p50 {np.percentile(ms, 50):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms;"
           f" peak {peak_mib():.0f} MiB")
+    summary(f"candidate query against {args.rows:,} cached hashes",
+            f"mean {ms.mean():.2f} ms, p99 {np.percentile(ms, 99):.2f} ms",
+            f"{peak_mib():.0f} MiB (all of it)")
     return 0
 
 

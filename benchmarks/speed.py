@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image
 
-from benchmarks.common import TreePeak, arguments
+from benchmarks.common import TreePeak, arguments, summary
 from dupwatch.bench.variants import photo_paths, write_large_jpeg
 
 
@@ -43,9 +43,9 @@ def draft_decode(path: Path) -> tuple[int, int]:
         return im.size
 
 
-def scan(folder: Path, cache: Path, *extra: str) -> tuple[float, float, str]:
-    """Seconds, peak MiB (the scan and its workers together) and the summary line of one
-    `dupwatch scan` run in its own process."""
+def scan(folder: Path, cache: Path, *extra: str) -> tuple[float, float, float, str]:
+    """Seconds, peak MiB and CPU seconds (user + sys; the scan and its workers together) and the
+    summary line of one `dupwatch scan` run in its own process."""
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "dupwatch", "scan", str(folder), "--json",
                              "--cache", str(cache), *extra], stdout=subprocess.PIPE,
@@ -56,7 +56,7 @@ def scan(folder: Path, cache: Path, *extra: str) -> tuple[float, float, str]:
     peak = memory.stop()
     if proc.returncode not in (0, 3):
         raise SystemExit(f"scan failed: {err}")
-    return seconds, peak, out.strip().splitlines()[-1]
+    return seconds, peak, memory.cpu_seconds, out.strip().splitlines()[-1]
 
 
 def main() -> int:
@@ -65,7 +65,8 @@ def main() -> int:
     parser.add_argument("--rescan-files", type=int, default=10_000)
     args = parser.parse_args()
     originals = photo_paths(args.photos)
-    big = large_jpegs(originals, args.work / "12mp", args.count)
+    # A folder per count: the scan reads the whole folder, which must hold exactly these files.
+    big = large_jpegs(originals, args.work / f"12mp-{args.count}", args.count)
     mb = sum(p.stat().st_size for p in big) / len(big) / 1e6
     print(f"{len(big)} JPEGs of 4000×3000, {mb:.1f} MB each on average, {os.cpu_count()} cores")
 
@@ -76,18 +77,24 @@ def main() -> int:
         list(pool.map(draft_decode, big, chunksize=4))
     ceiling = len(big) / (time.perf_counter() - started)
     print(f"draft decode alone, all cores:     {ceiling:7.1f} images/s (the ceiling)")
+    summary(f"draft decode alone of {len(big)} 12 MP JPEGs, all cores: the ceiling",
+            f"{ceiling:.1f} images/s")
 
     empty = args.work / "empty"
     empty.mkdir(exist_ok=True)
-    startup, _, _ = scan(empty, args.work / "empty.db")
+    startup, _, _, _ = scan(empty, args.work / "empty.db")
     print(f"process start, empty scan:         {startup:7.2f} s")
 
     cache = args.work / "speed.db"
     cache.unlink(missing_ok=True)
-    seconds, peak, _ = scan(big[0].parent, cache)
+    seconds, peak, cpu, _ = scan(big[0].parent, cache)
     rate, steady = len(big) / seconds, len(big) / (seconds - startup)
     print(f"scan, default mode, cold cache:    {rate:7.1f} images/s; {steady:.1f} without the start"
-          f" ({100 * steady / ceiling:.0f} % of the ceiling); peak {peak:.0f} MiB")
+          f" ({100 * steady / ceiling:.0f} % of the ceiling); {cpu / len(big):.3f} CPU s per image;"
+          f" peak {peak:.0f} MiB")
+    summary(f"`dupwatch scan`, default mode, {len(big)} 12 MP JPEGs, cold cache",
+            f"{rate:.1f} images/s ({steady:.1f} without the start); {cpu / len(big):.3f} CPU s per image",
+            f"{peak:.0f} MiB with its workers")
 
     many = args.work / "many"
     if not many.exists() or len(list(many.iterdir())) != args.rescan_files:
@@ -99,11 +106,14 @@ def main() -> int:
             os.link(small, many / f"{n:06d}.jpg")  # hard links: many files, little disk
     cache = args.work / "rescan.db"
     cache.unlink(missing_ok=True)
-    seconds, peak, _ = scan(many, cache)
+    seconds, peak, _, _ = scan(many, cache)
     n = args.rescan_files
     print(f"first scan of {n} small copies:   {n / seconds:7.1f} files/s")
-    seconds, peak, _ = scan(many, cache)
-    print(f"rescan of them, unchanged:         {n / seconds:7.1f} files/s; peak {peak:.0f} MiB")
+    seconds, peak, cpu, _ = scan(many, cache)
+    print(f"rescan of them, unchanged:         {n / seconds:7.1f} files/s; {cpu:.2f} CPU s;"
+          f" peak {peak:.0f} MiB")
+    summary(f"rescan of {n:,} unchanged files", f"{n / seconds:,.0f} files/s; {cpu:.2f} CPU s in all",
+            f"{peak:.0f} MiB")
     return 0
 
 

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
+from benchmarks.common import summary
 from dupwatch.index.vectors import NumpyVectors, UsearchVectors, VectorIndex
 
 DIM = 1280
@@ -55,7 +56,7 @@ def draw(rng: np.random.Generator, n: int, data: str) -> np.ndarray:
 
 
 def measure(name: str, build: type[NumpyVectors] | type[UsearchVectors], ids: np.ndarray, rows: np.ndarray,
-            queries: np.ndarray) -> tuple[VectorIndex, list[np.ndarray]]:
+            queries: np.ndarray, headline: bool) -> tuple[VectorIndex, list[np.ndarray]]:
     gc.collect()
     before = rss_mib()
     started = time.perf_counter()
@@ -72,6 +73,9 @@ def measure(name: str, build: type[NumpyVectors] | type[UsearchVectors], ids: np
     ms = np.array(times) * 1000
     print(f"  {name:8} built in {built:6.2f} s, RSS +{grown:5.0f} MiB; query k={K}: mean {ms.mean():6.2f} ms,"
           f" p50 {np.percentile(ms, 50):6.2f} ms, p99 {np.percentile(ms, 99):6.2f} ms", flush=True)
+    if headline:
+        summary(f"nearest {K} of {len(rows):,} embeddings, {name}",
+                f"mean {ms.mean():.1f} ms a query; built in {built:.1f} s", f"+{grown:.0f} MiB for the index")
     return index, answers
 
 
@@ -102,7 +106,7 @@ def main() -> int:
               f" {args.queries} noisy copies (mean cosine {cosine:.3f} to their source)", flush=True)
         answers: dict[str, list[np.ndarray]] = {}
         for name, build in kinds:
-            index, answers[name] = measure(name, build, ids, rows, fresh)
+            index, answers[name] = measure(name, build, ids, rows, fresh, headline=data == "embedding")
             dup = np.mean([index.search(q, 1)[0].tolist() == [ids[s]]
                            for q, s in zip(noisy, sources, strict=True)])
             print(f"  {name:8} dup@1 {dup:.3f}", flush=True)

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from benchmarks.common import TreePeak, arguments
+from benchmarks.common import TreePeak, arguments, summary
 from benchmarks.speed import large_jpegs
 from dupwatch.bench.variants import photo_paths
 
@@ -65,7 +65,7 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=1.0)
     args = parser.parse_args()
     originals = photo_paths(args.photos)
-    big = large_jpegs(originals, args.work / "12mp", 208)
+    big = large_jpegs(originals, args.work / "12mp-watch", args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
         folder, cache, config = Path(tmp) / "photos", Path(tmp) / "cache.db", Path(tmp) / "config.yaml"
         folder.mkdir()
@@ -90,6 +90,9 @@ def main() -> int:
               f" settle {args.settle:g} s:"
               f" p50 {np.percentile(ms, 50):.0f} ms, p95 {np.percentile(ms, 95):.0f} ms,"
               f" max {ms.max():.0f} ms")
+        summary(f"`dupwatch watch` alert latency, {args.rounds} 12 MP JPEGs, settle {args.settle:g} s",
+                f"p50 {np.percentile(ms, 50):.0f} ms, p95 {np.percentile(ms, 95):.0f} ms",
+                f"{daemon.memory.peak_kib / 1024:.0f} MiB with its workers")
 
         burst = folder / "burst"
         burst.mkdir()
@@ -104,12 +107,17 @@ def main() -> int:
         print(f"burst of {args.burst} copies: copied in {copied - started:.1f} s, every one reported after"
               f" {done - started:.1f} s ({args.burst / (done - started):.0f} files/s);"
               f" peak {daemon.memory.peak_kib / 1024:.0f} MiB with its workers")
+        summary(f"`dupwatch watch`, a burst of {args.burst:,} copies",
+                f"{args.burst / (done - started):.0f} files/s",
+                f"{daemon.memory.peak_kib / 1024:.0f} MiB with its workers")
 
         time.sleep(2)
         before = daemon.cpu_seconds()
         time.sleep(10)
         idle = (daemon.cpu_seconds() - before) / 10 * 100
-        print(f"idle, watching {sum(1 for _ in folder.rglob('*'))} files: {idle:.2f} % of one core")
+        watched = sum(1 for _ in folder.rglob('*'))
+        print(f"idle, watching {watched} files: {idle:.2f} % of one core")
+        summary(f"`dupwatch watch` idle, {watched:,} files", f"{idle:.2f} % of one core")
         code = daemon.stop()
         print(f"SIGTERM: exit code {code}")
     return 0

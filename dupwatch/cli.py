@@ -7,13 +7,16 @@ import importlib.util
 import logging
 import re
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from dupwatch import __version__
 from dupwatch import config as configuration
+from dupwatch.bench.variants import BENCH_TRANSFORMS, TRANSFORMS
 from dupwatch.compare import compare_files
 from dupwatch.config import Config
 from dupwatch.errors import DupwatchError, ExitCode, SkipFile, UsageError
@@ -28,6 +31,7 @@ from dupwatch.store.sqlite import SqliteStore
 from dupwatch.walk import Selection, walk
 
 log = logging.getLogger("dupwatch")
+T = TypeVar("T")
 
 # At the end of a scan, pending notices are sent for at most this long; the rest at the next run.
 SCAN_DRAIN_SECONDS = 10.0
@@ -100,6 +104,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="all", help=f"one of {', '.join(METHODS)}, or all")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=compare)
+
+    p = sub.add_parser("bench", parents=[common],
+                       help="the article's experiments on your photos: accuracy, speed, robustness")
+    p.add_argument("folder", nargs="?", type=Path, metavar="DIR",
+                   help="a folder of distinct photos, only read (default: scikit-image's sample photos)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--plots", type=Path, metavar="OUTDIR", help="write two PNG charts there")
+    p.add_argument("--methods", default="all", help=f"comma-separated, of {', '.join(METHODS)} (default all)")
+    p.add_argument("--transforms", default="all", help=f"comma-separated, of {', '.join(TRANSFORMS)}"
+                   f" (default: {', '.join(BENCH_TRANSFORMS)})")
+    p.add_argument("--limit", type=int, metavar="N", help="the first N photos only (sorted by path)")
+    p.add_argument("--calls", type=int, default=2300, metavar="N",
+                   help="distance calculations in the SciPy/NumPy experiment (default 2300)")
+    p.set_defaults(run=bench)
     return parser
 
 
@@ -274,3 +292,73 @@ def compare(args: argparse.Namespace) -> ExitCode:
         if s.geometry is not None:
             print(geometry_text(s.geometry))
     return ExitCode.OK
+
+
+def bench(args: argparse.Namespace) -> ExitCode:
+    from dupwatch.bench import experiments, plots, report
+    from dupwatch.bench.samples import sample_photos
+    from dupwatch.bench.variants import photo_paths
+
+    methods = _names(args.methods, "--methods", METHODS, tuple(METHODS))
+    transforms = _names(args.transforms, "--transforms", TRANSFORMS, tuple(BENCH_TRANSFORMS))
+    for option, value in (("--limit", args.limit), ("--calls", args.calls)):
+        if value is not None and value < 1:
+            raise UsageError(f"{option} must be at least 1")
+    needed = ["scipy", *(["matplotlib"] if args.plots else [])]
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        raise DupwatchError(f"dupwatch bench needs {' and '.join(missing)}: pip install 'dupwatch[bench]'")
+    notes = []
+    if importlib.util.find_spec("torch") is None:
+        cnn = [name for name in methods if METHODS[name].batched]
+        if cnn and args.methods != "all":
+            raise DupwatchError(f"{', '.join(cnn)} need{'s' if len(cnn) == 1 else ''} torch:"
+                                " pip install 'dupwatch[cnn]'")
+        if cnn:
+            notes.append(f"{', '.join(cnn)}: left out, torch is not installed (pip install 'dupwatch[cnn]')")
+            methods = tuple(name for name in methods if name not in cnn)
+    if args.folder is None:
+        originals = sample_photos()
+    elif args.folder.is_dir():
+        originals = photo_paths(args.folder)
+    else:
+        raise DupwatchError(f"{shown(str(args.folder))}: not a folder")
+    originals = originals[:args.limit]
+    options = _config(args).method_options()
+    with tempfile.TemporaryDirectory(prefix="dupwatch-bench-") as work:
+        results = experiments.run(originals, methods, transforms, Path(work), options, _bar, args.calls)
+    results.notes[:0] = notes
+    for skip in results.skipped:
+        log.warning(skipped_text(skip))
+    try:
+        written = plots.write(results, args.plots) if args.plots else []
+    except OSError as exc:
+        raise DupwatchError(f"--plots {shown(str(args.plots))}: {exc.strerror or exc}") from None
+    if args.json:
+        print(json_line({"event": "bench", **report.to_json(results), "plots": [str(p) for p in written]}))
+    else:
+        print(report.markdown(results), end="")
+        for path in written:
+            log.info(f"chart written: {shown(str(path))}")
+    return ExitCode.SKIPPED if results.skipped else ExitCode.OK
+
+
+def _names(text: str, option: str, known: Mapping[str, object], default: tuple[str, ...]) -> tuple[str, ...]:
+    if text == "all":
+        return default
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise UsageError(f"{option}: unknown {', '.join(map(repr, unknown)) or 'empty list'};"
+                         f" known: {', '.join(known)}, all")
+    return names
+
+
+def _bar(items: Iterable[T], total: int, description: str) -> Iterable[T]:
+    """A progress bar on stderr when a person is watching it; nothing in a pipe or a log."""
+    if not sys.stderr.isatty():
+        return items
+    from tqdm import tqdm
+
+    bar: Iterable[T] = tqdm(items, total=total, desc=description, file=sys.stderr, leave=False)
+    return bar

@@ -192,6 +192,29 @@ HARD_TRANSFORMS: dict[str, Transform] = {
     "perspective": _perspective,
 }
 
+# The article's robustness experiment (`dupwatch bench`): rotation by small angles and by 90°,
+# scaling, perspective, crop, flip, brightness, recompression and text, after an exact copy.
+BENCH_TRANSFORMS: dict[str, Transform] = {
+    "copy": CORE_TRANSFORMS["copy"],
+    "jpeg-q50": CORE_TRANSFORMS["jpeg-q50"],
+    "resize-50": CORE_TRANSFORMS["resize-50"],
+    "resize-150": CORE_TRANSFORMS["resize-150"],
+    "rot5": _rotate(5),
+    "rot10": HARD_TRANSFORMS["rot10"],
+    "rot90": HARD_TRANSFORMS["rot90"],
+    "perspective": HARD_TRANSFORMS["perspective"],
+    "crop-5": CORE_TRANSFORMS["crop-5"],
+    "crop-60": HARD_TRANSFORMS["crop-60"],
+    "mirror": HARD_TRANSFORMS["mirror"],
+    "flip": lambda image: _jpeg(image.transpose(Image.Transpose.FLIP_TOP_BOTTOM)),
+    "bright+25": CORE_TRANSFORMS["bright+25"],
+    "bright-25": CORE_TRANSFORMS["bright-25"],
+    "text": CORE_TRANSFORMS["text"],
+}
+
+# Every transform by name, for benchmarks that take a list.
+TRANSFORMS: dict[str, Transform] = {**CORE_TRANSFORMS, **HARD_TRANSFORMS, **BENCH_TRANSFORMS}
+
 # Which of the core variants must be found every time (the rest: ≥ 95 %).
 RECALL_ONE = {"copy", "jpeg-q50", "png", "webp", "resize-25", "resize-50", "resize-150",
               "exif-rot90", "exif-rot180", "exif-mirror"}
