@@ -13,10 +13,13 @@ are also matched mirrored (SIFT is not mirror-invariant; mirroring its keypoints
 its descriptors costs no second extraction), and the better of the two wins.
 
 A repetitive façade can line up many features under some homography, so inliers alone do not
-confirm. The guards, each measured on the shared photos and a trap set of repetitive structure:
-enough inliers, a fair share of the ratio-test matches being inliers, inliers spread over a
-fair part of both images, and a well-conditioned transform (bounded zoom and shear, little
-perspective). The score is 0 when a guard fails, else inliers / (inliers + HALF): 0.5 at HALF
+confirm. The guards, each measured on the shared photos and a trap set of repetitive structure
+(`benchmarks/geometry.py`): enough inliers; a fair share of the ratio-test matches being
+inliers; inliers spread over a fair part of both images, and not along one line; a
+well-conditioned transform (bounded zoom and shear, little perspective); and density: of the
+keypoints the homography carries into the other photo, a fair share must be inliers. A copy
+re-finds most of its keypoints; the left and right halves of a symmetric façade line up their
+windows and nothing else. The score is 0 when a guard fails, else inliers / (inliers + HALF): 0.5 at HALF
 inliers, 0.8 at four times that.
 
 OpenCV is imported on first use, so dupwatch imports and runs without it (`available()`).
@@ -51,6 +54,9 @@ MAX_SHEAR = 3.0  # ratio of the affine part's singular values
 MAX_PERSPECTIVE = 0.002  # |h31|, |h32| at SIDE: a tilt, not a projection to infinity
 
 MIN_SPREAD = 0.15  # inliers along one line (an edge) do not pin down a plane: minor/major axis
+# Measured on the shared photos: 60 % crops, 25° turns and perspective ≥ 0.38; the halves of
+# a symmetric façade 0.13, of other repetitive scenes less (benchmarks/geometry.py).
+MIN_DENSITY = 0.25
 FLAT_VARIANCE = 4.0  # grey levels², over 7×7 pixels: a fill, not texture
 FLAT_SIDE = 15  # pixels: the smallest flat square that counts as a fill
 FILL_MARGIN = 17  # pixels around a fill where no keypoint is taken
@@ -165,6 +171,9 @@ class Verdict:
     rotation: float  # degrees a is turned counter-clockwise from b
     mirrored: bool
     reason: str | None  # which guard failed, if one did
+    # Inliers per keypoint that the homography carries into the other photo, on the side with
+    # fewer: a true copy re-finds most of them, a look-alike structure only its repeats.
+    density: float = 0.0
 
     @property
     def inlier_ratio(self) -> float:
@@ -173,7 +182,8 @@ class Verdict:
     def to_json(self) -> dict[str, Any]:
         return {"inliers": self.inliers, "inlier_ratio": round(self.inlier_ratio, 3),
                 "coverage": round(self.coverage, 3), "scale": round(self.scale, 3),
-                "rotation": round(self.rotation, 1), "mirrored": self.mirrored}
+                "rotation": round(self.rotation, 1), "mirrored": self.mirrored,
+                "density": round(self.density, 3)}
 
 
 NOTHING = Verdict(0.0, 0, 0, 0.0, 1.0, 0.0, False, "too few features")
@@ -207,6 +217,7 @@ def _match(a: Features, b: Features, mirrored: bool) -> Verdict:
     coverage = min(_hull_share(src[inlying], a), _hull_share(dst[inlying], b))
     spread = _spread(src[inlying])
     scale, rotation, shear, perspective = _shape(homography)
+    density = _density(inliers, a, homography, b)
     if mirrored:
         rotation = -rotation  # a was mirrored before matching: report the turn of the original
     reason = None
@@ -218,10 +229,12 @@ def _match(a: Features, b: Features, mirrored: bool) -> Verdict:
         reason = "inliers bunched in a small area"
     elif spread < MIN_SPREAD:
         reason = "inliers along a line"
+    elif density < MIN_DENSITY:
+        reason = "too few of the keypoints where the photos overlap agree (repetitive structure?)"
     elif not (1 / MAX_ZOOM <= scale <= MAX_ZOOM) or shear > MAX_SHEAR or perspective > MAX_PERSPECTIVE:
         reason = "degenerate transform"
     score = 0.0 if reason else inliers / (inliers + HALF)
-    return Verdict(score, inliers, len(good), coverage, 1 / scale, rotation, mirrored, reason)
+    return Verdict(score, inliers, len(good), coverage, 1 / scale, rotation, mirrored, reason, density)
 
 
 @cache
@@ -235,6 +248,23 @@ def _hull_share(points: np.ndarray, features: Features) -> float:
         return 0.0
     area = float(_cv2().contourArea(_cv2().convexHull(points.astype(np.float32))))
     return area / max(1.0, features.width * features.height)
+
+
+def _density(inliers: int, a: Features, homography: np.ndarray, b: Features) -> float:
+    try:
+        back = np.linalg.inv(homography)
+    except np.linalg.LinAlgError:
+        return 0.0  # a singular homography is degenerate anyway
+    return inliers / max(1, min(_landing(a, homography, b), _landing(b, back, a)))
+
+
+def _landing(source: Features, homography: np.ndarray, target: Features) -> int:
+    """How many of `source`'s keypoints the homography carries inside `target`'s frame."""
+    if not len(source.points):
+        return 0
+    carried = _cv2().perspectiveTransform(source.points.reshape(-1, 1, 2).astype(np.float64), homography)
+    x, y = carried[:, 0, 0], carried[:, 0, 1]
+    return int(((x >= 0) & (x < target.width) & (y >= 0) & (y < target.height)).sum())
 
 
 def _spread(points: np.ndarray) -> float:
