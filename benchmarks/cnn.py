@@ -48,9 +48,10 @@ def main() -> int:
         config.write_text(text)
         cache = args.work / "cnn.db"
         cache.unlink(missing_ok=True)
-        seconds, peak, _ = scan(big[0].parent, cache, "--config", str(config))
-        print(f"scan, {name}, {len(big)} 4000×3000 JPEGs: {len(big) / seconds:6.1f} images/s end to end"
-              f" (process start and model load included), peak {peak:.0f} MiB with its workers")
+        run = scan(big[0].parent, cache, "--config", str(config))
+        print(f"scan, {name}, {len(big)} 4000×3000 JPEGs: {len(big) / run.seconds:6.1f} images/s end to end"
+              f" (process start and model load included), {1000 * run.cpu / len(big):.1f} ms CPU an image"
+              f" (all processes), peak {run.peak:.0f} MiB with its workers")
     for size in (args.batch, 32):
         rate = model_only(size)
         print(f"model alone, Lite0, batch {size}, {os.cpu_count()} threads: {rate:6.1f} images/s;"
