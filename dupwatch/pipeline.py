@@ -86,14 +86,14 @@ class Pipeline:
 
     def ingest(self, paths: Iterable[str | SkipFile], workers: int = 1) -> Iterator[Event]:
         """Index each path (skipping unchanged files) and yield what happened, in input order."""
-        plan, size, batched = self.plan, 1, any(m.batched for m in self.plan.instances)
-        if batched:
+        plan, size = self.plan, 1
+        if any(m.batched for m in plan.instances):
             # Each worker decodes and embeds its own chunk with one torch thread: see
             # `fingerprint_files` for why the model does not run here beside them.
             size = self.config.cnn.batch_size
             if workers > 1:
                 plan = replace(plan, options=replace(plan.options, cnn_threads=1))
-        with _executor(workers, batched) as pool:
+        with _executor(workers) as pool:
             window = max(4, 4 * workers)  # chunks in flight
             pending: deque[Event | Future[list[Photo | SkipFile]]] = deque()
             chunk: list[str] = []
@@ -223,13 +223,12 @@ class InlineExecutor(Executor):
         return future
 
 
-def _executor(workers: int, torch: bool = False) -> Executor:
+def _executor(workers: int) -> Executor:
     if workers <= 1:
         return InlineExecutor()
     # forkserver, not fork: the watcher runs threads, and forking a threaded process is unsafe.
     ctx = get_context("forkserver")
-    preload = ["dupwatch.fingerprint", *(["dupwatch.methods.torch_preload"] if torch else [])]
-    ctx.set_forkserver_preload(preload)
+    ctx.set_forkserver_preload(["dupwatch.fingerprint"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with,
                                initargs=(os.getpid(),))
 
