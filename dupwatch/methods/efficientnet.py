@@ -39,7 +39,7 @@ FEATURES = 1280
 _lock = threading.Lock()
 
 
-def keep_malloc_arenas() -> None:
+def _keep_malloc_arenas() -> None:
     """Stop glibc returning big buffers to the OS after every batch.
 
     Each forward pass allocates tens of MB of activations; by default glibc maps and unmaps
@@ -84,7 +84,7 @@ def load(model: str, weights: str | None, threads: int = 0) -> Embedder:
 
 def build(model: str, weights: str | None, threads: int = 0) -> Embedder:
     """The network as efficientnet_pytorch defines it, with its weights, not yet folded."""
-    keep_malloc_arenas()
+    _keep_malloc_arenas()
     try:
         import torch
         from efficientnet_pytorch import EfficientNet
