@@ -60,7 +60,8 @@ def test_folded_model_embeds_as_efficientnet_pytorch_does() -> None:
     from dupwatch.methods import efficientnet
 
     cnn = get_method("cnn")
-    images = np.stack([cnn.prepare(open_rgb(SAMPLES / n)) for n in ("rocket.jpg", "coffee.png", "chelsea.png")])
+    names = ("rocket.jpg", "coffee.png", "chelsea.png")
+    images = np.stack([cnn.prepare(open_rgb(SAMPLES / n)) for n in names])
     folded, plain = efficientnet.load("lite0", None), efficientnet.build("lite0", None)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.model.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.model.modules())
