@@ -67,9 +67,10 @@ class Embedder:
         """(n, 224, 224, 3) uint8 RGB → (n, 1280) float32, unit length."""
         import torch
 
-        x = (batch.astype(np.float32) - np.array(self.mean, np.float32)) / np.array(self.scale, np.float32)
-        tensor = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
         with _lock, torch.inference_mode():
+            # One float copy, normalised in place; NHWC in memory is NCHW channels_last already.
+            x = torch.from_numpy(batch).to(torch.float32)
+            tensor = x.sub_(torch.tensor(self.mean)).div_(torch.tensor(self.scale)).permute(0, 3, 1, 2)
             features = self.model.extract_features(tensor).mean(dim=(2, 3))
             features = torch.nn.functional.normalize(features, dim=1)
         return np.asarray(features.numpy(), dtype=np.float32)
