@@ -131,7 +131,9 @@ def _folded(torch: Any, conv: Any, norm: Any) -> Any:
     bias = norm.bias - norm.running_mean * scale
     if conv.bias is not None:
         bias = bias + conv.bias * scale
-    left, right, top, bottom = getattr(getattr(conv, "static_padding", None), "padding", (0, 0, 0, 0))
+    if not hasattr(conv, "static_padding"):  # padding computed per input: not foldable
+        raise ValueError(f"cannot fold a {type(conv).__name__}")
+    left, right, top, bottom = getattr(conv.static_padding, "padding", (0, 0, 0, 0))  # or Identity
     if right - left not in (0, 1) or bottom - top not in (0, 1) or conv.padding != (0, 0) \
             or conv.dilation != (1, 1):
         raise ValueError(f"cannot fold a convolution padded {left, right, top, bottom} + {conv.padding}")
