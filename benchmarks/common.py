@@ -1,8 +1,9 @@
-"""What every benchmark shares: where the photos are, a work folder, and peak memory."""
+"""What every benchmark shares: where the photos are, a work folder, peak memory and CPU time."""
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import resource
@@ -98,3 +99,28 @@ class TreePeak:
 def peak_mib() -> float:
     """This process's own peak resident memory."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def adopt_orphans() -> None:
+    """Make this process the reaper of its descendants' orphans (Linux `PR_SET_CHILD_SUBREAPER`).
+
+    A scan's worker processes are children of its forkserver, which nobody waits for when the
+    scan exits; adopted, they are reaped here and their CPU time counts in `children_cpu`.
+    """
+    pr_set_child_subreaper = 36
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_child_subreaper, 1, 0, 0, 0)
+
+
+def reap_all() -> None:
+    """Wait for every child and adopted orphan to exit."""
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def children_cpu() -> float:
+    """User + system seconds of every reaped descendant so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

@@ -16,12 +16,13 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image
 
-from benchmarks.common import TreePeak, arguments, summary
+from benchmarks.common import TreePeak, adopt_orphans, arguments, children_cpu, reap_all, summary
 from dupwatch.bench.variants import photo_paths, write_large_jpeg
 
 
@@ -43,9 +44,17 @@ def draft_decode(path: Path) -> tuple[int, int]:
         return im.size
 
 
-def scan(folder: Path, cache: Path, *extra: str) -> tuple[float, float, float, str]:
-    """Seconds, peak MiB and CPU seconds (user + sys; the scan and its workers together) and the
-    summary line of one `dupwatch scan` run in its own process."""
+class Run(NamedTuple):
+    seconds: float  # wall clock
+    peak: float  # MiB, the scan and its workers together
+    cpu: float  # user + system seconds of the scan, its forkserver and its workers
+    summary: str  # the scan's last line of output
+
+
+def scan(folder: Path, cache: Path, *extra: str) -> Run:
+    """One `dupwatch scan` run in its own process, as a user would run it."""
+    adopt_orphans()
+    cpu = children_cpu()
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "dupwatch", "scan", str(folder), "--json",
                              "--cache", str(cache), *extra], stdout=subprocess.PIPE,
@@ -54,9 +63,10 @@ def scan(folder: Path, cache: Path, *extra: str) -> tuple[float, float, float, s
     out, err = proc.communicate()
     seconds = time.perf_counter() - started
     peak = memory.stop()
+    reap_all()  # the forkserver and workers outlive the scan by a moment
     if proc.returncode not in (0, 3):
         raise SystemExit(f"scan failed: {err}")
-    return seconds, peak, memory.cpu_seconds, out.strip().splitlines()[-1]
+    return Run(seconds, peak, children_cpu() - cpu, out.strip().splitlines()[-1])
 
 
 def main() -> int:
@@ -82,19 +92,19 @@ def main() -> int:
 
     empty = args.work / "empty"
     empty.mkdir(exist_ok=True)
-    startup, _, _, _ = scan(empty, args.work / "empty.db")
+    startup = scan(empty, args.work / "empty.db").seconds
     print(f"process start, empty scan:         {startup:7.2f} s")
 
     cache = args.work / "speed.db"
     cache.unlink(missing_ok=True)
-    seconds, peak, cpu, _ = scan(big[0].parent, cache)
-    rate, steady = len(big) / seconds, len(big) / (seconds - startup)
+    run = scan(big[0].parent, cache)
+    rate, steady = len(big) / run.seconds, len(big) / (run.seconds - startup)
     print(f"scan, default mode, cold cache:    {rate:7.1f} images/s; {steady:.1f} without the start"
-          f" ({100 * steady / ceiling:.0f} % of the ceiling); {cpu / len(big):.3f} CPU s per image;"
-          f" peak {peak:.0f} MiB")
+          f" ({100 * steady / ceiling:.0f} % of the ceiling); {1000 * run.cpu / len(big):.1f} ms CPU"
+          f" an image; peak {run.peak:.0f} MiB")
     summary(f"`dupwatch scan`, default mode, {len(big)} 12 MP JPEGs, cold cache",
-            f"{rate:.1f} images/s ({steady:.1f} without the start); {cpu / len(big):.3f} CPU s per image",
-            f"{peak:.0f} MiB with its workers")
+            f"{rate:.1f} images/s ({steady:.1f} without the start); {1000 * run.cpu / len(big):.1f} ms CPU"
+            " an image", f"{run.peak:.0f} MiB with its workers")
 
     many = args.work / "many"
     if not many.exists() or len(list(many.iterdir())) != args.rescan_files:
@@ -106,14 +116,12 @@ def main() -> int:
             os.link(small, many / f"{n:06d}.jpg")  # hard links: many files, little disk
     cache = args.work / "rescan.db"
     cache.unlink(missing_ok=True)
-    seconds, peak, _, _ = scan(many, cache)
     n = args.rescan_files
-    print(f"first scan of {n} small copies:   {n / seconds:7.1f} files/s")
-    seconds, peak, cpu, _ = scan(many, cache)
-    print(f"rescan of them, unchanged:         {n / seconds:7.1f} files/s; {cpu:.2f} CPU s;"
-          f" peak {peak:.0f} MiB")
-    summary(f"rescan of {n:,} unchanged files", f"{n / seconds:,.0f} files/s; {cpu:.2f} CPU s in all",
-            f"{peak:.0f} MiB")
+    print(f"first scan of {n} small copies:   {n / scan(many, cache).seconds:7.1f} files/s")
+    run = scan(many, cache)
+    print(f"rescan of them, unchanged:         {n / run.seconds:7.1f} files/s; peak {run.peak:.0f} MiB")
+    summary(f"rescan of {n:,} unchanged files", f"{n / run.seconds:,.0f} files/s; {run.cpu:.2f} CPU s in all",
+            f"{run.peak:.0f} MiB")
     return 0
 
 

@@ -131,7 +131,7 @@ class ConfirmConfig(Section):
 class CnnConfig(Section):
     model: Literal["lite0", "b0"] = "lite0"
     weights: Path | None = None  # None: lite0's packaged weights; b0's download when online
-    batch_size: int = Field(8, ge=1, le=256)
+    batch_size: int = Field(16, ge=1, le=256)
 
 
 class WatchConfig(Section):

@@ -54,6 +54,20 @@ def test_batch_and_single_embeddings_agree() -> None:
     assert cnn.compare(batch[1], single) > 0.999
 
 
+def test_folded_model_embeds_as_efficientnet_pytorch_does() -> None:
+    import torch
+
+    from dupwatch.methods import efficientnet
+
+    cnn = get_method("cnn")
+    names = ("rocket.jpg", "coffee.png", "chelsea.png")
+    images = np.stack([cnn.prepare(open_rgb(SAMPLES / n)) for n in names])
+    folded, plain = efficientnet.load("lite0", None), efficientnet.build("lite0", None)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.model.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.model.modules())
+    assert float(np.abs(folded.embed(images) - plain.embed(images)).max()) < 1e-4
+
+
 def test_scan_with_cnn_confirm_stores_embeddings(photos: Path, cache: Path, tmp_path: Path) -> None:
     small = open_rgb(photos / "chelsea.png")
     small.resize((small.width // 2, small.height // 2)).save(photos / "zz-chelsea-small.jpg", quality=70)

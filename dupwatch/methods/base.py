@@ -22,7 +22,7 @@ class Options:
 
     cnn_model: Literal["lite0", "b0"] = "lite0"
     cnn_weights: str | None = None
-    cnn_batch_size: int = 8
+    cnn_batch_size: int = 16
     cnn_threads: int = 0  # torch threads; 0: one per core
 
 

