@@ -31,6 +31,7 @@ SCRIPTS: dict[str, tuple[list[str], bool]] = {
     "cnn.py": (["--count", "16"], True),
     "watch.py": (["--rounds", "5", "--burst", "100"], True),
     "notices.py": (["--copies", "100", "--runs", "1"], True),
+    "geometry.py": ([], True),
     "accuracy.py": (["--only", "copy,jpeg-q50,crop-5,text"], True),
 }
 
