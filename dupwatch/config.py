@@ -244,7 +244,7 @@ LINK_FIELDS = ("path", "name", "folder")
 
 def _bind(value: str) -> str:
     host, port = split_bind(value)
-    if not host or not 0 < port < 65536:
+    if not host or not 0 <= port < 65536:  # 0: any free port (the log line says which)
         raise ValueError("HOST:PORT, for example 127.0.0.1:8765")
     return value
 
