@@ -33,6 +33,7 @@ SCRIPTS: dict[str, tuple[list[str], bool]] = {
     "notices.py": (["--copies", "100", "--runs", "1"], True),
     "geometry.py": ([], True),
     "accuracy.py": (["--only", "copy,jpeg-q50,crop-5,text"], True),
+    "review.py": (["--copies", "1000", "--rounds", "3"], True),
 }
 
 

@@ -86,11 +86,34 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders to watch (default: watch.paths)")
     p.set_defaults(run=watch)
 
-    p = sub.add_parser("notices", parents=[common], help="the duplicates found so far, from the notice log")
+    p = sub.add_parser("notices", parents=[common, cached],
+                       help="the duplicates found so far, from the notice log")
     p.add_argument("--since", metavar="DATE",
                    help="only those found since DATE: 2025-06-01, 2025-06-01T09:30, or 90m, 24h, 7d ago")
+    p.add_argument("--unreviewed", action="store_true",
+                   help="only those neither seen nor marked not a duplicate (on the page, or by ignore)")
     p.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     p.set_defaults(run=notices)
+
+    p = sub.add_parser("review", parents=[common, cached], help="serve the review page (Ctrl-C stops it)")
+    p.add_argument("--bind", metavar="HOST:PORT",
+                   help="where to listen (default: review.bind, 127.0.0.1:8765)")
+    p.add_argument("--hash-password", action="store_true",
+                   help="read a password and print its hash for review.password_hash, then exit")
+    p.set_defaults(run=review)
+
+    p = sub.add_parser("ignore", parents=[common, cached],
+                       help="mark two photos not a duplicate: that pair is never reported again")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--undo", action="store_true", help="take the decision back")
+    p.set_defaults(run=ignore)
+
+    p = sub.add_parser("seen", parents=[common, cached],
+                       help="mark notices seen (hidden from the review list)")
+    p.add_argument("ids", nargs="+", type=int, metavar="ID", help="notice ids (`dupwatch notices --json`)")
+    p.add_argument("--undo", action="store_true", help="show them again")
+    p.set_defaults(run=seen)
 
     p = sub.add_parser("query", parents=[common, cached], help="the indexed images most like one image")
     p.add_argument("image")
@@ -210,8 +233,17 @@ def notices(args: argparse.Namespace) -> ExitCode:
     if not config.notices.log.enabled:
         raise DupwatchError("the notice log is off (notices.log.enabled: false in the config)")
     since = None if args.since is None else parse_since(args.since)
+    reviewed: set[int] = set()
+    if args.unreviewed:
+        store = SqliteStore(config.cache.resolved())
+        try:
+            reviewed = store.reviewed_ids()
+        finally:
+            store.close()
     found = 0
     for notice in notice_log.read(config.notices.log.resolved(), since):
+        if notice.id in reviewed:
+            continue
         found += 1
         if args.json:
             print(json_line(notice.to_json()))
@@ -219,8 +251,78 @@ def notices(args: argparse.Namespace) -> ExitCode:
             when = datetime.fromtimestamp(notice.found_at).strftime("%Y-%m-%d %H:%M:%S")
             print(f"{when}  {duplicate_text(Duplicate(notice.match))}")
     if not found and not args.json:
-        print("no duplicates found" + (f" since {args.since}" if args.since else "") + " (the notice log is"
+        print(("nothing unreviewed" if args.unreviewed else "no duplicates found")
+              + (f" since {args.since}" if args.since else "") + " (the notice log is"
               f" {shown(str(config.notices.log.resolved()))})")
+    return ExitCode.OK
+
+
+def review(args: argparse.Namespace) -> ExitCode:
+    from dupwatch.review import auth
+
+    if args.hash_password:
+        print(auth.hash_password(auth.read_new_password()))
+        log.info("put it in the config as review: {password_hash: '...'}")
+        return ExitCode.OK
+    try:
+        from dupwatch.review.server import ReviewServer
+    except ImportError as exc:
+        raise DupwatchError(f"dupwatch review needs {exc.name}: pip install dupwatch") from None
+    server = ReviewServer(_config(args), args.bind)
+    try:
+        server.serve()
+    finally:
+        server.close()
+    return ExitCode.OK
+
+
+def ignore(args: argparse.Namespace) -> ExitCode:
+    from dupwatch.review.decide import not_duplicate
+
+    config = _config(args)
+    a, b = (str(Path(p).absolute()) for p in (args.a, args.b))
+    store = SqliteStore(config.cache.resolved())
+    try:
+        hashes = [_content_hash(store, path) for path in (a, b)]
+        changed = not_duplicate(store, hashes[0], hashes[1], [(a, b), (b, a)], decided=not args.undo)
+    finally:
+        store.close()
+    if args.undo:
+        print(f"{shown(a)} and {shown(b)}: " + ("may be reported as duplicates again" if changed
+                                                 else "were not marked not a duplicate"))
+    else:
+        print(f"{shown(a)} and {shown(b)}: not a duplicate" + ("; never reported again" if changed
+                                                               else " (already marked)"))
+    return ExitCode.OK
+
+
+def _content_hash(store: SqliteStore, path: str) -> bytes:
+    """The SHA-256 of a file's bytes: the cache's, while the file is as indexed; else read now."""
+    import hashlib
+    import os
+
+    try:
+        st = os.stat(path)
+        known = store.get(path)
+        if known is not None and (known.size, known.mtime_ns) == (st.st_size, st.st_mtime_ns):
+            cached = store.content_hash(known.id)
+            if cached is not None:
+                return cached
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").digest()
+    except OSError as exc:
+        raise DupwatchError(f"{shown(path)}: {exc.strerror or exc}") from None
+
+
+def seen(args: argparse.Namespace) -> ExitCode:
+    config = _config(args)
+    store = SqliteStore(config.cache.resolved())
+    try:
+        missing = [n for n in args.ids if not store.set_seen(n, not args.undo)]
+    finally:
+        store.close()
+    if missing:
+        raise DupwatchError(f"no notice {', '.join(map(str, missing))} in the cache")
     return ExitCode.OK
 
 

@@ -238,6 +238,66 @@ class NoticesConfig(Section):
     burst: BurstConfig = BurstConfig()
 
 
+# What a photo manager link pattern may name: the file's absolute path, its name, its folder.
+LINK_FIELDS = ("path", "name", "folder")
+
+
+def _bind(value: str) -> str:
+    host, port = split_bind(value)
+    if not host or not 0 <= port < 65536:  # 0: any free port (the log line says which)
+        raise ValueError("HOST:PORT, for example 127.0.0.1:8765")
+    return value
+
+
+def split_bind(value: str) -> tuple[str, int]:
+    """"127.0.0.1:8765" → ("127.0.0.1", 8765); "[::1]:8765" → ("::1", 8765). Port -1 if missing."""
+    host, _, port = value.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    return host, int(port) if port.isdigit() else -1
+
+
+def _password_hash(value: str) -> str:
+    # What werkzeug.security.generate_password_hash makes: "scrypt:32768:8:1$salt$hex".
+    method, _, rest = value.partition(":")
+    if method not in ("scrypt", "pbkdf2") or rest.count("$") != 2:
+        raise ValueError("not a password hash: make one with `dupwatch review --hash-password`")
+    return value
+
+
+def _http_url(value: str, fields: tuple[str, ...] = ()) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("an http:// or https:// URL")
+    try:
+        named = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    for field in named:
+        if field not in fields:
+            raise ValueError(f"unknown field {{{field}}}; known: {', '.join(fields) or 'none'}")
+    return value
+
+
+class ReviewConfig(Section):
+    enabled: bool = False  # `dupwatch watch` serves the review page too
+    bind: Annotated[str, AfterValidator(_bind)] = "127.0.0.1:8765"
+    # Needed to bind anywhere but loopback: `dupwatch review --hash-password` makes it.
+    password_hash: Annotated[str, AfterValidator(_password_hash)] | None = None
+    # The page's address as phones reach it (through a reverse proxy, say): alerts link to it.
+    public_url: Annotated[str, AfterValidator(_http_url)] | None = None
+    # A link to the photo in your photo manager: {path}, {name} and {folder}, URL-quoted.
+    photo_manager_url: Annotated[str, AfterValidator(lambda v: _http_url(v, LINK_FIELDS))] | None = None
+    page_size: int = Field(30, ge=5, le=500)
+    thumbnails: Path | None = None  # None: thumbnails/ beside the cache
+
+    def thumbnail_dir(self, cache: Path) -> Path:
+        return self.thumbnails.expanduser() if self.thumbnails is not None else cache.parent / "thumbnails"
+
+    def pair_url(self, notice_id: int) -> str | None:
+        if self.public_url is None:
+            return None
+        return f"{self.public_url.rstrip('/')}/pair/{notice_id}"
+
+
 class Config(Section):
     cache: CacheConfig = CacheConfig()
     scan: ScanConfig = ScanConfig()
@@ -248,6 +308,7 @@ class Config(Section):
     geometry: GeometryConfig = GeometryConfig()
     watch: WatchConfig = WatchConfig()
     notices: NoticesConfig = NoticesConfig()
+    review: ReviewConfig = ReviewConfig()
 
     def method_options(self) -> Options:
         weights = None if self.cnn.weights is None else str(self.cnn.weights.expanduser())
@@ -274,7 +335,7 @@ def dotted(loc: tuple[int | str, ...]) -> str:
 
 
 # Values never repeated in an error: they may hold tokens and passwords, and errors reach logs.
-SECRET_KEYS = ("notices.apprise.urls",)
+SECRET_KEYS = ("notices.apprise.urls", "review.password_hash")
 
 
 def _problem(error: Any) -> str:

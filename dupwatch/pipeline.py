@@ -187,13 +187,22 @@ class Pipeline:
     # -- candidates and confirm ---------------------------------------------------------------
 
     def find(self, photo: Photo) -> tuple[Match, int] | None:
-        """The earlier file that `photo` duplicates, if any: exact bytes first, then each search."""
-        for file_id in self.store.exact(photo.content_hash):
-            path = self.store.path_of(file_id)
-            if path is not None and path != photo.path and os.path.exists(path):
-                return Match(photo.path, path, "exact", "sha256", 1.0, 0), file_id
+        """The earlier file that `photo` duplicates, if any: exact bytes first, then each search.
+
+        A pair the user marked "not a duplicate" (by content: wherever either file is now, and
+        whatever it is called) is passed over, and the next best candidate may match instead.
+        """
+        rejected = self.store.not_duplicates(photo.content_hash)
+        if photo.content_hash not in rejected:
+            for file_id in self.store.exact(photo.content_hash):
+                path = self.store.path_of(file_id)
+                if path is not None and path != photo.path and os.path.exists(path):
+                    return Match(photo.path, path, "exact", "sha256", 1.0, 0), file_id
         for search in self.searches:
-            for c in self._confirmed(photo, search.rank(photo)):
+            ranked = search.rank(photo)
+            if rejected:
+                ranked = [c for c in ranked if self.store.content_hash(c.file_id) not in rejected]
+            for c in self._confirmed(photo, ranked):
                 if c.duplicate:
                     match = Match(photo.path, c.path, "near", c.method, c.score, c.distance, c.transform,
                                   c.geometry)

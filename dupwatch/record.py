@@ -70,7 +70,7 @@ class Match:
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> Match:
         return cls(record["path"], record["match"], record["kind"], record["method"], float(record["score"]),
-                   int(record["distance"]), record.get("transform"))
+                   int(record["distance"]), record.get("transform"), record.get("geometry"))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ class Receiver:
 
     def __init__(self, port: int = 0, fail: int = 0) -> None:
         self.bodies: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []  # of each body, in the same order
         self.failed = 0
         self._fail = fail
         self._lock = threading.Lock()
@@ -28,6 +29,7 @@ class Receiver:
                         status = 500
                     else:
                         receiver.bodies.append({"path": self.path, **json.loads(body)})
+                        receiver.headers.append(dict(self.headers))
                         status = 200
                 self.send_response(status)
                 self.end_headers()

@@ -257,7 +257,8 @@ def test_pairs_from_before_notices_are_not_told_again(photos: Path, cache: Path,
     shutil.copy(photos / "coffee.png", photos / "zz coffee copy.png")
     SqliteStore(cache).close()
     with sqlite3.connect(cache) as db:  # a cache made by the release before notices
-        db.executescript("DROP TABLE notices; DROP TABLE sink_positions; PRAGMA user_version = 1;")
+        db.executescript("DROP TABLE notices; DROP TABLE sink_positions; DROP TABLE not_duplicates;"
+                          " PRAGMA user_version = 1;")
         db.execute("DELETE FROM sqlite_sequence")
     store = SqliteStore(cache)
     assert store.notices(0, 10) == [] and store.position("log") == 0

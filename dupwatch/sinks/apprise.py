@@ -1,7 +1,10 @@
 """Alerts through Apprise: one URL per target (ntfy, Gotify, Telegram, Matrix, e-mail, webhooks).
 
 Each URL is its own sink, with its own place in the outbox: a target that is down is retried
-on its own and holds back no other.
+on its own and holds back no other. With `review.public_url` set, each alert ends with the link
+to its pair on the review page, and ntfy shows it as the notification's click action (Apprise's
+`click` parameter, set per alert). Apprise has no click action for Gotify (its plugin sends no
+`client::notification` extras), so there the link is in the text.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ import hashlib
 import logging
 import os
 from datetime import datetime
+from urllib.parse import urlencode
 
-from dupwatch.config import NoticesConfig
+from dupwatch.config import Config, ReviewConfig
 from dupwatch.record import Notice
 from dupwatch.report import shown
 from dupwatch.sinks.base import Alert, DeliveryError
@@ -20,10 +24,14 @@ from dupwatch.sinks.base import Alert, DeliveryError
 class AppriseTarget:
     alerts = True
 
-    def __init__(self, url: str, label: str) -> None:
+    CLICKABLE = ("ntfy", "ntfys")  # schemes whose Apprise plugin takes a `click` URL
+
+    def __init__(self, url: str, label: str, review: ReviewConfig | None = None) -> None:
         import apprise  # only when a URL is configured
 
         self._apprise = apprise
+        self._url = url
+        self._review = review if review is not None else ReviewConfig()
         self._target = apprise.Apprise()
         if not self._target.add(url):
             raise ValueError(f"{label}: not a URL Apprise can send to")  # checked with the config
@@ -32,16 +40,31 @@ class AppriseTarget:
         self.label = f"{label} ({url.split('://', 1)[0]})"
 
     @classmethod
-    def configured(cls, config: NoticesConfig) -> list[AppriseTarget]:
-        return [cls(url, f"notices.apprise.urls[{n}]") for n, url in enumerate(config.apprise.urls)]
+    def configured(cls, config: Config) -> list[AppriseTarget]:
+        return [cls(url, f"notices.apprise.urls[{n}]", config.review)
+                for n, url in enumerate(config.notices.apprise.urls)]
 
     def send(self, item: Alert) -> None:
+        link = review_link(self._review, item)
         title, body = alert_text(item)
+        if link is not None:
+            body += f"\nReview: {link}"
+        target = self._target
+        if link is not None and self._url.split("://", 1)[0].lower() in self.CLICKABLE:
+            target = self._apprise.Apprise()
+            target.add(self._url + ("&" if "?" in self._url else "?") + urlencode({"click": link}))
         with self._apprise.LogCapture(level=logging.WARNING) as said:  # type: ignore[no-untyped-call]
-            ok = self._target.notify(body=body, title=title, body_format=self._apprise.NotifyFormat.TEXT)
+            ok = target.notify(body=body, title=title, body_format=self._apprise.NotifyFormat.TEXT)
         if not ok:
             reason = " ".join(said.getvalue().split()) or "not delivered"
             raise DeliveryError(reason[:300])
+
+
+def review_link(review: ReviewConfig, item: Alert) -> str | None:
+    """The pair's page (a summary: the list of what is not yet reviewed), if the page has a public URL."""
+    if isinstance(item, Notice):
+        return review.pair_url(item.id)
+    return None if review.public_url is None else review.public_url.rstrip("/") + "/"
 
 
 def alert_text(item: Alert) -> tuple[str, str]:

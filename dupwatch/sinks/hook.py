@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from dupwatch.config import HOOK_FIELDS, NoticesConfig
+from dupwatch.config import HOOK_FIELDS, Config
 from dupwatch.record import Notice
 from dupwatch.report import json_line, shown
 from dupwatch.sinks.base import Alert, DeliveryError
@@ -26,8 +26,8 @@ class ExecHook:
         self.label = f"notices.exec ({shown(command[0])})"
 
     @classmethod
-    def configured(cls, config: NoticesConfig) -> list[ExecHook]:
-        hook = config.exec
+    def configured(cls, config: Config) -> list[ExecHook]:
+        hook = config.notices.exec
         return [cls(hook.command, hook.timeout)] if hook.command else []
 
     def send(self, item: Alert) -> None:

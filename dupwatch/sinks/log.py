@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from dupwatch.config import NoticesConfig
+from dupwatch.config import Config
 from dupwatch.errors import DupwatchError
 from dupwatch.record import Notice
 from dupwatch.report import json_line
@@ -30,8 +30,8 @@ class NoticeLog:
         self.label = f"notices.log ({path})"
 
     @classmethod
-    def configured(cls, config: NoticesConfig) -> list[NoticeLog]:
-        log = config.log
+    def configured(cls, config: Config) -> list[NoticeLog]:
+        log = config.notices.log
         return [cls(log.resolved(), log.max_bytes, log.backups)] if log.enabled else []
 
     def send(self, item: Alert) -> None:

@@ -45,7 +45,7 @@ YIELD_SECONDS = 0.0  # sleep(0) lets the ingesting thread take the GIL between t
 def open_outbox(config: Config, store: Callable[[], Store], wait_for_lock: bool) -> Outbox:
     """The outbox of the config's sinks (none enabled: one that does nothing)."""
     cache = config.cache.resolved()
-    return Outbox(build(config.notices), store, cache.with_name(cache.name + ".notices.lock"),
+    return Outbox(build(config), store, cache.with_name(cache.name + ".notices.lock"),
                   config.notices.burst, wait_for_lock)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from dupwatch.config import NoticesConfig
+from dupwatch.config import Config
 from dupwatch.sinks.apprise import AppriseTarget
 from dupwatch.sinks.base import Sink
 from dupwatch.sinks.hook import ExecHook
@@ -12,7 +12,7 @@ from dupwatch.sinks.log import NoticeLog
 from dupwatch.sinks.sidecar import Sidecar
 from dupwatch.sinks.xmp import XmpTag
 
-SINKS: dict[str, Callable[[NoticesConfig], Sequence[Sink]]] = {
+SINKS: dict[str, Callable[[Config], Sequence[Sink]]] = {
     "log": NoticeLog.configured,
     "sidecar": Sidecar.configured,
     "xmp": XmpTag.configured,
@@ -21,6 +21,6 @@ SINKS: dict[str, Callable[[NoticesConfig], Sequence[Sink]]] = {
 }
 
 
-def build(config: NoticesConfig) -> list[Sink]:
+def build(config: Config) -> list[Sink]:
     """Every target the config enables, in the order above."""
     return [sink for configured in SINKS.values() for sink in configured(config)]

@@ -11,7 +11,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from dupwatch.config import NoticesConfig
+from dupwatch.config import Config
 from dupwatch.record import Notice
 from dupwatch.report import json_line
 from dupwatch.sinks.base import Alert, DeliveryError
@@ -28,8 +28,8 @@ class Sidecar:
         self.label = f"notices.sidecar ({root if root is not None else FOLDER + '/ beside each photo'})"
 
     @classmethod
-    def configured(cls, config: NoticesConfig) -> list[Sidecar]:
-        sidecar = config.sidecar
+    def configured(cls, config: Config) -> list[Sidecar]:
+        sidecar = config.notices.sidecar
         if not sidecar.enabled:
             return []
         return [cls(sidecar.root() if sidecar.where == "state" else None)]

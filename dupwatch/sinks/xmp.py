@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from dupwatch.config import NoticesConfig
+from dupwatch.config import Config
 from dupwatch.record import Notice
 from dupwatch.sinks.base import Alert, DeliveryError
 
@@ -50,8 +50,8 @@ class XmpTag:
         self._exiv2 = pyexiv2
 
     @classmethod
-    def configured(cls, config: NoticesConfig) -> list[XmpTag]:
-        return [cls()] if config.xmp.enabled else []
+    def configured(cls, config: Config) -> list[XmpTag]:
+        return [cls()] if config.notices.xmp.enabled else []
 
     def send(self, item: Alert) -> None:
         assert isinstance(item, Notice)
@@ -59,12 +59,27 @@ class XmpTag:
         if not os.path.exists(item.match.path):
             raise DeliveryError(f"{item.match.path}: gone; no sidecar written", retry=False)
         for _ in range(ATTEMPTS):
-            if self._merge(item, target):
+            if self._merge(item, target) is not None:
                 return
         raise DeliveryError(f"{target}: changed by another program while dupwatch wrote it",
                             retry=False)
 
-    def _merge(self, notice: Notice, target: Path) -> bool:
+    def untag(self, photo: str, duplicate_of: str) -> bool:
+        """Take dupwatch's own tag off `photo`'s sidecar if it says `photo` duplicates the file
+        named `duplicate_of` (a pair marked "not a duplicate"), and nothing else: every other
+        tag and field stays. False when there was no such tag."""
+        target = sidecar_of(photo)
+        if not target.exists():
+            return False
+        for _ in range(ATTEMPTS):
+            done = self._merge(duplicate_of, target)
+            if done is not None:
+                return done
+        raise DeliveryError(f"{target}: changed by another program while dupwatch wrote it", retry=False)
+
+    def _merge(self, notice: Notice | str, target: Path) -> bool | None:
+        """Tag `target` for a notice (or untag it, given the name it duplicates); None when
+        another program wrote it meanwhile, else whether it changed."""
         # In memory: pyexiv2's file functions hold the GIL through their disk I/O (~4 ms a
         # sidecar), which would stall ingestion in the main thread; its ImageData takes 0.1 ms.
         temporary = target.with_name(f".{target.name}.dupwatch-{os.getpid()}.tmp")
@@ -76,10 +91,15 @@ class XmpTag:
                 before, data = None, EMPTY.encode()
             image = self._exiv2.ImageData(data)
             try:
-                self._tag(image, notice)
+                if isinstance(notice, Notice):
+                    changed = self._tag(image, notice)
+                else:
+                    changed = self._untag(image, notice)
                 merged = image.get_bytes()
             finally:
                 image.close()
+            if not changed:
+                return False
             temporary.write_bytes(merged)
             if before is not None:
                 shutil.copymode(target, temporary)
@@ -88,7 +108,7 @@ class XmpTag:
                     before is not None and after is not None
                     and (before.st_mtime_ns, before.st_size, before.st_ino)
                     != (after.st_mtime_ns, after.st_size, after.st_ino)):
-                return False  # another program wrote it meanwhile: merge with its version
+                return None  # another program wrote it meanwhile: merge with its version
             temporary.replace(target)
             return True
         except (OSError, RuntimeError) as exc:  # pyexiv2 raises RuntimeError for broken XMP
@@ -98,7 +118,7 @@ class XmpTag:
             with contextlib.suppress(OSError):
                 temporary.unlink(missing_ok=True)
 
-    def _tag(self, image: Any, notice: Notice) -> None:
+    def _tag(self, image: Any, notice: Notice) -> bool:
         xmp = image.read_xmp()
         for key, value in TAGS.items():
             items = xmp.get(key, [])
@@ -114,6 +134,25 @@ class XmpTag:
             "Xmp.dupwatch.Method": notice.match.method,
             "Xmp.dupwatch.Score": f"{notice.match.score:.4f}",
         })
+        return True
+
+    def _untag(self, image: Any, duplicate_of: str) -> bool:
+        xmp = image.read_xmp()
+        if xmp.get("Xmp.dupwatch.DuplicateOf") != duplicate_of:
+            # Untagged by dupwatch (a "duplicate" keyword is the user's own), or tagged for
+            # another pair, which still stands.
+            return False
+        ours = [key for key in xmp if key.startswith("Xmp.dupwatch.")]
+        for key, value in TAGS.items():
+            items = xmp.get(key, [])
+            items = [items] if isinstance(items, str) else list(items)
+            if value in items:
+                items.remove(value)
+                image.modify_xmp({key: items or None})
+                if not items and key in image.read_xmp():
+                    image.modify_xmp({key: []})  # pyexiv2 cannot erase dc:subject: leave it empty
+        image.modify_xmp(dict.fromkeys(ours))
+        return True
 
 
 def _stat_or_none(path: Path) -> os.stat_result | None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
-from dupwatch.record import Match, Notice, Photo
+from dupwatch.record import Match, MatchKind, Notice, Photo
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,46 @@ class Known:
     size: int
     mtime_ns: int
     plan: str  # the fingerprints it has (`Plan.signature`)
+
+
+@dataclass(frozen=True)
+class FileView:
+    """A file of a notice as the review page shows it. `id` is None when the index no longer
+    holds it with the content the notice was about (deleted, or changed since): then only the
+    path the notice named is known."""
+
+    id: int | None
+    path: str
+    size: int | None = None
+    mtime_ns: int | None = None
+    width: int | None = None
+    height: int | None = None
+    content_hash: bytes | None = None
+
+
+Status = Literal["unreviewed", "seen", "not-duplicate", "all"]
+
+
+@dataclass(frozen=True)
+class ReviewFilter:
+    status: Status = "unreviewed"  # unreviewed: neither seen nor "not a duplicate"
+    folder: str | None = None  # either file under this folder (as the notice named it)
+    method: str | None = None
+    kind: MatchKind | None = None
+    since: float | None = None  # found at or after (seconds since the epoch)
+    until: float | None = None  # found before
+
+
+@dataclass(frozen=True)
+class Reviewed:
+    """A notice with its two files as they are now, and what the user decided about it."""
+
+    notice: Notice
+    duplicate: FileView  # the notice's `path`: the file found to duplicate
+    original: FileView  # its `match`: the file indexed before
+    seen: bool
+    not_duplicate: bool
+    hashes: tuple[bytes, bytes] | None  # the two contents, as the notice found them
 
 
 class Store(Protocol):
@@ -70,6 +110,33 @@ class Store(Protocol):
         """`sink` has delivered every notice up to `notice_id` (committed at once)."""
 
     def pairs(self) -> Iterator[Match]: ...
+
+    # Review: decisions are committed at once, whatever batch the connection is in.
+
+    def not_duplicates(self, content_hash: bytes) -> set[bytes]:
+        """The contents the user said are not duplicates of this one."""
+
+    def content_hash(self, file_id: int) -> bytes | None: ...
+
+    def set_not_duplicate(self, a: bytes, b: bytes, decided: bool) -> bool:
+        """Decide (or undo) that contents `a` and `b` are not duplicates; True if that changed."""
+
+    def set_seen(self, notice_id: int, seen: bool) -> bool:
+        """Mark a notice seen (or not); False when there is no such notice."""
+
+    def review(self, which: ReviewFilter, offset: int, limit: int) -> tuple[list[Reviewed], int]:
+        """Notices newest first as the filter selects them, one page, and how many it selects."""
+
+    def reviewed(self, notice_id: int) -> Reviewed | None: ...
+
+    def file_view(self, file_id: int) -> FileView | None:
+        """An indexed file by id: the only way the review page finds a file to show."""
+
+    def reviewed_ids(self) -> set[int]:
+        """The notices seen or marked "not a duplicate"."""
+
+    def notice_methods(self) -> list[str]:
+        """The methods that notices name, for the page's filter."""
 
     def count(self) -> int: ...
 

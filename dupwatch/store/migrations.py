@@ -70,4 +70,28 @@ MIGRATIONS: list[str] = [
         delivered INTEGER NOT NULL  -- the last notice id this sink has delivered
     ) WITHOUT ROWID;
     """,
+    # 3: the review page. A notice names its two files by id (ids survive renames and moves) and
+    # by content hash at the time, so that a file whose content changed since is not shown as
+    # the one the notice was about. "Not a duplicate" is a decision about two contents, not two
+    # paths: it holds through renames, moves, copies and restarts. "Seen" is about one notice.
+    """
+    ALTER TABLE notices ADD COLUMN file_id    INTEGER;
+    ALTER TABLE notices ADD COLUMN match_id   INTEGER;
+    ALTER TABLE notices ADD COLUMN path_hash  BLOB;
+    ALTER TABLE notices ADD COLUMN match_hash BLOB;
+    ALTER TABLE notices ADD COLUMN geometry   TEXT;  -- JSON: what a geometric check found
+    ALTER TABLE notices ADD COLUMN seen_at    REAL;  -- acknowledged on the review page
+    UPDATE notices SET
+        file_id    = (SELECT id FROM files WHERE files.path = notices.path),
+        match_id   = (SELECT id FROM files WHERE files.path = notices.match),
+        path_hash  = (SELECT content_hash FROM files WHERE files.path = notices.path),
+        match_hash = (SELECT content_hash FROM files WHERE files.path = notices.match);
+    CREATE TABLE not_duplicates (
+        low        BLOB NOT NULL,  -- the two content hashes, the lower first
+        high       BLOB NOT NULL,
+        decided_at REAL NOT NULL,
+        PRIMARY KEY (low, high)
+    ) WITHOUT ROWID;
+    CREATE INDEX not_duplicates_high ON not_duplicates (high);
+    """,
 ]

@@ -7,16 +7,18 @@ for the lock instead of failing.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from dupwatch.errors import DupwatchError
 from dupwatch.record import Match, Notice, Photo
-from dupwatch.store.base import Known
+from dupwatch.store.base import FileView, Known, Reviewed, ReviewFilter
 from dupwatch.store.migrations import MIGRATIONS
 
 BATCH_FILES = 256
@@ -183,11 +185,13 @@ class SqliteStore:
         )
         if cur.rowcount != 1:
             return False
+        geometry = None if match.geometry is None else json.dumps(match.geometry)
         self._db.execute(
-            "INSERT INTO notices (found_at, path, match, kind, method, score, distance, transform)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO notices (found_at, path, match, kind, method, score, distance, transform,"
+            " geometry, file_id, match_id, path_hash, match_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " (SELECT content_hash FROM files WHERE id = ?), (SELECT content_hash FROM files WHERE id = ?))",
             (now, match.path, match.match, match.kind, match.method, match.score, match.distance,
-             match.transform),
+             match.transform, geometry, file_id, match_id, file_id, match_id),
         )
         return True
 
@@ -200,10 +204,9 @@ class SqliteStore:
 
     def notices(self, after: int, limit: int) -> list[Notice]:
         rows = self._db.execute(
-            "SELECT id, found_at, path, match, kind, method, score, distance, transform FROM notices"
-            " WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+            f"SELECT {NOTICE} FROM notices n WHERE id > ? ORDER BY id LIMIT ?", (after, limit)  # noqa: S608
         ).fetchall()
-        return [Notice(r[0], r[1], Match(*r[2:])) for r in rows]
+        return [_notice(r) for r in rows]
 
     def position(self, sink: str) -> int:
         # Not batched: positions are written by the threads that deliver, each on its own
@@ -219,6 +222,121 @@ class SqliteStore:
         self._db.execute("UPDATE sink_positions SET delivered = max(delivered, ?) WHERE sink = ?",
                          (notice_id, sink))
 
+    # -- review ------------------------------------------------------------------------------
+
+    def not_duplicates(self, content_hash: bytes) -> set[bytes]:
+        rows = self._db.execute(
+            "SELECT high FROM not_duplicates WHERE low = ?"
+            " UNION SELECT low FROM not_duplicates WHERE high = ?", (content_hash, content_hash)).fetchall()
+        return {bytes(r[0]) for r in rows}
+
+    def content_hash(self, file_id: int) -> bytes | None:
+        row = self._db.execute("SELECT content_hash FROM files WHERE id = ?", (file_id,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def set_not_duplicate(self, a: bytes, b: bytes, decided: bool) -> bool:
+        low, high = sorted((a, b))
+        self._write()
+        if decided:
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO not_duplicates (low, high, decided_at) VALUES (?, ?, ?)",
+                (low, high, time.time()))
+        else:
+            cur = self._db.execute("DELETE FROM not_duplicates WHERE low = ? AND high = ?", (low, high))
+        self.commit()
+        return cur.rowcount == 1
+
+    def set_seen(self, notice_id: int, seen: bool) -> bool:
+        self._write()
+        cur = self._db.execute("UPDATE notices SET seen_at = ? WHERE id = ?",
+                               (time.time() if seen else None, notice_id))
+        self.commit()
+        return cur.rowcount == 1
+
+    def review(self, which: ReviewFilter, offset: int, limit: int) -> tuple[list[Reviewed], int]:
+        where, args = _review_where(which)
+        # The SQL here is built from this module's constants only; values go in as parameters.
+        total = int(self._db.execute(f"SELECT count(*) FROM notices n WHERE {where}", args).fetchone()[0])  # noqa: S608
+        rows = self._db.execute(
+            f"{REVIEW} WHERE {where} ORDER BY n.id DESC LIMIT ? OFFSET ?", (*args, limit, offset)
+        ).fetchall()
+        return [_reviewed(r) for r in rows], total
+
+    def reviewed(self, notice_id: int) -> Reviewed | None:
+        row = self._db.execute(f"{REVIEW} WHERE n.id = ?", (notice_id,)).fetchone()
+        return _reviewed(row) if row else None
+
+    def file_view(self, file_id: int) -> FileView | None:
+        row = self._db.execute(f"SELECT {FILE.format(t='f')} FROM files f WHERE id = ?",  # noqa: S608
+                               (file_id,)).fetchone()
+        return _file(row, row[1]) if row else None
+
+    def reviewed_ids(self) -> set[int]:
+        rows = self._db.execute(f"SELECT n.id FROM notices n WHERE NOT ({STATUS['unreviewed']})")  # noqa: S608
+        return {r[0] for r in rows}
+
+    def notice_methods(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT DISTINCT method FROM notices ORDER BY method")]
+
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM files").fetchone()[0])
 
+
+
+NOTICE = "n.id, n.found_at, n.path, n.match, n.kind, n.method, n.score, n.distance, n.transform, n.geometry"
+FILE = "{t}.id, {t}.path, {t}.size, {t}.mtime_ns, {t}.width, {t}.height, {t}.content_hash"
+NOT_DUPLICATE = ("EXISTS (SELECT 1 FROM not_duplicates d WHERE d.low = min(n.path_hash, n.match_hash)"
+                 " AND d.high = max(n.path_hash, n.match_hash))")
+# A notice's files as indexed now: by id, and only while they hold the content the notice was about.
+REVIEW = (f"SELECT {NOTICE}, n.seen_at IS NOT NULL, {NOT_DUPLICATE}, n.path_hash, n.match_hash,"  # noqa: S608
+          f" {FILE.format(t='f')}, {FILE.format(t='m')}"
+          " FROM notices n"
+          " LEFT JOIN files f ON f.id = n.file_id AND f.content_hash = n.path_hash"
+          " LEFT JOIN files m ON m.id = n.match_id AND m.content_hash = n.match_hash")
+STATUS = {
+    "unreviewed": f"n.seen_at IS NULL AND NOT {NOT_DUPLICATE}",
+    "seen": "n.seen_at IS NOT NULL",
+    "not-duplicate": NOT_DUPLICATE,
+    "all": "1",
+}
+
+
+def _review_where(which: ReviewFilter) -> tuple[str, list[Any]]:
+    clauses: list[str] = [STATUS[which.status]]
+    args: list[Any] = []
+    if which.folder:
+        prefix = which.folder.rstrip("/") + "/"
+        end = prefix[:-1] + "0"  # "0" follows "/": a range, not LIKE (% and _ are common in names)
+        clauses.append("((n.path >= ? AND n.path < ?) OR (n.match >= ? AND n.match < ?))")
+        args += [prefix, end, prefix, end]
+    for column, value in (("n.method", which.method), ("n.kind", which.kind)):
+        if value:
+            clauses.append(f"{column} = ?")
+            args.append(value)
+    if which.since is not None:
+        clauses.append("n.found_at >= ?")
+        args.append(which.since)
+    if which.until is not None:
+        clauses.append("n.found_at < ?")
+        args.append(which.until)
+    return " AND ".join(clauses), args
+
+
+def _notice(row: Any) -> Notice:
+    geometry = None if row[9] is None else json.loads(row[9])
+    return Notice(row[0], row[1], Match(row[2], row[3], row[4], row[5], row[6], row[7], row[8], geometry))
+
+
+def _file(row: Any, path: str) -> FileView:
+    if row[0] is None:
+        return FileView(None, path)
+    return FileView(row[0], row[1], row[2], row[3], row[4], row[5], bytes(row[6]))
+
+
+def _reviewed(row: Any) -> Reviewed:
+    notice = _notice(row)
+    width = len(FILE.split(","))
+    duplicate = _file(row[14:14 + width], notice.match.path)
+    original = _file(row[14 + width:14 + 2 * width], notice.match.match)
+    hashes = (bytes(row[12]), bytes(row[13])) if row[12] is not None and row[13] is not None else None
+    return Reviewed(notice, duplicate, original, bool(row[10]), bool(row[11]), hashes)

@@ -22,8 +22,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from dupwatch.config import Config, NoticesConfig, WatchConfig
+from dupwatch.config import Config, NoticesConfig, ReviewConfig, WatchConfig
 from dupwatch.errors import ConfigError, DupwatchError, ExitCode, SkipFile, UsageError
 from dupwatch.pipeline import Duplicate, Indexed, Pipeline, Unchanged, default_workers
 from dupwatch.report import Tally, duplicate_text, shown, skipped_text
@@ -33,6 +34,9 @@ from dupwatch.walk import Selection, walk
 from dupwatch.watch.observer import Gone, Moved, Watcher
 from dupwatch.watch.sdnotify import Notifier
 from dupwatch.watch.settle import Settler
+
+if TYPE_CHECKING:
+    from dupwatch.review.server import ReviewServer
 
 log = logging.getLogger("dupwatch")
 
@@ -98,10 +102,13 @@ class Service:
     def run(self) -> ExitCode:
         previous = {sig: signal.signal(sig, self._on_signal)
                     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+        self.review = self._review(self.config)  # a busy port or a missing password stops the start
         try:
             self.store = SqliteStore(self.config.cache.resolved())
             self.outbox = self._outbox(self.config)
             try:
+                if self.review is not None:
+                    self.review.start()
                 self.outbox.start()  # notices left pending by the last run go out first
                 self.pipeline = Pipeline(self.config, self.store)
                 self.settler = Settler(self.config.watch.settle_seconds)
@@ -122,11 +129,21 @@ class Service:
                 self.store.close()  # commits
                 self.outbox.close(STOP_DRAIN_SECONDS)
         finally:
+            if self.review is not None:
+                self.review.close()
             self.notifier.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         log.info("stopped: %d files seen, %d duplicates found", self.files, self.duplicates)
         return ExitCode.OK
+
+    @staticmethod
+    def _review(config: Config) -> ReviewServer | None:
+        if not config.review.enabled:
+            return None
+        from dupwatch.review.server import ReviewServer
+
+        return ReviewServer(config)
 
     @staticmethod
     def _outbox(config: Config) -> Outbox:
@@ -344,8 +361,19 @@ class Service:
             store = SqliteStore(config.cache.resolved())
         pipeline = self.pipeline
         outbox = self.outbox
+        review = self.review
         try:
-            if config.notices != old.notices or store is not self.store:
+            if config.review != old.review or config.cache != old.cache:
+                if config.review.enabled:
+                    from dupwatch.review.auth import check_bind
+
+                    check_bind(config.review, config.review.bind)  # refused before the old one goes
+                if self.review is not None:
+                    self.review.close()  # lets go of the port for the new one
+                    self.review = None
+                review = self._review(config)
+            if (config.notices, config.review.public_url) != (old.notices, old.review.public_url) \
+                    or store is not self.store:
                 outbox = self._outbox(config)  # built (URLs checked, XMP loaded) before the old goes
             if store is not self.store or _without_watch(config) != _without_watch(old):
                 pipeline = Pipeline(config, store)
@@ -355,6 +383,8 @@ class Service:
         except BaseException:
             if store is not self.store:
                 store.close()
+            if review is not self.review and review is not None:
+                review.close()
             raise
         rebuilt = pipeline is not self.pipeline or watcher is not self.watcher
         if watcher is not self.watcher:
@@ -370,6 +400,10 @@ class Service:
             self.outbox.close(STOP_DRAIN_SECONDS)  # lets go of the outbox lock for the new one
             self.outbox = outbox
             self.outbox.start()
+        if review is not self.review:
+            self.review = review
+            if review is not None:
+                review.start()
         self.settler.delay = config.watch.settle_seconds
         self.pipeline, self.config, self.roots = pipeline, config, roots
         log.info("reloaded the config")
@@ -384,7 +418,8 @@ def _watching(config: Config) -> tuple[object, ...]:
 
 
 def _without_watch(config: Config) -> Config:
-    return config.model_copy(update={"watch": WatchConfig(), "notices": NoticesConfig()})
+    return config.model_copy(update={"watch": WatchConfig(), "notices": NoticesConfig(),
+                                     "review": ReviewConfig()})
 
 
 # -- logs ---------------------------------------------------------------------------------------

@@ -1,0 +1,62 @@
+"""The two decisions, shared by the page and the command line.
+
+"Not a duplicate" is about two contents (SHA-256 of the bytes): the pipeline never reports that
+pair again, whatever the files are called or wherever they move. Where dupwatch tagged the
+duplicate's XMP sidecar, its own tag is taken off (and put back on undo); nothing else is touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import replace
+
+from dupwatch.record import Notice
+from dupwatch.sinks.base import DeliveryError
+from dupwatch.store.base import Reviewed, Store
+
+log = logging.getLogger("dupwatch")
+
+
+def not_duplicate(store: Store, a: bytes, b: bytes, sidecars: list[tuple[str, str]], decided: bool = True,
+                  retag: Reviewed | None = None, xmp_enabled: bool = False) -> bool:
+    """Decide (or undo) that contents `a` and `b` are not duplicates; True if that changed.
+
+    `sidecars`: (photo, the name of the photo it was said to duplicate) whose dupwatch tag goes
+    when the pair is decided. On undo, `retag`'s notice is tagged again if XMP is enabled.
+    """
+    changed = store.set_not_duplicate(a, b, decided)
+    if decided:
+        for photo, other in dict.fromkeys(sidecars):
+            untag(photo, other)
+    elif retag is not None and xmp_enabled:
+        from dupwatch.sinks.xmp import XmpTag
+
+        try:
+            now = replace(retag.notice.match, path=retag.duplicate.path, match=retag.original.path)
+            XmpTag().send(Notice(retag.notice.id, retag.notice.found_at, now))
+        except DeliveryError as exc:
+            log.warning("notices.xmp: %s", exc)
+    return changed
+
+
+def untag(photo: str, duplicate_of: str) -> bool:
+    """Take dupwatch's tag off `photo`'s sidecar if it says `photo` duplicates `duplicate_of`."""
+    from dupwatch.sinks.xmp import XmpTag, sidecar_of
+
+    if not sidecar_of(photo).exists():
+        return False
+    try:
+        done = XmpTag().untag(photo, os.path.basename(duplicate_of))
+    except DeliveryError as exc:
+        log.warning("notices.xmp: %s", exc)
+        return False
+    if done:
+        log.info("took dupwatch's tag off %s", sidecar_of(photo))
+    return done
+
+
+def sidecars_of(item: Reviewed) -> list[tuple[str, str]]:
+    """Where the XMP sink tagged this notice's duplicate: the path it named, and where it is now."""
+    original = os.path.basename(item.notice.match.match)
+    return [(item.notice.match.path, original), (item.duplicate.path, original)]

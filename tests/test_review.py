@@ -1,0 +1,155 @@
+"""Decisions without a browser: `dupwatch ignore` and `seen`, the XMP tag taken off, the alert's
+link (ntfy's click action through a real HTTP receiver), the page served by `dupwatch watch`,
+the review config's errors. The page itself in a browser: test_review_browser.py."""
+
+from __future__ import annotations
+
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dupwatch.config import parse
+from dupwatch.errors import ConfigError, ExitCode
+from dupwatch.record import Match
+from dupwatch.store.base import ReviewFilter
+from dupwatch.store.sqlite import SqliteStore
+from tests.conftest import run
+from tests.receiver import Receiver
+from tests.test_watch import SETTLE, Start, start  # noqa: F401  (a fixture)
+from tests.test_xmp import EXISTING, exiftool
+
+
+def duplicates_of(original: Path, *args: str | Path) -> list[str]:
+    found = run("scan", *args, "--json").events("duplicate")
+    return [e["path"] for e in found if e["match"] == str(original)]
+
+
+def test_ignore_holds_by_content_through_a_move_until_undone(photos: Path, cache: Path) -> None:
+    original, copy = photos / "coffee.png", photos / "zz coffee copy.png"
+    shutil.copy(original, copy)
+    assert duplicates_of(original, photos, "--cache", cache) == [str(copy)]
+    result = run("ignore", copy, original, "--cache", cache)
+    assert result.code == ExitCode.OK and "not a duplicate; never reported again" in result.out
+    assert "already marked" in run("ignore", original, copy, "--cache", cache).out  # either order
+
+    # Moved elsewhere under another name (gone, then back as a file the cache never saw).
+    content = copy.read_bytes()
+    copy.unlink()
+    run("scan", photos, "--cache", cache)
+    moved = photos / "2024" / "IMG_0001.png"
+    moved.parent.mkdir()
+    moved.write_bytes(content)
+    assert duplicates_of(original, photos, "--cache", cache) == []
+
+    undone = run("ignore", "--undo", moved, original, "--cache", cache)
+    assert "may be reported as duplicates again" in undone.out
+    moved.unlink()
+    run("scan", photos, "--cache", cache)
+    moved.write_bytes(content)
+    assert duplicates_of(original, photos, "--cache", cache) == [str(moved)]
+
+
+def test_seen_and_unreviewed(photos: Path, cache: Path) -> None:
+    shutil.copy(photos / "coffee.png", photos / "zz coffee copy.png")
+    shutil.copy(photos / "rocket.jpg", photos / "zz rocket copy.jpg")
+    run("scan", photos, "--cache", cache)
+    listed = run("notices", "--unreviewed", "--json", "--cache", cache).json()
+    assert sorted(n["path"].rsplit("/", 1)[1] for n in listed) == ["zz coffee copy.png", "zz rocket copy.jpg"]
+    first = listed[0]["id"]
+    assert run("seen", str(first), "--cache", cache).code == ExitCode.OK
+    left = run("notices", "--unreviewed", "--json", "--cache", cache).json()
+    assert len(left) == 1 and left[0]["id"] != first
+    assert len(run("notices", "--json", "--cache", cache).json()) == 2  # all of them, still
+    assert run("seen", "--undo", str(first), "--cache", cache).code == ExitCode.OK
+    assert len(run("notices", "--unreviewed", "--json", "--cache", cache).json()) == 2
+    missing = run("seen", "999", "--cache", cache)
+    assert missing.code == ExitCode.ERROR and "no notice 999" in missing.err
+
+
+def test_not_a_duplicate_takes_off_dupwatchs_xmp_tag_and_nothing_else(photos: Path, cache: Path,
+                                                                        tmp_path: Path) -> None:
+    copy = photos / "zz coffee copy.png"
+    shutil.copy(photos / "coffee.png", copy)
+    sidecar = photos / "zz coffee copy.png.xmp"
+    sidecar.write_text(EXISTING, encoding="utf-8")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"notices": {"xmp": {"enabled": True}}}))
+    run("scan", photos, "--config", config, "--cache", cache)
+    assert exiftool(sidecar)["XMP-dupwatch:DuplicateOf"] == "coffee.png"
+    # A sidecar tagged for another pair keeps its tag: that pair still stands.
+    other = photos / "rocket.jpg.xmp"
+    shutil.copy(sidecar, other)
+
+    run("ignore", copy, photos / "coffee.png", "--config", config, "--cache", cache)
+    tags = exiftool(sidecar)
+    assert not [key for key in tags if key.startswith("XMP-dupwatch:")]
+    for key, kept in (("digiKam:TagsList", "Food/breakfast"), ("lr:HierarchicalSubject", "Food|breakfast"),
+                      ("dc:Subject", "breakfast")):
+        assert tags[f"XMP-{key}"] in (kept, [kept])  # exiftool gives a one-item array as either
+    assert tags["XMP-xmp:Rating"] == 4 and tags["XMP-dc:Description"] == "Morning coffee"
+    assert [h["Operation"] for h in tags["XMP-darktable:History"]] == ["exposure", "crop"]
+    assert exiftool(other)["XMP-dupwatch:DuplicateOf"] == "coffee.png"
+
+
+def test_alerts_link_to_the_pair_and_ntfy_gets_a_click_action(photos: Path, cache: Path,
+                                                               tmp_path: Path) -> None:
+    receiver = Receiver()
+    try:
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump({
+            "notices": {"apprise": {"urls": [f"ntfy://127.0.0.1:{receiver.port}/photos"]}},
+            "review": {"public_url": "https://nas.example.net/dupwatch/"}}))
+        shutil.copy(photos / "coffee.png", photos / "zz coffee copy.png")
+        run("scan", photos, "--config", config, "--cache", cache)
+        [body] = receiver.wait(1)
+    finally:
+        receiver.stop()
+    notice = SqliteStore(cache).notices(0, 1)[0]
+    link = f"https://nas.example.net/dupwatch/pair/{notice.id}"
+    assert body["message"].endswith(f"Review: {link}")
+    assert receiver.headers[0]["X-Click"] == link
+
+
+def test_watch_serves_the_page_when_the_config_enables_it(start: Start, photos: Path, cache: Path,  # noqa: F811
+                                                          tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"watch": {"settle_seconds": SETTLE},
+                                      "review": {"enabled": True, "bind": "127.0.0.1:0"}}))
+    daemon = start("--config", config, "--cache", cache, photos)
+    url = daemon.wait_log(r"review page on http://").rsplit(" ", 1)[1]
+    daemon.wait_log("caught up:")
+    shutil.copy(photos / "coffee.png", photos / "coffee copy.png")
+    daemon.wait_duplicate(photos / "coffee copy.png", photos / "coffee.png")
+    with urllib.request.urlopen(url, timeout=10) as page:  # noqa: S310  (http://127.0.0.1)
+        html = page.read().decode()
+    assert "coffee copy.png" in html and "1 notice" in html
+    assert daemon.stop() == 0
+
+
+def test_review_config_errors_name_the_key() -> None:
+    for section, key in (({"bind": "localhost"}, "review.bind"),
+                         ({"password_hash": "hunter2"}, "review.password_hash"),
+                         ({"public_url": "javascript:alert(1)"}, "review.public_url"),
+                         ({"photo_manager_url": "https://photos/?q={nmae}"}, "review.photo_manager_url")):
+        with pytest.raises(ConfigError) as caught:
+            parse({"review": section})
+        assert caught.value.key == key
+        assert "hunter2" not in str(caught.value)  # the hash is never repeated
+
+
+def test_a_geometric_match_keeps_its_geometry_in_the_notice(cache: Path, photos: Path) -> None:
+    store = SqliteStore(cache)
+    run("scan", photos, "--cache", cache)
+    ids = [store.get(str(photos / name)).id for name in ("coffee.png", "chelsea.png")]  # type: ignore[union-attr]
+    geometry = {"inliers": 41, "matches": 60, "rotation": 25.0, "scale": 1.6, "mirrored": False}
+    match = Match(str(photos / "coffee.png"), str(photos / "chelsea.png"), "near", "geometry", 0.7, 20,
+                  geometry=geometry)
+    assert store.record_pair(ids[0], ids[1], match)
+    store.commit()
+    [item], total = store.review(ReviewFilter(), 0, 10)
+    assert total == 1 and item.notice.match.geometry == geometry and item.hashes is not None
+    assert store.notices(0, 10)[0].to_json()["geometry"] == geometry
+    store.close()
