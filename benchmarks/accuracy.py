@@ -4,7 +4,7 @@ For each transform, a fresh cache holds the original photos; the transformed cop
 ingested through the same pipeline as `dupwatch scan`. A copy counts as found when its match is
 its own original; a match to any other photo is a false pair.
 
-    python benchmarks/accuracy.py [--photos DIR] [--json]
+    python benchmarks/accuracy.py [--photos DIR] [--json] [--hard] [--config FILE] [--only A,B] [--alone]
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from benchmarks.common import arguments, summary
 from dupwatch import config as configuration
 from dupwatch.bench.variants import CORE_TRANSFORMS, HARD_TRANSFORMS, RECALL_ONE, photo_paths, write_variants
 from dupwatch.config import Config
-from dupwatch.pipeline import Duplicate, Pipeline
+from dupwatch.pipeline import Duplicate, Event, Pipeline
 from dupwatch.store.sqlite import SqliteStore
 
 
@@ -31,6 +32,9 @@ def main() -> int:
     parser.add_argument("--hard", action="store_true", help="also the edits robust mode is for")
     parser.add_argument("--config", type=Path, help="a dupwatch config (default: the built-in defaults)")
     parser.add_argument("--only", help="comma-separated transforms to run (default: all)")
+    parser.add_argument("--alone", action="store_true",
+                        help="each copy lands alone in a library of the originals (instead of all the"
+                             " copies of a transform scanned together, which then crowd each other)")
     args = parser.parse_args()
     originals = photo_paths(args.photos)
     transforms = {**CORE_TRANSFORMS, **(HARD_TRANSFORMS if args.hard else {})}
@@ -53,7 +57,8 @@ def main() -> int:
             batch = [v for v in variants if v.transform == name]
             source = {str(v.path): v.source for v in batch}
             found = wrong = 0
-            for event in Pipeline(config, store).ingest(list(source), workers=2):
+            for event in _alone(config, db, list(source)) if args.alone else \
+                    Pipeline(config, store).ingest(list(source), workers=2):
                 if isinstance(event, Duplicate):
                     if Path(event.match.match).stem == source[event.match.path]:
                         found += 1
@@ -98,6 +103,17 @@ class Row:
     @property
     def recall(self) -> float:
         return round(self.found / self.copies, 3)
+
+
+def _alone(config: Config, library: Path, paths: list[str]) -> Iterator[Event]:
+    """Each path scanned into its own copy of the library: a photo that lands among originals."""
+    for path in paths:
+        single = library.with_suffix(".alone.db")
+        single.write_bytes(library.read_bytes())
+        store = _store(single)
+        yield from Pipeline(config, store).ingest([path], workers=1)
+        store.close()
+        single.unlink()
 
 
 def _store(path: Path) -> SqliteStore:
