@@ -91,8 +91,12 @@ def main() -> int:
     big = large_jpegs(photo_paths(args.photos), args.work / f"12mp-{args.count}", args.count)
     cores = os.cpu_count() or 1
     batch = f"cnn:\n  batch_size: {args.batch}\n"
-    modes = {"cnn confirm": "confirm:\n  method: cnn\n" + batch,
-             "robust mode": "robust:\n  enabled: true\n" + batch}
+    # Geometry off first: the CNN's own throughput. Then as users get it with OpenCV installed:
+    # grey-zone pairs verified by geometry (features found when a pair needs them), and robust
+    # mode, where every photo's features are found in the workers.
+    modes = {"cnn confirm, geometry off": "confirm:\n  method: cnn\ngeometry:\n  enabled: false\n" + batch,
+             "cnn confirm, geometry on": "confirm:\n  method: cnn\n" + batch,
+             "robust mode, geometry on": "robust:\n  enabled: true\n" + batch}
     for name, text in modes.items():
         config = args.work / "cnn.yaml"
         config.write_text(text)

@@ -100,7 +100,7 @@ class GeometryConfig(Section):
     checks: int = Field(5, ge=1, le=100)  # grey-zone candidates verified per photo, at most
     # The grey zone of each cheap score: a candidate scoring from here up to that score's own
     # threshold (confirm.threshold, robust.threshold) is verified by geometry; below, rejected.
-    verify_from: dict[str, float] = Field(default_factory=lambda: {"cosine": 0.80, "cnn": 0.35})
+    verify_from: dict[str, float] = Field(default_factory=lambda: {"cosine": 0.85, "cnn": 0.35})
 
     @field_validator("verify_from")
     @classmethod
