@@ -20,6 +20,11 @@ from PIL import Image
 from dupwatch.methods import efficientnet
 from dupwatch.methods.base import Method
 
+CANVAS_DARK, CANVAS_BRIGHT = 12, 243  # a canvas corner is this dark or this bright...
+CANVAS_FLAT = 2.0  # ...and this flat (grey-level standard deviation)
+CANVAS_TOLERANCE = 6  # grey levels from the corner's value that are still canvas
+CANVAS_CELL = 0.01  # share of a feature-map cell that may be canvas and still count
+
 
 class CnnMethod(Method):
     summary = "EfficientNet features (average-pooled, unit length)"
@@ -28,6 +33,8 @@ class CnnMethod(Method):
     dtype = np.float16
     shape = (efficientnet.FEATURES,)
     batched = True
+    # 2: pooled over the photo's own area when it was turned onto a canvas (see `canvas`).
+    version = 2
 
     @property
     def key(self) -> str:
@@ -36,8 +43,10 @@ class CnnMethod(Method):
         return f"cnn/{self.version}/{self.options.cnn_model}{weights}"
 
     def prepare(self, image: Image.Image) -> np.ndarray:
+        """224×224 RGB and, as a fourth channel, 255 where the photo is and 0 on its canvas."""
         size = (efficientnet.INPUT, efficientnet.INPUT)
-        return np.asarray(image.convert("RGB").resize(size, Image.Resampling.BILINEAR), dtype=np.uint8)
+        rgb = np.asarray(image.convert("RGB").resize(size, Image.Resampling.BILINEAR), dtype=np.uint8)
+        return np.dstack([rgb, np.where(canvas(rgb), 0, 255).astype(np.uint8)])
 
     def fingerprint_batch(self, prepared: Sequence[np.ndarray]) -> list[np.ndarray]:
         options = self.options
@@ -45,7 +54,8 @@ class CnnMethod(Method):
         out: list[np.ndarray] = []
         step = self.options.cnn_batch_size
         for start in range(0, len(prepared), step):
-            vectors = embedder.embed(np.stack(prepared[start:start + step]))
+            chunk = np.stack(prepared[start:start + step])
+            vectors = embedder.embed(np.ascontiguousarray(chunk[..., :3]), _cell_weights(chunk[..., 3]))
             out.extend(vectors.astype(np.float16))
         return out
 
@@ -57,6 +67,44 @@ class CnnMethod(Method):
         va, vb = a.astype(np.float32), b.astype(np.float32)
         norm = float(np.linalg.norm(va) * np.linalg.norm(vb))
         return float(va @ vb) / norm if norm > 0 else 0.0
+
+
+def canvas(rgb: np.ndarray) -> np.ndarray:
+    """Where a photo turned onto a flat black or white canvas shows the canvas, not the photo.
+
+    A rotation tool fills the four corners with pure black (or white); those triangles touch the
+    image's edges, so every row that crosses one meets it as a run of fill from the left or the
+    right edge. Only corners that are such fill start a run; a photo whose corners are anything
+    else (sky, shadow, texture) has no canvas and is pooled as it always was.
+    """
+    grey = rgb.astype(np.int16).mean(axis=2)
+    h, w = grey.shape
+    out = np.zeros((h, w), dtype=bool)
+    cols = np.arange(w)
+    for row_slice, from_left in ((slice(0, 3), True), (slice(0, 3), False), (slice(h - 3, h), True),
+                                 (slice(h - 3, h), False)):
+        corner = grey[row_slice, :3] if from_left else grey[row_slice, w - 3:]
+        value = float(corner.mean())
+        if corner.std() > CANVAS_FLAT or CANVAS_DARK < value < CANVAS_BRIGHT:
+            continue
+        fill = np.abs(grey - value) <= CANVAS_TOLERANCE
+        if not from_left:
+            fill = fill[:, ::-1]
+        run = np.where(fill.all(axis=1), w, np.argmin(fill, axis=1))  # fill pixels from the edge
+        inside = cols[None, :] < run[:, None]
+        out |= inside if from_left else inside[:, ::-1]
+    return out
+
+
+def _cell_weights(alpha: np.ndarray) -> np.ndarray:
+    """(n, 224, 224) photo/canvas masks → (n, 7, 7): 1 for a cell of the feature map that is all
+    photo, 0 for one that touches the canvas (a cell all canvas would pool the canvas's look,
+    which every photo turned the same way shares). A photo that is nearly all canvas keeps all."""
+    n, side = alpha.shape[0], alpha.shape[1] // efficientnet.CELLS
+    photo = (alpha.reshape(n, efficientnet.CELLS, side, efficientnet.CELLS, side) > 0).mean(axis=(2, 4))
+    weights: np.ndarray = (photo >= 1 - CANVAS_CELL).astype(np.float32)
+    weights[weights.sum(axis=(1, 2)) == 0] = 1.0
+    return weights
 
 
 class Cnn(CnnMethod):

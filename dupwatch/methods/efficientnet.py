@@ -36,6 +36,7 @@ from dupwatch.errors import ConfigError
 
 INPUT = 224
 FEATURES = 1280
+CELLS = INPUT // 32  # the last feature map is 7×7
 _lock = threading.Lock()
 
 
@@ -63,15 +64,24 @@ class Embedder:
     mean: tuple[float, float, float]
     scale: tuple[float, float, float]
 
-    def embed(self, batch: np.ndarray) -> np.ndarray:
-        """(n, 224, 224, 3) uint8 RGB → (n, 1280) float32, unit length."""
+    def embed(self, batch: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """(n, 224, 224, 3) uint8 RGB → (n, 1280) float32, unit length.
+
+        `weights` (n, 7, 7): how much each cell of the last feature map counts in the average
+        (1 everywhere: the plain global average pool).
+        """
         import torch
 
         with _lock, torch.inference_mode():
             # One float copy, normalised in place; NHWC in memory is NCHW channels_last already.
             x = torch.from_numpy(batch).to(torch.float32)
             tensor = x.sub_(torch.tensor(self.mean)).div_(torch.tensor(self.scale)).permute(0, 3, 1, 2)
-            features = self.model.extract_features(tensor).mean(dim=(2, 3))
+            maps = self.model.extract_features(tensor)
+            if weights is None:
+                features = maps.mean(dim=(2, 3))
+            else:
+                w = torch.from_numpy(np.ascontiguousarray(weights, dtype=np.float32)).unsqueeze(1)
+                features = (maps * w).sum(dim=(2, 3)) / w.sum(dim=(2, 3))
             features = torch.nn.functional.normalize(features, dim=1)
         return np.asarray(features.numpy(), dtype=np.float32)
 
