@@ -138,3 +138,10 @@ def test_match_record_keeps_its_fields_and_adds_geometry() -> None:
 
 def test_geometry_is_a_registered_method() -> None:
     assert isinstance(GEOMETRY, Geometry) and GEOMETRY.name == "geometry"
+
+
+def test_a_featureless_image_has_no_keypoints_and_confirms_nothing() -> None:
+    flat = extract(Image.new("RGB", (4000, 1000), (90, 90, 90)))
+    assert (flat.width, flat.height, len(flat.points)) == (640, 160, 0)
+    assert Features.unpack(flat.pack()).width == 640
+    assert verify(flat, extract(open_rgb(SAMPLES / "coffee.png"))).score == 0.0

@@ -123,18 +123,18 @@ def extract(image: Image.Image) -> Features:
     if max(w, h) > SIDE:
         scale = SIDE / max(w, h)
         grey = grey.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
-    pixels = np.asarray(grey)
-    keypoints, descriptors = _sift().detectAndCompute(pixels, _away_from_fill(pixels))
-    if descriptors is None or not keypoints:
-        return Features(w, h, np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8))
-    # SIFT may return a few more than asked (ties in response); keep the strongest.
-    order = np.argsort([-k.response for k in keypoints], kind="stable")[:FEATURES]
     # Positions in a frame whose long side is SIDE, however small the photo: two photos shown at
     # the same size, so that the zoom found is the crop's, not a ratio of file sizes.
     frame = SIDE / max(grey.width, grey.height)
+    width, height = max(1, round(grey.width * frame)), max(1, round(grey.height * frame))
+    pixels = np.asarray(grey)
+    keypoints, descriptors = _sift().detectAndCompute(pixels, _away_from_fill(pixels))
+    if descriptors is None or not keypoints:
+        return Features(width, height, np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8))
+    # SIFT may return a few more than asked (ties in response); keep the strongest.
+    order = np.argsort([-k.response for k in keypoints], kind="stable")[:FEATURES]
     points = np.array([keypoints[i].pt for i in order], dtype=np.float32).reshape(-1, 2) * frame
-    return Features(round(grey.width * frame), round(grey.height * frame), points,
-                    np.clip(np.rint(descriptors[order]), 0, 255).astype(np.uint8))
+    return Features(width, height, points, np.clip(np.rint(descriptors[order]), 0, 255).astype(np.uint8))
 
 
 def _away_from_fill(pixels: np.ndarray) -> np.ndarray:
