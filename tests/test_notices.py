@@ -188,6 +188,31 @@ def test_a_target_that_is_down_gets_its_alerts_later(tmp_path: Path, photos: Pat
         up.stop()
 
 
+def test_a_pair_marked_not_a_duplicate_before_its_alert_went_out_is_not_alerted(
+    tmp_path: Path, photos: Path, cache: Path
+) -> None:
+    down = Receiver(fail=1_000)
+    try:
+        config = write_config(tmp_path, {"apprise": {"urls": [down.url()]}})
+        shutil.copy(photos / "coffee.png", photos / "zz coffee copy.png")
+        assert run("scan", photos, "--config", config, "--cache", cache).code == ExitCode.OK
+        assert down.failed >= 1 and down.bodies == []  # the alert is pending
+        port = down.port
+    finally:
+        down.stop()
+    ignored = run("ignore", photos / "coffee.png", photos / "zz coffee copy.png", "--cache", cache)
+    assert ignored.code == ExitCode.OK, ignored.err
+    shutil.copy(photos / "chelsea.png", photos / "zz chelsea copy.png")  # a new pair, still told
+    up = Receiver(port=port)
+    try:
+        assert run("scan", photos, "--config", config, "--cache", cache).code == ExitCode.OK
+        assert [alert["title"] for alert in up.bodies] == ["Duplicate photo: zz chelsea copy.png"]
+    finally:
+        up.stop()
+    logged = [json.loads(line)["path"] for line in log_path(tmp_path).read_text().splitlines()]
+    assert sorted(Path(p).name for p in logged) == ["zz chelsea copy.png", "zz coffee copy.png"]
+
+
 def test_failed_deliveries_are_retried_with_backoff(tmp_path: Path, photos: Path, cache: Path) -> None:
     shutil.copy(photos / "coffee.png", photos / "zz coffee copy.png")
     assert run("scan", photos, "--cache", cache).code == ExitCode.OK  # a notice waits in the outbox

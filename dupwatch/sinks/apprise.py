@@ -23,6 +23,7 @@ from dupwatch.sinks.base import Alert, DeliveryError
 
 class AppriseTarget:
     alerts = True
+    records = False
 
     CLICKABLE = ("ntfy", "ntfys")  # schemes whose Apprise plugin takes a `click` URL
 

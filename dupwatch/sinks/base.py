@@ -37,6 +37,9 @@ class Sink(Protocol):
     key: str  # its position in the store's outbox: "log", "apprise:3f2a…"
     label: str  # how the log names it (never a secret: no URL tokens)
     alerts: bool  # True: notices pass the burst rule first, and a Summary may be sent
+    # True: a record of what was found, decided since or not. False: it tells someone or tags a
+    # file, so a pair marked "not a duplicate" before it was delivered is passed over.
+    records: bool
 
     def send(self, item: Alert) -> None:
         """Deliver one notice (or, for alerts, a summary); raise DeliveryError when it failed."""

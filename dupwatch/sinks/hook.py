@@ -20,6 +20,7 @@ from dupwatch.sinks.base import Alert, DeliveryError
 class ExecHook:
     key = "exec"
     alerts = True
+    records = False
 
     def __init__(self, command: tuple[str, ...], timeout: float) -> None:
         self.command, self.timeout = command, timeout

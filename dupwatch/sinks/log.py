@@ -24,6 +24,7 @@ log = logging.getLogger("dupwatch")
 class NoticeLog:
     key = "log"
     alerts = False
+    records = True
 
     def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
         self.path, self.max_bytes, self.backups = path, max_bytes, backups

@@ -174,6 +174,8 @@ class _Target:
             fresh: list[Notice] = store.notices(read, PAGE) if len(self._queue) < PAGE else []
             if fresh:
                 read = fresh[-1].id
+                if not self.sink.records:
+                    fresh = [n for n in fresh if not _decided(store, n)]
             everything_read = len(fresh) < PAGE and len(self._queue) < PAGE
             now = time.monotonic()
             if self._burst is not None:
@@ -236,3 +238,9 @@ class _Target:
         if self._queue:
             timeout = min(timeout, self._retry_at - now)
         return max(0.0, timeout)
+
+
+def _decided(store: Store, notice: Notice) -> bool:
+    """Whether the user marked this notice's pair "not a duplicate" before it was delivered."""
+    reviewed = store.reviewed(notice.id)
+    return reviewed is not None and reviewed.not_duplicate

@@ -22,6 +22,7 @@ FOLDER = ".dupwatch"
 class Sidecar:
     key = "sidecar"
     alerts = False
+    records = False
 
     def __init__(self, root: Path | None) -> None:
         self.root = root  # None: beside the photo

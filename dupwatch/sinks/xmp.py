@@ -41,6 +41,7 @@ def sidecar_of(photo: str) -> Path:
 class XmpTag:
     key = "xmp"
     alerts = False
+    records = False
     label = "notices.xmp"
 
     def __init__(self) -> None:
