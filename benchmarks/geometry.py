@@ -25,7 +25,7 @@ from benchmarks.common import arguments, summary
 from dupwatch.bench.traps import repetitive, traps_of
 from dupwatch.bench.variants import photo_paths
 from dupwatch.decode import decode
-from dupwatch.methods.geometry import SIDE, Features, extract, verify
+from dupwatch.methods.geometry import DETECT, Features, extract, verify
 
 
 def main() -> int:
@@ -34,14 +34,14 @@ def main() -> int:
     features: dict[str, Features] = {}
     cpu = 0.0
     for path in photos:
-        image = decode(str(path), path.read_bytes(), SIDE * 3 // 4).image
+        image = decode(str(path), path.read_bytes(), DETECT * 3 // 4).image
         started = time.process_time()
         features[path.stem] = extract(image)
         cpu += time.process_time() - started
     extract_ms = 1000 * cpu / len(photos)
     sizes = [len(f.pack()) for f in features.values()]
     print(f"feature extraction: {extract_ms:.1f} ms of CPU per image ({len(photos)} photos,"
-          f" SIFT at {SIDE} px)")
+          f" SIFT at {DETECT} px)")
     print(f"cache: {np.mean(sizes):.0f} bytes per image on average, {max(sizes)} at most")
 
     pairs = list(itertools.combinations(sorted(features), 2))
