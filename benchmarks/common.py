@@ -55,24 +55,21 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
-def _cpu_ticks(pid: int) -> int:
-    """User + system time of a process so far, all its threads, in clock ticks."""
+def cpu_seconds(pid: int) -> float:
+    """User + system time of one process so far, all its threads (0 once it is gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class TreePeak:
     """Peak of the summed resident memory of a process and all its descendants (workers too),
-    sampled every 50 ms: the kernel's own peak counts one process at a time. Also the CPU
-    seconds of the whole tree, each process as last seen: the scan's workers live under a
-    forkserver that is never waited for, so RUSAGE_CHILDREN misses them."""
+    sampled every 50 ms: the kernel's own peak counts one process at a time."""
 
     def __init__(self, pid: int) -> None:
         self.peak_kib = 0
-        self._ticks: dict[int, int] = {}
         self._pid = pid
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -82,13 +79,6 @@ class TreePeak:
         while not self._stop.wait(0.05):
             tree = _descendants(self._pid)
             self.peak_kib = max(self.peak_kib, sum(_rss_kib(p) for p in tree))
-            for p in tree:
-                self._ticks[p] = max(self._ticks.get(p, 0), _cpu_ticks(p))
-
-    @property
-    def cpu_seconds(self) -> float:
-        """Up to 50 ms a process short: what it did after its last sample is not seen."""
-        return sum(self._ticks.values()) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> float:
         self._stop.set()

@@ -9,7 +9,6 @@ the lines it logs, timed against when this script closed the file it copied in.
 from __future__ import annotations
 
 import io
-import os
 import queue
 import shutil
 import signal
@@ -25,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 from PIL import Image
 
-from benchmarks.common import TreePeak, arguments, summary
+from benchmarks.common import TreePeak, arguments, cpu_seconds, summary
 from benchmarks.speed import large_jpegs
 from dupwatch.bench.variants import photo_paths
 
@@ -52,8 +51,7 @@ class Daemon:
                 return at
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
