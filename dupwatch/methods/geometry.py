@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -122,18 +123,19 @@ class Features:
         return Features(self.width, self.height, points, self.descriptors[:, MIRROR])
 
 
-def extract(image: Image.Image) -> Features:
+def extract(image: Image.Image, detector: Any = None, detect: int = DETECT) -> Features:
+    """The strongest keypoints of `image` (SIFT unless another OpenCV detector is given)."""
     grey = image.convert("L")
     w, h = grey.size
-    if max(w, h) > DETECT:
-        scale = DETECT / max(w, h)
+    if max(w, h) > detect:
+        scale = detect / max(w, h)
         grey = grey.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
     # Positions in a frame whose long side is SIDE, however small the photo: two photos shown at
     # the same size, so that the zoom found is the crop's, not a ratio of file sizes.
     frame = SIDE / max(grey.width, grey.height)
     width, height = max(1, round(grey.width * frame)), max(1, round(grey.height * frame))
     pixels = np.asarray(grey)
-    keypoints, descriptors = _sift().detectAndCompute(pixels, _away_from_fill(pixels))
+    keypoints, descriptors = (detector or _sift()).detectAndCompute(pixels, _away_from_fill(pixels))
     if descriptors is None or not keypoints:
         return Features(width, height, np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8))
     # SIFT may return a few more than asked (ties in response); keep the strongest.
@@ -206,17 +208,27 @@ def verify(a: Features, b: Features) -> Verdict:
 def _match(a: Features, b: Features, mirrored: bool) -> Verdict:
     if len(a.descriptors) < MIN_INLIERS or len(b.descriptors) < MIN_INLIERS:
         return NOTHING
-    cv2 = _cv2()
     pairs = _matcher().knnMatch(a.descriptors.astype(np.float32), b.descriptors.astype(np.float32), k=2)
-    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
-    if len(good) < MIN_INLIERS:
-        return Verdict(0.0, 0, len(good), 0.0, 1.0, 0.0, mirrored, "too few matches")
-    src = a.points[[m.queryIdx for m in good]]
-    dst = b.points[[m.trainIdx for m in good]]
+    good = [(p[0].queryIdx, p[0].trainIdx) for p in pairs
+            if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
+    return judge(a, b, good, mirrored)
+
+
+def judge(a: Features, b: Features, matched: Sequence[tuple[int, int]], mirrored: bool = False) -> Verdict:
+    """The homography through matched keypoints (index in a, index in b), and the guards.
+
+    Separate from how the matches were found, so that other detectors can be judged by the same
+    rules (`benchmarks/detectors.py`).
+    """
+    cv2 = _cv2()
+    if len(matched) < MIN_INLIERS:
+        return Verdict(0.0, 0, len(matched), 0.0, 1.0, 0.0, mirrored, "too few matches")
+    pairs = np.array(matched, dtype=np.intp).reshape(-1, 2)
+    src, dst = a.points[pairs[:, 0]], b.points[pairs[:, 1]]
     homography, mask = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, REPROJECTION, maxIters=2000,
                                           confidence=0.999)
     if homography is None or mask is None:
-        return Verdict(0.0, 0, len(good), 0.0, 1.0, 0.0, mirrored, "no homography")
+        return Verdict(0.0, 0, len(pairs), 0.0, 1.0, 0.0, mirrored, "no homography")
     inlying = mask.ravel().astype(bool)
     inliers = int(inlying.sum())
     coverage = min(_hull_share(src[inlying], a), _hull_share(dst[inlying], b))
@@ -228,7 +240,7 @@ def _match(a: Features, b: Features, mirrored: bool) -> Verdict:
     reason = None
     if inliers < MIN_INLIERS:
         reason = "too few inliers"
-    elif inliers / len(good) < MIN_INLIER_RATIO:
+    elif inliers / len(pairs) < MIN_INLIER_RATIO:
         reason = "too small a share of the matches are inliers"
     elif coverage < MIN_COVERAGE:
         reason = "inliers bunched in a small area"
@@ -239,7 +251,7 @@ def _match(a: Features, b: Features, mirrored: bool) -> Verdict:
     elif not (1 / MAX_ZOOM <= scale <= MAX_ZOOM) or shear > MAX_SHEAR or perspective > MAX_PERSPECTIVE:
         reason = "degenerate transform"
     score = 0.0 if reason else inliers / (inliers + HALF)
-    return Verdict(score, inliers, len(good), coverage, 1 / scale, rotation, mirrored, reason, density)
+    return Verdict(score, inliers, len(pairs), coverage, 1 / scale, rotation, mirrored, reason, density)
 
 
 @cache
