@@ -27,6 +27,17 @@ def duplicates_of(original: Path, *args: str | Path) -> list[str]:
     return [e["path"] for e in found if e["match"] == str(original)]
 
 
+def gone_and_back(path: Path, target: Path, folder: Path, cache: Path) -> Path:
+    """`path` deleted and forgotten by a scan, then its bytes back at `target`: a move the watcher
+    never saw, so the cache meets the content again as a new file."""
+    content = path.read_bytes()
+    path.unlink()
+    run("scan", folder, "--cache", cache)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+    return target
+
+
 def test_ignore_holds_by_content_through_a_move_until_undone(photos: Path, cache: Path) -> None:
     original, copy = photos / "coffee.png", photos / "zz coffee copy.png"
     shutil.copy(original, copy)
@@ -35,13 +46,9 @@ def test_ignore_holds_by_content_through_a_move_until_undone(photos: Path, cache
     assert result.code == ExitCode.OK and "not a duplicate; never reported again" in result.out
     assert "already marked" in run("ignore", original, copy, "--cache", cache).out  # either order
 
-    # Moved elsewhere under another name (gone, then back as a file the cache never saw).
-    content = copy.read_bytes()
-    copy.unlink()
-    run("scan", photos, "--cache", cache)
-    moved = photos / "2024" / "IMG_0001.png"
-    moved.parent.mkdir()
-    moved.write_bytes(content)
+    # Moved elsewhere under another name.
+    moved = gone_and_back(copy, photos / "2024" / "IMG_0001.png", photos, cache)
+    content = moved.read_bytes()
     assert duplicates_of(original, photos, "--cache", cache) == []
 
     undone = run("ignore", "--undo", moved, original, "--cache", cache)

@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Dialog, Page, sync_playwright
 
 from tests.conftest import open_rgb, run, run_process
 from tests.review_server import ReviewProcess
+from tests.test_review import gone_and_back
 from tests.test_watch import SETTLE, Start, duplicates, start  # noqa: F401  (a fixture)
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -112,12 +113,8 @@ def test_not_a_duplicate_is_never_reported_again_until_undone(
     assert p.locator("li.pair", has_text="chelsea-small.jpg").count() == 0
 
     # A rescan: the export moved and renamed (gone, then back as a new file) is not reported.
-    content = export.read_bytes()
-    export.unlink()
-    run("scan", photos, "--cache", cache)
-    moved = photos / "moved" / "renamed.jpg"
-    moved.parent.mkdir()
-    moved.write_bytes(content)
+    moved = gone_and_back(export, photos / "moved" / "renamed.jpg", photos, cache)
+    content = moved.read_bytes()
     rescanned = run("scan", photos, "--cache", cache, "--json")
     assert rescanned.events("summary")[0]["indexed"] == 1
     assert matched(rescanned.json(), original) == []
