@@ -63,7 +63,9 @@ def main() -> int:
     cv2.setNumThreads(1)
     originals = photo_paths(args.photos)[::args.every]
     variants = list(write_variants(originals, args.work / "detectors", TRANSFORMS))
-    images = {p: decode(str(p), p.read_bytes(), 480).image for p in [*originals, *(v.path for v in variants)]}
+    size = max(side for _, side, _ in detectors().values()) * 3 // 4  # as Geometry.needs_size does
+    paths = [*originals, *(v.path for v in variants)]
+    images = {p: decode(str(p), p.read_bytes(), size).image for p in paths}
     n = len(originals)
     print(f"{n} photos, {len(variants)} copies; confirmed copies per transform, of {n}")
     print(f"| detector | ms CPU a photo | {' | '.join(TRANSFORMS)} | different pairs confirmed |")

@@ -25,7 +25,7 @@ from benchmarks.common import arguments, summary
 from dupwatch.bench.traps import repetitive, traps_of
 from dupwatch.bench.variants import photo_paths
 from dupwatch.decode import decode
-from dupwatch.methods.geometry import DETECT, Features, extract, verify
+from dupwatch.methods.geometry import DETECT, Features, Geometry, extract, verify
 
 
 def main() -> int:
@@ -34,7 +34,7 @@ def main() -> int:
     features: dict[str, Features] = {}
     cpu = 0.0
     for path in photos:
-        image = decode(str(path), path.read_bytes(), DETECT * 3 // 4).image
+        image = decode(str(path), path.read_bytes(), Geometry.needs_size).image
         started = time.process_time()
         features[path.stem] = extract(image)
         cpu += time.process_time() - started

@@ -299,8 +299,8 @@ def _shape(homography: np.ndarray) -> tuple[float, float, float, float]:
     singular = np.linalg.svd(affine, compute_uv=False)
     scale = math.sqrt(max(abs(float(np.linalg.det(affine))), 1e-12))
     shear = float(singular[0] / max(float(singular[1]), 1e-12))
-    # y points down in image coordinates, so a counter-clockwise turn of a → b has a negative
-    # angle here; a's turn from b is the opposite of the turn that takes a back to b.
+    # The turn that carries a back onto b, read in image coordinates (y down), is a's own
+    # counter-clockwise turn from b: a copy Pillow turned by +25° reads +25 (a test checks).
     rotation = math.degrees(math.atan2(float(affine[1, 0]), float(affine[0, 0])))
     perspective = float(np.abs(h[2, :2]).max())
     return scale, rotation, shear, perspective
