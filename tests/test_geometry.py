@@ -91,7 +91,7 @@ def test_features_survive_packing_and_the_cache(photos: Path, tmp_path: Path) ->
 
 def test_robust_scan_reports_a_rotated_copy_with_its_geometry(photos: Path, tmp_path: Path) -> None:
     turned = photos / "zz-coffee-turned.jpg"
-    turned.write_bytes(HARD_TRANSFORMS["rot25"](open_rgb(photos / "coffee.png"))[1])
+    turned.write_bytes(HARD_TRANSFORMS["straighten25"](open_rgb(photos / "coffee.png"))[1])
     mirrored = photos / "zz-astronaut-mirrored-crop.jpg"
     mirrored.write_bytes(_centre_crop(0.7)(ImageOps.mirror(open_rgb(photos / "astronaut.png")))[1])
     config = tmp_path / "robust.yaml"
@@ -112,7 +112,7 @@ def test_robust_scan_reports_a_rotated_copy_with_its_geometry(photos: Path, tmp_
 
 def test_geometry_can_be_switched_off(photos: Path, tmp_path: Path) -> None:
     turned = photos / "zz-coffee-turned.jpg"
-    turned.write_bytes(HARD_TRANSFORMS["rot25"](open_rgb(photos / "coffee.png"))[1])
+    turned.write_bytes(HARD_TRANSFORMS["straighten25"](open_rgb(photos / "coffee.png"))[1])
     config = tmp_path / "robust.yaml"
     config.write_text("robust:\n  enabled: true\ngeometry:\n  enabled: false\n")
     result = run("scan", photos, "--json", "--cache", tmp_path / "c.db", "--config", config)
