@@ -284,7 +284,11 @@ def ignore(args: argparse.Namespace) -> ExitCode:
     store = SqliteStore(config.cache.resolved())
     try:
         hashes = [_content_hash(store, path) for path in (a, b)]
-        changed = not_duplicate(store, hashes[0], hashes[1], [(a, b), (b, a)], decided=not args.undo)
+        # Undone, the pair is a duplicate again: its newest notice's XMP tag goes back on, as the
+        # page's undo does.
+        retag = store.latest_notice(hashes[0], hashes[1]) if args.undo else None
+        changed = not_duplicate(store, hashes[0], hashes[1], [(a, b), (b, a)], decided=not args.undo,
+                                retag=retag, xmp_enabled=config.notices.xmp.enabled)
     finally:
         store.close()
     if args.undo:

@@ -76,8 +76,8 @@ def test_seen_and_unreviewed(photos: Path, cache: Path) -> None:
     assert missing.code == ExitCode.ERROR and "no notice 999" in missing.err
 
 
-def test_not_a_duplicate_takes_off_dupwatchs_xmp_tag_and_nothing_else(photos: Path, cache: Path,
-                                                                        tmp_path: Path) -> None:
+def test_not_a_duplicate_takes_off_dupwatchs_xmp_tag_and_nothing_else_and_undo_puts_it_back(
+        photos: Path, cache: Path, tmp_path: Path) -> None:
     copy = photos / "zz coffee copy.png"
     shutil.copy(photos / "coffee.png", copy)
     sidecar = photos / "zz coffee copy.png.xmp"
@@ -99,6 +99,11 @@ def test_not_a_duplicate_takes_off_dupwatchs_xmp_tag_and_nothing_else(photos: Pa
     assert tags["XMP-xmp:Rating"] == 4 and tags["XMP-dc:Description"] == "Morning coffee"
     assert [h["Operation"] for h in tags["XMP-darktable:History"]] == ["exposure", "crop"]
     assert exiftool(other)["XMP-dupwatch:DuplicateOf"] == "coffee.png"
+    # Undone from the command line, the pair is a duplicate again and its tag goes back on.
+    run("ignore", "--undo", copy, photos / "coffee.png", "--config", config, "--cache", cache)
+    tags = exiftool(sidecar)
+    assert tags["XMP-dupwatch:DuplicateOf"] == "coffee.png"
+    assert tags["XMP-xmp:Rating"] == 4 and tags["XMP-dc:Description"] == "Morning coffee"
 
 
 def test_alerts_link_to_the_pair_and_ntfy_gets_a_click_action(photos: Path, cache: Path,

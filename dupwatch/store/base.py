@@ -129,6 +129,9 @@ class Store(Protocol):
 
     def reviewed(self, notice_id: int) -> Reviewed | None: ...
 
+    def latest_notice(self, a: bytes, b: bytes) -> Reviewed | None:
+        """The newest notice about contents `a` and `b`, in either order."""
+
     def file_view(self, file_id: int) -> FileView | None:
         """An indexed file by id: the only way the review page finds a file to show."""
 

@@ -266,6 +266,13 @@ class SqliteStore:
         row = self._db.execute(f"{REVIEW} WHERE n.id = ?", (notice_id,)).fetchone()
         return _reviewed(row) if row else None
 
+    def latest_notice(self, a: bytes, b: bytes) -> Reviewed | None:
+        low, high = sorted((a, b))
+        row = self._db.execute(
+            f"{REVIEW} WHERE min(n.path_hash, n.match_hash) = ? AND max(n.path_hash, n.match_hash) = ?"
+            " ORDER BY n.id DESC LIMIT 1", (low, high)).fetchone()
+        return _reviewed(row) if row else None
+
     def file_view(self, file_id: int) -> FileView | None:
         row = self._db.execute(f"SELECT {FILE.format(t='f')} FROM files f WHERE id = ?",  # noqa: S608
                                (file_id,)).fetchone()
