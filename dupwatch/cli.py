@@ -163,6 +163,7 @@ def scan(args: argparse.Namespace) -> ExitCode:
     outbox = open_outbox(config, lambda: SqliteStore(cache), wait_for_lock=False)
     outbox.start()
     tally = Tally()
+    pipeline: Pipeline | None = None
     try:
         pipeline = Pipeline(config, store)
         out = _Output(args.json, total=len(paths))
@@ -180,6 +181,8 @@ def scan(args: argparse.Namespace) -> ExitCode:
         roots = [str(Path(p).absolute()) for p in args.paths if Path(p).is_dir()]
         forgotten = sum(pipeline.forget_missing(root, seen, whole_root=True) for root in roots)
     finally:
+        if pipeline is not None:
+            pipeline.close()
         store.close()  # commits: the outbox sends only what is committed
         outbox.close(SCAN_DRAIN_SECONDS)
     seconds = time.monotonic() - started

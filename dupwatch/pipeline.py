@@ -89,6 +89,11 @@ class Pipeline:
         self.plan = Plan(tuple(dict.fromkeys(names)), options)
         self._signature = self.plan.signature
 
+    def close(self) -> None:
+        """Before the store closes: a search may keep its index for the next run."""
+        for search in self.searches:
+            search.close()
+
     # -- ingest: scan and watch ---------------------------------------------------------------
 
     def ingest(self, paths: Iterable[str | SkipFile], workers: int = 1) -> Iterator[Event]:

@@ -177,3 +177,32 @@ def test_robust_mode_matches_each_turned_copy_to_its_own_original(photos: Path, 
     assert result.code == ExitCode.OK, result.err
     found = {Path(d["path"]).name: Path(d["match"]).name for d in result.events("duplicate")}
     assert found == {f"zz-{Path(name).stem}-turned.jpg": name for name in PHOTOS}
+
+
+def test_robust_mode_keeps_its_usearch_graph_beside_the_cache(photos: Path, tmp_path: Path) -> None:
+    pytest.importorskip("usearch")
+    config = tmp_path / "robust.yaml"
+    config.write_text("robust:\n  enabled: true\n  index: usearch\n")
+    cache = tmp_path / "c.db"
+    graph = tmp_path / "c.db.vectors.usearch"
+    first = run("scan", photos, "--cache", cache, "--config", config)
+    assert first.code == ExitCode.OK, first.err
+    assert graph.exists()
+    written = graph.stat().st_mtime_ns
+    assert run("scan", photos, "--cache", cache, "--config", config).code == ExitCode.OK
+    assert graph.stat().st_mtime_ns == written  # nothing changed: not saved again
+
+    # A crop lands and an original goes: the saved graph is brought up to date, not trusted.
+    from dupwatch.bench.variants import _centre_crop
+    (photos / "zz-coffee-cropped.jpg").write_bytes(_centre_crop(0.7)(open_rgb(photos / "coffee.png"))[1])
+    (photos / "rocket.jpg").unlink()
+    result = run("scan", photos, "--json", "--cache", cache, "--config", config, "-v")
+    assert result.code == ExitCode.OK, result.err
+    assert "brought up to date" in result.err
+    found = {Path(d["path"]).name: Path(d["match"]).name for d in result.events("duplicate")}
+    assert found == {"zz-coffee-cropped.jpg": "coffee.png"}
+    assert graph.stat().st_mtime_ns != written
+    probe = tmp_path / "probe.jpg"
+    probe.write_bytes(_centre_crop(0.8)(open_rgb(SAMPLES / "rocket.jpg"))[1])
+    ranked = run("query", probe, "--json", "--cache", cache, "--config", config).json()
+    assert all(Path(r["path"]).name != "rocket.jpg" for r in ranked)  # gone from the graph too

@@ -6,6 +6,7 @@ import logging
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -228,3 +229,47 @@ def test_importing_the_module_does_not_import_usearch() -> None:
     code = "import sys, dupwatch.index.vectors; print('usearch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_saved_graph_is_brought_up_to_date_with_the_store(tmp_path: Path) -> None:
+    pytest.importorskip("usearch")
+    rng = np.random.default_rng(23)
+    rows = _embedding_like(rng, 2_000).astype(np.float16)
+    ids = np.arange(1, 2_001, dtype=np.int64)
+    built = vectors.UsearchVectors.of(ids, rows)
+    saved = tmp_path / "index.sqlite3.vectors.usearch"
+    built.save(saved)
+    assert saved.exists() and not built.changed
+
+    # Since then: file 5 gone, file 9's content changed (same id), file 5000 new.
+    changed = _embedding_like(rng, 2).astype(np.float16)
+    now_ids = np.concatenate([ids[ids != 5], [5000]])
+    now_rows = np.concatenate([rows[ids != 5], changed[1:]])
+    now_rows[now_ids == 9] = changed[0]
+    restored = vectors.UsearchVectors.restore(saved, now_ids, now_rows)
+    assert restored is not None and restored.changed and len(restored) == 2_000
+    assert restored.search(changed[0].astype(np.float32), 1)[0].tolist() == [9]
+    assert restored.search(changed[1].astype(np.float32), 1)[0].tolist() == [5000]
+    assert 5 not in restored.search(rows[4].astype(np.float32), 10)[0].tolist()
+    assert 9 not in restored.search(rows[8].astype(np.float32), 3)[0].tolist()  # the old content
+    for probe in (10, 700, 1999):
+        assert restored.search(rows[probe - 1].astype(np.float32), 1)[0].tolist() == [probe]
+
+    # Unchanged: nothing to bring up to date, nothing to save.
+    same = vectors.UsearchVectors.restore(saved, ids, rows)
+    assert same is not None and not same.changed
+    # Mostly different (another model's embeddings, say): built afresh instead.
+    assert vectors.UsearchVectors.restore(saved, ids, _embedding_like(rng, 2_000).astype(np.float16)) is None
+    # Another length of vector: built afresh.
+    assert vectors.UsearchVectors.restore(saved, ids[:3], rows[:3, :64]) is None
+
+
+def test_an_unreadable_saved_graph_is_built_afresh_and_says_so(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    pytest.importorskip("usearch")
+    saved = tmp_path / "index.sqlite3.vectors.usearch"
+    saved.write_bytes(b"not a graph" * 100)
+    rows = _isotropic(np.random.default_rng(3), 10, 32).astype(np.float16)
+    with caplog.at_level(logging.WARNING, logger="dupwatch"):
+        assert vectors.UsearchVectors.restore(saved, np.arange(10), rows) is None
+    assert any(str(saved) in r.getMessage() for r in caplog.records)

@@ -36,6 +36,9 @@ class Search(Protocol):
     def rank(self, photo: Photo, wide: bool = False) -> list[Candidate]:
         """Scored candidates for `photo`, best first; `wide` casts the net of `query`."""
 
+    def close(self) -> None:
+        """Done with the pipeline: keep what is worth keeping for the next run."""
+
 
 class Scorer:
     """Scores candidate files against a photo with one method, reading their stored fingerprints.

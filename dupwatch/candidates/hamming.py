@@ -57,6 +57,9 @@ class HammingSearch:
     def remove(self, file_id: int) -> None:
         self.index.remove(file_id)
 
+    def close(self) -> None:
+        pass  # loaded from the store in a fraction of a second: nothing to keep
+
     def distance(self, photo: Photo, file_id: int) -> int:
         other = self.index.value(file_id)
         if other is None:

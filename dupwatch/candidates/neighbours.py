@@ -7,16 +7,19 @@ are scored by CNN cosine against `robust.threshold`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 
 from dupwatch.candidates.base import Candidate
-from dupwatch.index.vectors import make_vector_index
+from dupwatch.index.vectors import UsearchVectors, VectorIndex, make_vector_index
 from dupwatch.methods.cnn import CnnMethod
 from dupwatch.record import Photo
 from dupwatch.store.base import Store
+
+log = logging.getLogger("dupwatch")
 
 
 class NeighbourSearch:
@@ -31,7 +34,23 @@ class NeighbourSearch:
         ids, blobs = store.fingerprints(method.key)
         vectors = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(ids), *method.shape)
         empty = make_vector_index(index, method.shape[0], len(ids))
-        self.index = type(empty).of(ids, vectors) if len(ids) else empty
+        # An HNSW graph takes about a minute to build at 100,000 photos, and it is the same graph
+        # at every start: it is kept beside the cache and brought up to date instead.
+        self._saved = store.beside("vectors.usearch") if isinstance(empty, UsearchVectors) else None
+        restored = None
+        if self._saved is not None and self._saved.exists():
+            restored = UsearchVectors.restore(self._saved, ids, vectors)
+        self.index: VectorIndex = restored or (type(empty).of(ids, vectors) if len(ids) else empty)
+
+    def close(self) -> None:
+        """Save the graph when it changed (a kill skips this: the next start catches up)."""
+        if self._saved is None or not isinstance(self.index, UsearchVectors) or not self.index.changed:
+            return
+        try:
+            self.index.save(self._saved)
+        except (OSError, RuntimeError) as exc:
+            log.warning("%s: cannot save the vector index (%s); it is built again at the next start",
+                        self._saved, exc)
 
     def _vector(self, photo: Photo) -> np.ndarray:
         return self.method.from_bytes(photo.fingerprints[self.method.key])

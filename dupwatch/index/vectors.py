@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from functools import cache
-from typing import Literal, Protocol, Self
+from pathlib import Path
+from typing import Literal, Protocol, Self, cast
 
 import numpy as np
 
@@ -173,12 +175,17 @@ class UsearchVectors:
     EXPANSION_ADD = 64
     EXPANSION_SEARCH = 1024
 
+    # A saved graph is brought up to date rather than rebuilt while at most this share of it
+    # changed: past that, a fresh build costs little more and leaves a better graph.
+    RESTORE_MAX_CHANGED = 0.25
+
     def __init__(self, dim: int) -> None:
         from usearch.index import Index  # type: ignore[import-not-found, unused-ignore]
 
         self.dim = dim
         self._index = Index(ndim=dim, metric="cos", dtype="f16", connectivity=self.CONNECTIVITY,
                             expansion_add=self.EXPANSION_ADD, expansion_search=self.EXPANSION_SEARCH)
+        self.changed = False  # since it was built or restored: worth saving
 
     def __len__(self) -> int:
         return len(self._index)
@@ -189,7 +196,55 @@ class UsearchVectors:
         index = cls(dim)
         if n:
             index._index.add(_ids(file_ids).astype(np.uint64), vectors)  # on all cores
+            index.changed = True
         return index
+
+    @classmethod
+    def restore(cls, path: Path, file_ids: np.ndarray, vectors: np.ndarray) -> Self | None:
+        """The graph saved at `path`, brought up to date with the store's rows; None when it
+        cannot be read, was made otherwise, or so much changed that building afresh is better.
+
+        Every saved vector is compared with the store's, bit for bit: a file whose content
+        changed under the same id, one gone, one new, an embedding of another version, all show.
+        """
+        n, dim = vectors.shape
+        index = cls(dim)
+        saved = index._index
+        try:
+            saved.load(str(path))  # keeps the search settings of `cls`, which a file does not hold
+        except (OSError, RuntimeError, ValueError) as exc:
+            log.warning("%s: cannot read the saved vector index (%s); building it afresh", path, exc)
+            return None
+        if saved.ndim != dim or saved.dtype.name != "F16" or saved.connectivity != cls.CONNECTIVITY:
+            return None  # made by another version: build afresh
+        keys = np.asarray(saved.keys[:], dtype=np.uint64)  # a slice: the keys as one array
+        ids = _ids(file_ids)
+        row_of = dict(zip(ids.tolist(), range(n), strict=True))
+        rows = np.array([row_of.get(k, -1) for k in keys.tolist()], dtype=np.int64)  # -1: gone
+        kept = rows >= 0
+        same = np.zeros(len(keys), dtype=bool)
+        if kept.any():
+            held = np.vstack(cast(tuple[np.ndarray, ...], saved.get(keys[kept], dtype="f16")))
+            same[kept] = (held.view(np.uint16) == vectors[rows[kept]].view(np.uint16)).all(axis=1)
+        stale = keys[~same]  # gone from the store, or changed
+        fresh = np.setdiff1d(ids, keys[same].astype(np.int64), assume_unique=True)  # new, or changed
+        if len(stale) + len(fresh) > cls.RESTORE_MAX_CHANGED * max(n, 1):
+            return None
+        if len(stale):
+            saved.remove(stale)
+        if len(fresh):
+            saved.add(fresh.astype(np.uint64), vectors[[row_of[k] for k in fresh.tolist()]])
+        index.changed = bool(len(stale) or len(fresh))
+        log.info("vector index read from %s: %d of %d embeddings brought up to date", path,
+                 len(stale) + len(fresh), n)
+        return index
+
+    def save(self, path: Path) -> None:
+        """Written whole beside and renamed over: a reader never sees half a graph."""
+        partial = path.with_name(path.name + ".partial")
+        self._index.save(str(partial))
+        os.replace(partial, path)
+        self.changed = False
 
     def add(self, file_id: int, vector: np.ndarray) -> None:
         row = _as_row(vector, self.dim).astype(np.float16)
@@ -198,10 +253,12 @@ class UsearchVectors:
         if self._index.contains(key[0]):
             self._index.remove(key[0])
         self._index.add(key, row[np.newaxis], threads=1)
+        self.changed = True
 
     def remove(self, file_id: int) -> None:
-        if file_id >= 0:
+        if file_id >= 0 and self._index.contains(file_id):
             self._index.remove(file_id)  # marks the node deleted; searches skip it
+            self.changed = True
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if k <= 0 or len(self._index) == 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
@@ -142,6 +143,9 @@ class Store(Protocol):
         """The methods that notices name, for the page's filter."""
 
     def count(self) -> int: ...
+
+    def beside(self, name: str) -> Path | None:
+        """Where an index rebuilt from this store may be kept between runs (None: nowhere)."""
 
     def file_done(self) -> None:
         """The writes for one file (and its pair) are complete: a batch may be committed now."""

@@ -288,6 +288,9 @@ class SqliteStore:
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM files").fetchone()[0])
 
+    def beside(self, name: str) -> Path | None:
+        return self.path.with_name(f"{self.path.name}.{name}")
+
 
 
 NOTICE = "n.id, n.found_at, n.path, n.match, n.kind, n.method, n.score, n.distance, n.transform, n.geometry"

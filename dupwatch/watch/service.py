@@ -125,6 +125,7 @@ class Service:
                     if self._stop.is_set():
                         self.notifier.stopping()
                     self.watcher.stop()
+                    self.pipeline.close()
             finally:
                 self.store.close()  # commits
                 self.outbox.close(STOP_DRAIN_SECONDS)
@@ -405,6 +406,8 @@ class Service:
             if review is not None:
                 review.start()
         self.settler.delay = config.watch.settle_seconds
+        if pipeline is not self.pipeline:
+            self.pipeline.close()
         self.pipeline, self.config, self.roots = pipeline, config, roots
         log.info("reloaded the config")
         if rebuilt:
