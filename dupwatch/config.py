@@ -288,6 +288,8 @@ class ReviewConfig(Section):
     photo_manager_url: Annotated[str, AfterValidator(lambda v: _http_url(v, LINK_FIELDS))] | None = None
     page_size: int = Field(30, ge=5, le=500)
     thumbnails: Path | None = None  # None: thumbnails/ beside the cache
+    # Past this, the least recently shown thumbnails are removed (checked at start and daily).
+    thumbnails_max_mb: int = Field(1024, ge=1)
 
     def thumbnail_dir(self, cache: Path) -> Path:
         return self.thumbnails.expanduser() if self.thumbnails is not None else cache.parent / "thumbnails"

@@ -5,6 +5,7 @@ the review config's errors. The page itself in a browser: test_review_browser.py
 from __future__ import annotations
 
 import shutil
+import time
 import urllib.request
 from pathlib import Path
 
@@ -165,3 +166,76 @@ def test_a_geometric_match_keeps_its_geometry_in_the_notice(cache: Path, photos:
     assert total == 1 and item.notice.match.geometry == geometry and item.hashes is not None
     assert store.notices(0, 10)[0].to_json()["geometry"] == geometry
     store.close()
+
+
+def test_thumbnails_of_contents_gone_from_the_index_and_the_least_recently_shown_are_pruned(
+        photos: Path, cache: Path, tmp_path: Path) -> None:
+    import os
+
+    from PIL import Image
+
+    from dupwatch.review.thumbs import Thumbnails, prune
+
+    resaved = photos / "zz coffee resaved.jpg"
+    Image.open(photos / "coffee.png").convert("RGB").save(resaved, quality=90)
+    run("scan", photos, "--cache", cache)
+    root = tmp_path / "thumbnails"
+    thumbnails = Thumbnails(root)
+    store = SqliteStore(cache)
+    views = {Path(f.path).name: f for f in map(store.file_view, range(1, store.count() + 1)) if f}
+    store.close()
+    made = {name: thumbnails.get(file, 320) for name, file in views.items()}
+    assert len(made) == 9 and all(path is not None and path.exists() for path in made.values())
+    stray = root / "ab" / ".abcd-320.jpg.1.2.tmp"  # half-written by a killed process, long ago
+    stray.parent.mkdir(exist_ok=True)
+    stray.write_bytes(b"half")
+    os.utime(stray, (0, 0))
+    foreign = root / "ab" / "notes.txt"
+    foreign.write_text("not a thumbnail")
+
+    resaved.unlink()
+    run("scan", photos, "--cache", cache)  # forgets it
+    store = SqliteStore(cache)
+    indexed = store.content_hashes()
+    store.close()
+    done = prune(root, indexed, 10 * 2**20)
+    gone = made["zz coffee resaved.jpg"]
+    assert done.removed == 2 and gone is not None and not gone.exists() and not stray.exists()
+    assert foreign.exists()
+    kept = {name: path for name, path in made.items() if name != "zz coffee resaved.jpg"}
+    assert all(path is not None and path.exists() for path in kept.values())
+
+    # Over the limit: the least recently shown go first; showing one again makes it recent.
+    for age, path in enumerate(kept.values()):
+        assert path is not None
+        os.utime(path, (1_000_000 + age, 1_000_000 + age))
+    oldest = next(iter(kept))
+    thumbnails.get(views[oldest], 320)  # shown now
+    sizes = sorted(p.stat().st_size for p in kept.values() if p is not None)
+    done = prune(root, indexed, sum(sizes) - 1)
+    assert done.removed >= 1 and done.kept <= sum(sizes) - 1
+    survivors = {name for name, path in kept.items() if path is not None and path.exists()}
+    assert oldest in survivors and list(kept)[1] not in survivors
+
+
+def test_the_review_page_prunes_its_thumbnails_when_it_starts(photos: Path, cache: Path,
+                                                               tmp_path: Path) -> None:
+    from tests.review_server import ReviewProcess
+
+    run("scan", photos, "--cache", cache)
+    root = tmp_path / "thumbnails"
+    orphan = root / "00" / f"{'00' * 32}-320.jpg"  # a content no file in the index holds
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"\xff\xd8 not really")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"review": {"thumbnails": str(root)}}))
+    server = ReviewProcess(tmp_path, "--cache", cache, "--config", config, "-v")
+    try:
+        for _ in range(100):
+            if not orphan.exists():
+                break
+            time.sleep(0.05)
+        assert not orphan.exists()
+    finally:
+        server.kill()
+    assert "thumbnails: removed 1" in server.stderr.read_text()

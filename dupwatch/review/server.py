@@ -13,9 +13,12 @@ import threading
 from dupwatch.config import Config
 from dupwatch.errors import ConfigError, DupwatchError
 from dupwatch.review.auth import check_bind
+from dupwatch.review.thumbs import Pruned, prune
+from dupwatch.store.sqlite import SqliteStore
 
 log = logging.getLogger("dupwatch")
 THREADS = 4  # thumbnails are made in these; a phone asks for a page's worth at once
+PRUNE_SECONDS = 24 * 3600  # how often the thumbnail folder is brought back in bounds
 
 
 class ReviewServer:
@@ -27,6 +30,8 @@ class ReviewServer:
         self.bind = bind or config.review.bind
         host, port = check_bind(config.review, self.bind)
         app = create_app(config)
+        self._config = config
+        self._closed = threading.Event()
         try:
             self._server = create_server(app, host=host, port=port, threads=THREADS, ident="dupwatch",
                                          clear_untrusted_proxy_headers=True)
@@ -40,14 +45,40 @@ class ReviewServer:
         self.url = f"http://{shown_host}:{self._server.effective_port}/"
 
     def serve(self) -> None:
-        """Serve in this thread until `close`."""
+        """Serve in this thread until `close`; the thumbnails are pruned beside it."""
         log.info("review page on %s", self.url)
+        threading.Thread(target=self._prune_daily, name="dupwatch-thumbnails", daemon=True).start()
         self._server.run()
 
     def start(self) -> None:
         """Serve from a background thread."""
         self._thread = threading.Thread(target=self._run, name="dupwatch-review", daemon=True)
         self._thread.start()
+
+    def _prune_daily(self) -> None:
+        while True:
+            try:
+                self.prune()
+            except Exception:
+                log.exception("pruning the thumbnails failed")
+            if self._closed.wait(PRUNE_SECONDS):
+                return
+
+    def prune(self) -> Pruned:
+        """Thumbnails of contents no longer indexed go, then the least recently shown past
+        `review.thumbnails_max_mb`."""
+        cache = self._config.cache.resolved()
+        store = SqliteStore(cache)
+        try:
+            indexed = store.content_hashes()
+        finally:
+            store.close()
+        root = self._config.review.thumbnail_dir(cache)
+        done = prune(root, indexed, self._config.review.thumbnails_max_mb * 2**20)
+        if done.removed:
+            log.info("thumbnails: removed %d (%.1f MiB), %.1f MiB kept in %s", done.removed,
+                     done.freed / 2**20, done.kept / 2**20, root)
+        return done
 
     def _run(self) -> None:
         try:
@@ -58,6 +89,7 @@ class ReviewServer:
     def close(self) -> None:
         from waitress import wasyncore
 
+        self._closed.set()
         server = self._server
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=2)
         wasyncore.close_all(server._map)  # the serving loop ends when its map is empty

@@ -144,6 +144,9 @@ class Store(Protocol):
 
     def count(self) -> int: ...
 
+    def content_hashes(self) -> set[bytes]:
+        """The contents of every indexed file."""
+
     def beside(self, name: str) -> Path | None:
         """Where an index rebuilt from this store may be kept between runs (None: nowhere)."""
 

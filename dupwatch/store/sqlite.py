@@ -288,6 +288,9 @@ class SqliteStore:
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM files").fetchone()[0])
 
+    def content_hashes(self) -> set[bytes]:
+        return {bytes(r[0]) for r in self._db.execute("SELECT DISTINCT content_hash FROM files")}
+
     def beside(self, name: str) -> Path | None:
         return self.path.with_name(f"{self.path.name}.{name}")
 
