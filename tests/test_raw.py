@@ -1,0 +1,96 @@
+"""Camera raw files: real DNGs (tests/dng.py) of real photographs, decoded by LibRaw from their
+embedded preview or their sensor data, upright."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dupwatch.decode import decode
+from dupwatch.errors import ExitCode
+from tests.conftest import SAMPLES, open_rgb, run
+from tests.dng import dng_bytes, write_dng
+
+# How a camera held the photo, for each EXIF orientation: the inverse of what the tag asks a
+# viewer to do (LibRaw's flip: 3 → 3, 8 → 5, 6 → 6).
+STORED = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+
+
+@pytest.fixture(scope="module")
+def coffee() -> Image.Image:
+    return open_rgb(SAMPLES / "coffee.png")  # 600×400
+
+
+def likeness(a: Image.Image, b: Image.Image) -> float:
+    """Correlation of the two images' luminance at a's size: 1 is the same picture; turned or
+    another photo, far less. Colour and tone curves do not count, as for the confirm methods."""
+    x = np.asarray(a.convert("L"), dtype=np.float64).ravel()
+    y = np.asarray(b.convert("L").resize(a.size, Image.Resampling.BOX), dtype=np.float64).ravel()
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def stored_as(photo: Image.Image, orientation: int) -> Image.Image:
+    return photo.transpose(STORED[orientation]) if orientation in STORED else photo
+
+
+def test_the_jpeg_preview_is_decoded_at_the_photo_s_full_size(coffee: Image.Image) -> None:
+    decoded = decode("/photos/IMG_0001.DNG", dng_bytes(coffee), 64)
+    assert decoded.format == "RAW (DNG)"
+    assert (decoded.width, decoded.height) == (600, 400)  # not the 256×171 thumbnail's
+    assert decoded.image.size == (150, 100)  # the 600×400 preview, draft-decoded at 1/4
+    assert likeness(decoded.image, coffee) > 0.99
+
+
+def _exif(**tags: int | str) -> Image.Exif:
+    exif = Image.Exif()
+    names = {"make": 271, "orientation": 274}
+    for name, value in tags.items():
+        exif[names[name]] = value
+    return exif
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+@pytest.mark.parametrize("preview", [
+    "LibRaw's EXIF",  # a preview without EXIF: LibRaw adds one that says the raw's orientation
+    "own EXIF, no orientation",  # a camera's EXIF: dupwatch turns it as the raw says
+    "own EXIF, 1",  # likewise: 1 is no turn of its own
+    "own EXIF, the same orientation",  # turned once, not twice
+])
+def test_the_raw_s_orientation_turns_its_preview(coffee: Image.Image, orientation: int, preview: str) -> None:
+    exif = {"LibRaw's EXIF": None, "own EXIF, no orientation": _exif(make="Dupwatch"),
+            "own EXIF, 1": _exif(orientation=1),
+            "own EXIF, the same orientation": _exif(orientation=orientation)}[preview]
+    data = dng_bytes(stored_as(coffee, orientation), orientation, preview_exif=exif)
+    decoded = decode("IMG_0001.dng", data, 400)
+    assert (decoded.width, decoded.height) == coffee.size
+    assert decoded.image.size == coffee.size
+    assert likeness(decoded.image, coffee) > 0.99  # turned by 180° instead: -0.26
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_without_a_big_enough_preview_the_sensor_data_is_decoded(coffee: Image.Image,
+                                                                  orientation: int) -> None:
+    data = dng_bytes(stored_as(coffee, orientation), orientation, preview=False)
+    thumbnail = decode("IMG_0001.dng", data, 64)  # the 256-pixel thumbnail in IFD0 is enough
+    assert thumbnail.image.size in ((256, 171), (171, 256))
+    demosaiced = decode("IMG_0001.dng", data, 300)  # it is not: LibRaw renders the mosaic
+    assert demosaiced.image.size == (coffee.width // 2, coffee.height // 2)  # half size, upright
+    assert (thumbnail.width, thumbnail.height) == (demosaiced.width, demosaiced.height) == coffee.size
+    for decoded in (thumbnail, demosaiced):
+        assert likeness(decoded.image, coffee) > 0.98
+    # LibRaw's own colour and tone rendering: the same colours, give or take a tone curve.
+    reference = coffee.resize(demosaiced.image.size, Image.Resampling.BOX)
+    diff = np.abs(np.asarray(demosaiced.image, dtype=np.float64) - np.asarray(reference, dtype=np.float64))
+    assert diff.mean() < 20
+
+
+def test_compare_a_raw_with_a_photo(tmp_path: Path, coffee: Image.Image) -> None:
+    raw = write_dng(coffee.transpose(Image.Transpose.ROTATE_90), tmp_path / "IMG_0001.dng", orientation=6)
+    result = run("compare", raw, SAMPLES / "coffee.png", "--method", "cosine", "--json")
+    assert result.code == ExitCode.OK, result.err
+    [record] = result.json()
+    assert record["same_bytes"] is False
+    assert record["scores"]["cosine"]["duplicate"] is True
