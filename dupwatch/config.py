@@ -27,12 +27,13 @@ from pydantic import (
 from dupwatch.errors import ConfigError
 from dupwatch.methods.base import Options
 from dupwatch.methods.registry import METHODS
+from dupwatch.raw import RAW_SUFFIXES
 
 APP = "dupwatch"
 ENV_CONFIG = "DUPWATCH_CONFIG"
 
 DEFAULT_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif", ".bmp",
-                      ".heic", ".heif")
+                      ".heic", ".heif", *RAW_SUFFIXES)
 # Names that are never photos yet: partial downloads, sync tools' temporary files, hidden files.
 DEFAULT_IGNORE = (".*", "*.part", "*.crdownload", "*.tmp", "*.temp", "~*", "*.partial",
                   "*.!sync", "*.syncthing.*")

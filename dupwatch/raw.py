@@ -23,7 +23,7 @@ from dupwatch.errors import SkipFile
 if TYPE_CHECKING:
     import rawpy
 
-# The suffixes of camera raw files: what `decode` sends here.
+# The suffixes of camera raw files: the scan's defaults, and what `decode` sends here.
 RAW_SUFFIXES = (".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".orf",
                 ".rw2", ".raf", ".pef", ".srw", ".x3f", ".3fr", ".erf", ".kdc", ".mrw", ".iiq",
                 ".rwl", ".raw")

@@ -1,8 +1,9 @@
 """Camera raw files: real DNGs (tests/dng.py) of real photographs, decoded by LibRaw from their
-embedded preview or their sensor data, upright."""
+embedded preview or their sensor data, upright, found as duplicates; broken ones skipped."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from PIL import Image
 
 from dupwatch.decode import decode
 from dupwatch.errors import ExitCode
-from tests.conftest import SAMPLES, open_rgb, run
+from tests.conftest import SAMPLES, open_rgb, run, run_process
 from tests.dng import dng_bytes, write_dng
 
 # How a camera held the photo, for each EXIF orientation: the inverse of what the tag asks a
@@ -85,6 +86,50 @@ def test_without_a_big_enough_preview_the_sensor_data_is_decoded(coffee: Image.I
     reference = coffee.resize(demosaiced.image.size, Image.Resampling.BOX)
     diff = np.abs(np.asarray(demosaiced.image, dtype=np.float64) - np.asarray(reference, dtype=np.float64))
     assert diff.mean() < 20
+
+
+def _widths(cache: Path) -> dict[str, tuple[int, int]]:
+    with sqlite3.connect(cache) as db:
+        return {Path(p).name: (w, h) for p, w, h in db.execute("SELECT path, width, height FROM files")}
+
+
+@pytest.mark.parametrize(("orientation", "preview"), [(1, True), (6, True), (1, False)])
+def test_a_raw_of_a_photo_is_its_duplicate(photos: Path, cache: Path, coffee: Image.Image,
+                                           orientation: int, preview: bool) -> None:
+    # Without a preview, a 48-pixel thumbnail is all the DNG has below the 64 pixels the
+    # methods ask for: the sensor data is decoded.
+    data = dng_bytes(stored_as(coffee, orientation), orientation, preview, thumbnail=256 if preview else 48)
+    (photos / "IMG_0001.DNG").write_bytes(data)
+    result = run("scan", photos, "--json", "--cache", cache)
+    assert result.code == ExitCode.OK, result.err
+    [duplicate] = result.events("duplicate")
+    # Upper case sorts first: the DNG is indexed before coffee.png, which then duplicates it.
+    assert (Path(duplicate["path"]).name, Path(duplicate["match"]).name) == ("coffee.png", "IMG_0001.DNG")
+    assert duplicate["kind"] == "near" and duplicate["method"] == "cosine"
+    assert duplicate["score"] >= 0.93
+    sizes = _widths(cache)
+    assert sizes["IMG_0001.DNG"] == sizes["coffee.png"] == (600, 400)  # upright, full size
+    assert result.events("summary")[0]["indexed"] == 9
+
+
+def test_broken_raw_files_are_skipped_with_a_reason(photos: Path, cache: Path, coffee: Image.Image) -> None:
+    data = dng_bytes(coffee)
+    (photos / "cut.dng").write_bytes(data[: len(data) // 2])  # an interrupted copy
+    (photos / "notes.nef").write_text("not a photo, whatever its name says\n" * 20)
+    (photos / "empty.cr2").write_bytes(b"")
+    expected = {"cut.dng": "corrupt or truncated raw file", "notes.nef": "not a raw file LibRaw can read",
+                "empty.cr2": "empty file"}
+    # Two worker processes, as a scan runs by default: a bad raw file must not take one down.
+    result = run_process("scan", photos, "--json", "--cache", cache, "--workers", "2")
+    assert result.code == ExitCode.SKIPPED, result.err
+    skipped = {Path(e["path"]).name: e["reason"] for e in result.events("skipped")}
+    assert set(skipped) == set(expected)
+    for name, reason in expected.items():
+        assert reason in skipped[name]
+        [line] = [ln for ln in result.err.splitlines() if name in ln]  # one line, naming the file
+        assert reason in line
+    assert result.events("summary")[0]["indexed"] == 8
+    assert "rawpy" not in result.err  # no warning from rawpy about the worker processes
 
 
 def test_compare_a_raw_with_a_photo(tmp_path: Path, coffee: Image.Image) -> None:
