@@ -36,6 +36,14 @@ def is_raw(path: str) -> bool:
     return os.path.splitext(path)[1].lower() in RAW_SUFFIXES
 
 
+def siblings(a: str, b: str) -> bool:
+    """Whether `a` and `b` are one shot a camera wrote twice, as RAW+JPEG: IMG_0001.CR2 and
+    IMG_0001.JPG, in one folder, named alike but for the suffix (in any case), one of them raw."""
+    (stem_a, _), (stem_b, _) = os.path.splitext(a), os.path.splitext(b)
+    return (is_raw(a) != is_raw(b) and os.path.dirname(stem_a) == os.path.dirname(stem_b)
+            and os.path.basename(stem_a).casefold() == os.path.basename(stem_b).casefold())
+
+
 def decode_raw(path: str, data: bytes, min_size: int, grey: bool = False) -> Decoded:
     """`decode` for a raw file: its embedded preview, else its sensor data at half size."""
     try:

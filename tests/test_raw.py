@@ -1,8 +1,10 @@
 """Camera raw files: real DNGs (tests/dng.py) of real photographs, decoded by LibRaw from their
-embedded preview or their sensor data, upright, found as duplicates; broken ones skipped."""
+embedded preview or their sensor data, upright, found as duplicates, broken ones skipped; a
+camera's RAW+JPEG siblings are one shot, not a duplicate."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from PIL import Image
 
 from dupwatch.decode import decode
 from dupwatch.errors import ExitCode
+from dupwatch.raw import siblings
 from tests.conftest import SAMPLES, open_rgb, run, run_process
 from tests.dng import dng_bytes, write_dng
 
@@ -130,6 +133,61 @@ def test_broken_raw_files_are_skipped_with_a_reason(photos: Path, cache: Path, c
         assert reason in line
     assert result.events("summary")[0]["indexed"] == 8
     assert "rawpy" not in result.err  # no warning from rawpy about the worker processes
+
+
+def _shot(coffee: Image.Image, raw: Path, jpeg: Path) -> None:
+    """One shot as a camera writes it in RAW+JPEG: the raw, and its own rendering as a JPEG."""
+    for path in (raw, jpeg):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    write_dng(coffee, raw)
+    coffee.save(jpeg, quality=92)
+
+
+def _pairs(duplicates: list[dict[str, str]]) -> set[tuple[str, str]]:
+    return {(Path(d["path"]).name, Path(d["match"]).name) for d in duplicates}
+
+
+def test_raw_and_jpeg_siblings_are_one_shot_not_a_duplicate(tmp_path: Path, coffee: Image.Image) -> None:
+    shots = tmp_path / "shots"
+    _shot(coffee, shots / "IMG_0001.DNG", shots / "img_0001.jpg")
+    shutil.copy(SAMPLES / "astronaut.png", shots / "IMG_0002.png")
+    quiet = run("scan", shots, "--json", "--cache", tmp_path / "a.db")
+    assert quiet.code == ExitCode.OK, quiet.err
+    assert quiet.events("duplicate") == [] and quiet.events("summary")[0]["indexed"] == 3
+
+    config = tmp_path / "siblings.yaml"
+    config.write_text("candidates:\n  report_raw_siblings: true\n")
+    told = run("scan", shots, "--json", "--cache", tmp_path / "b.db", "--config", config)
+    assert _pairs(told.events("duplicate")) == {("img_0001.jpg", "IMG_0001.DNG")}
+
+
+def test_siblings_in_two_folders_are_duplicates(tmp_path: Path, coffee: Image.Image) -> None:
+    _shot(coffee, tmp_path / "card" / "IMG_0001.DNG", tmp_path / "phone" / "IMG_0001.JPG")
+    result = run("scan", tmp_path / "card", tmp_path / "phone", "--json", "--cache", tmp_path / "c.db")
+    assert _pairs(result.events("duplicate")) == {("IMG_0001.JPG", "IMG_0001.DNG")}
+
+
+def test_past_its_sibling_a_jpeg_still_finds_another_duplicate(tmp_path: Path, coffee: Image.Image) -> None:
+    shots = tmp_path / "shots"
+    _shot(coffee, shots / "IMG_0001.DNG", shots / "IMG_0001.JPG")
+    shutil.copy(SAMPLES / "coffee.png", shots / "0001 coffee.png")  # indexed first
+    result = run("scan", shots, "--json", "--cache", tmp_path / "d.db")
+    assert _pairs(result.events("duplicate")) == {("IMG_0001.DNG", "0001 coffee.png"),
+                                                  ("IMG_0001.JPG", "0001 coffee.png")}
+
+
+@pytest.mark.parametrize(("a", "b", "same_shot"), [
+    ("/p/IMG_0001.CR2", "/p/IMG_0001.JPG", True),
+    ("/p/IMG_0001.JPG", "/p/IMG_0001.CR2", True),
+    ("/p/IMG_0001.nef", "/p/img_0001.jpeg", True),
+    ("/p/DSC_0001.ARW", "/p/DSC_0001.HEIC", True),
+    ("/p/IMG_0001.CR2", "/p/IMG_0001.DNG", False),  # both raw: a converted copy is a duplicate
+    ("/p/IMG_0001.JPG", "/p/IMG_0001.png", False),  # neither
+    ("/p/IMG_0001.CR2", "/q/IMG_0001.JPG", False),  # other folders
+    ("/p/IMG_0001.CR2", "/p/IMG_0001-edit.JPG", False),
+])
+def test_siblings_by_name(a: str, b: str, same_shot: bool) -> None:
+    assert siblings(a, b) is same_shot
 
 
 def test_compare_a_raw_with_a_photo(tmp_path: Path, coffee: Image.Image) -> None:
