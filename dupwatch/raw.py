@@ -3,9 +3,10 @@
 A raw file holds the sensor's mosaic and, from nearly every camera, a JPEG the camera rendered
 from it (often full size): the photo as the photographer saw it, and what its exports and its
 RAW+JPEG sibling look like. That preview costs what any JPEG costs to decode (draft mode
-included); demosaicing the mosaic costs far more, so it is the fallback for a file whose preview
-is missing or smaller than the methods need. LibRaw, through rawpy, reads both from every
-maker's format; rawpy is imported on the first raw file only.
+included); rendering the mosaic costs far more (benchmarks/raw.py, a 12-megapixel DNG: 15 ms
+for the preview, 125 ms for LibRaw's half-size render, 770 ms in full), so the half-size render
+is the fallback for a file whose preview is missing or smaller than the methods need. LibRaw,
+through rawpy, reads both from every maker's format; rawpy is imported on the first raw file.
 """
 
 from __future__ import annotations
