@@ -32,6 +32,7 @@ SCRIPTS: dict[str, tuple[list[str], bool]] = {
     "watch.py": (["--rounds", "5", "--burst", "100"], True),
     "notices.py": (["--copies", "100", "--runs", "1"], True),
     "geometry.py": ([], True),
+    "raw.py": (["--count", "1", "--rounds", "1"], True),
     "detectors.py": (["--every", "8"], True),
     "accuracy.py": (["--only", "copy,jpeg-q50,crop-5,text"], True),
     "review.py": (["--copies", "1000", "--rounds", "3"], True),

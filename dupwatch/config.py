@@ -27,12 +27,13 @@ from pydantic import (
 from dupwatch.errors import ConfigError
 from dupwatch.methods.base import Options
 from dupwatch.methods.registry import METHODS
+from dupwatch.raw import RAW_SUFFIXES
 
 APP = "dupwatch"
 ENV_CONFIG = "DUPWATCH_CONFIG"
 
 DEFAULT_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif", ".bmp",
-                      ".heic", ".heif")
+                      ".heic", ".heif", *RAW_SUFFIXES)
 # Names that are never photos yet: partial downloads, sync tools' temporary files, hidden files.
 DEFAULT_IGNORE = (".*", "*.part", "*.crdownload", "*.tmp", "*.temp", "~*", "*.partial",
                   "*.!sync", "*.syncthing.*")
@@ -77,6 +78,8 @@ class CandidatesConfig(Section):
     max_distance: int = Field(12, ge=0, le=64)
     limit: int = Field(64, ge=1)  # at most this many nearest candidates are confirmed
     dihedral: bool = False  # also look for copies turned by 90°/180° or mirrored
+    # A camera's RAW+JPEG pair (IMG_0001.CR2 beside IMG_0001.JPG) is one shot, not a duplicate.
+    report_raw_siblings: bool = False
 
     @model_validator(mode="after")
     def _dihedral_needs_average_hash(self) -> CandidatesConfig:

@@ -18,6 +18,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 
+from dupwatch import raw
 from dupwatch.candidates.base import Candidate, Scorer, Search
 from dupwatch.candidates.geometry import GeometryCheck
 from dupwatch.candidates.hamming import HammingSearch
@@ -195,8 +196,11 @@ class Pipeline:
         """The earlier file that `photo` duplicates, if any: exact bytes first, then each search.
 
         A pair the user marked "not a duplicate" (by content: wherever either file is now, and
-        whatever it is called) is passed over, and the next best candidate may match instead.
+        whatever it is called) is passed over, and the next best candidate may match instead; so
+        is a camera's RAW+JPEG sibling (`raw.siblings`) unless `candidates.report_raw_siblings`.
+        Siblings never share bytes, so the exact path needs no such check.
         """
+        siblings = not self.config.candidates.report_raw_siblings
         rejected = self.store.not_duplicates(photo.content_hash)
         if photo.content_hash not in rejected:
             for file_id in self.store.exact(photo.content_hash):
@@ -207,6 +211,8 @@ class Pipeline:
             ranked = search.rank(photo)
             if rejected:
                 ranked = [c for c in ranked if self.store.content_hash(c.file_id) not in rejected]
+            if siblings:
+                ranked = [c for c in ranked if not raw.siblings(photo.path, c.path)]
             for c in self._confirmed(photo, ranked):
                 if c.duplicate:
                     match = Match(photo.path, c.path, "near", c.method, c.score, c.distance, c.transform,
