@@ -384,7 +384,7 @@ def compare(args: argparse.Namespace) -> ExitCode:
         log.info("geometry: not installed (pip install 'dupwatch[geometry]')")
     elif args.method == Geometry.name and not geometry.available():
         raise DupwatchError("--method geometry needs OpenCV: pip install 'dupwatch[geometry]'")
-    same_bytes, scores = compare_files(args.a, args.b, names, config.method_options())
+    same_bytes, scores = compare_files(args.a, args.b, names, config.method_options(), config.threshold)
     if args.json:
         print(json_line({"event": "compare", "a": args.a, "b": args.b, "same_bytes": same_bytes,
                          "scores": {s.method: {"score": round(s.score, 4), "threshold": s.threshold,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from dupwatch.fingerprint import Plan, fingerprint_now
-from dupwatch.methods.base import Options
+from dupwatch.methods.base import Method, Options
 from dupwatch.methods.geometry import Geometry
 from dupwatch.methods.hashes import HashMethod
 
@@ -25,9 +26,11 @@ class Score:
 
 
 def compare_files(
-    a: str, b: str, names: tuple[str, ...], options: Options | None = None
+    a: str, b: str, names: tuple[str, ...], options: Options | None = None,
+    threshold: Callable[[Method], float] = lambda m: m.default_threshold,
 ) -> tuple[bool, list[Score]]:
-    """Whether the two files hold the same bytes, and each method's score for the pair."""
+    """Whether the two files hold the same bytes, and each method's score for the pair against
+    the `threshold` in effect for it."""
     plan = Plan(names, options or Options())
     first, second = (fingerprint_now(path, plan) for path in (a, b))
     scores = []
@@ -38,8 +41,8 @@ def compare_files(
         if isinstance(method, Geometry):
             verdict = method.verdict(fa, fb)
             details = {**verdict.to_json(), "matches": verdict.matches, "rejected": verdict.reason}
-            scores.append(Score(method.name, verdict.score, method.default_threshold, None, details))
+            scores.append(Score(method.name, verdict.score, threshold(method), None, details))
         else:
-            scores.append(Score(method.name, method.compare(fa, fb), method.default_threshold, distance))
+            scores.append(Score(method.name, method.compare(fa, fb), threshold(method), distance))
     return first.content_hash == second.content_hash, scores
 

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from dupwatch.errors import ConfigError
-from dupwatch.methods.base import Options
+from dupwatch.methods.base import Method, Options
 from dupwatch.methods.registry import METHODS
 from dupwatch.raw import RAW_SUFFIXES
 
@@ -303,7 +303,24 @@ class ReviewConfig(Section):
         return f"{self.public_url.rstrip('/')}/pair/{notice_id}"
 
 
+Preset = Literal["strict", "normal", "loose"]
+# What a named preset sets, unless the config sets it itself. The confirm method's threshold and
+# robust mode's CNN threshold come from each method's measured presets (`Method.preset_threshold`).
+# loose also widens the hash search (a 5 % crop missed at 13 bits) and the grey zone that
+# geometry checks (perspective copies found: 0.913 from cosine 0.80, 0.760 from 0.85); strict
+# asks geometry for 50 inliers instead of 25.
+PRESET_KEYS: dict[str, dict[tuple[str, str], Any]] = {
+    "strict": {("geometry", "threshold"): 0.67},
+    "normal": {},
+    "loose": {("candidates", "max_distance"): 16, ("geometry", "verify_from"): {"cosine": 0.80, "cnn": 0.30}},
+}
+ROBUST_THRESHOLD = 0.85  # robust.threshold of the normal preset
+
+
 class Config(Section):
+    # How readily a photo is called a duplicate: strict (fewer edits found, no look-alikes),
+    # normal, or loose (more edits found, and some look-alikes). Keys set below win over it.
+    preset: Preset = "normal"
     cache: CacheConfig = CacheConfig()
     scan: ScanConfig = ScanConfig()
     candidates: CandidatesConfig = CandidatesConfig()
@@ -314,6 +331,19 @@ class Config(Section):
     watch: WatchConfig = WatchConfig()
     notices: NoticesConfig = NoticesConfig()
     review: ReviewConfig = ReviewConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        return with_preset(data) if isinstance(data, dict) else data
+
+    def threshold(self, method: Method) -> float:
+        """The score at which `method` calls a pair a duplicate under this config."""
+        if method.name == self.confirm.method:
+            return self.confirm.resolved_threshold()
+        if method.name == "geometry":
+            return self.geometry.threshold
+        return method.preset_threshold(self.preset)
 
     def method_options(self) -> Options:
         weights = None if self.cnn.weights is None else str(self.cnn.weights.expanduser())
@@ -330,6 +360,31 @@ def parse(data: Any, source: str | None = None) -> Config:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(dotted(first["loc"]), _problem(first), source) from None
+
+
+def with_preset(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with its preset's values filled in where it sets none of its own."""
+    preset = data.get("preset", "normal")
+    if preset not in PRESET_KEYS:
+        return data  # validation names the key
+    values = dict(PRESET_KEYS[preset])
+    confirm = data.get("confirm") or {}
+    method = confirm.get("method", "cosine") if isinstance(confirm, dict) else None
+    if method in METHODS:
+        values["confirm", "threshold"] = METHODS[method].preset_threshold(preset)
+    cnn = METHODS["cnn"]
+    values["robust", "threshold"] = {"strict": max(ROBUST_THRESHOLD, cnn.preset_threshold("strict")),
+                                     "loose": cnn.preset_threshold("loose")}.get(preset, ROBUST_THRESHOLD)
+    out = dict(data)
+    for (section, key), value in values.items():
+        mine = out.get(section)
+        if mine is None:
+            mine = {}
+        if not isinstance(mine, dict):
+            continue  # validation names the key
+        if mine.get(key) is None:  # null is "the default": the preset's
+            out[section] = {**mine, key: value}
+    return out
 
 
 def dotted(loc: tuple[int | str, ...]) -> str:

@@ -9,6 +9,7 @@ import pytest
 from dupwatch import config as configuration
 from dupwatch.config import Config
 from dupwatch.errors import ConfigError, ExitCode
+from dupwatch.methods.registry import METHODS
 from tests.conftest import run
 
 EXAMPLE = Path(__file__).parent.parent / "config.example.yaml"
@@ -34,6 +35,7 @@ def test_example_config_runs_a_scan(photos: Path, cache: Path) -> None:
     ("cache: [1, 2]\n", "cache", "valid dictionary"),
     ("- a list\n", "(top level)", "mapping"),
     ("confirm: {method: [\n", "(file)", "not valid YAML"),
+    ("preset: lax\n", "preset", "'strict', 'normal' or 'loose'"),
 ])
 def test_bad_config_names_the_key(tmp_path: Path, yaml: str, key: str, problem: str) -> None:
     path = tmp_path / "config.yaml"
@@ -83,3 +85,55 @@ def test_threshold_defaults_to_the_methods(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("confirm:\n  method: ssim\n")
     assert configuration.load_file(path).confirm.resolved_threshold() == 0.75
+
+
+@pytest.mark.parametrize(("preset", "cosine", "ssim", "max_distance", "geometry", "floor"), [
+    ("strict", 0.97, 0.76, 12, 0.67, 0.85),
+    ("normal", 0.93, 0.75, 12, 0.5, 0.85),
+    ("loose", 0.91, 0.45, 16, 0.5, 0.80),
+])
+def test_a_preset_sets_what_the_config_leaves_unset(tmp_path: Path, preset: str, cosine: float, ssim: float,
+                                                    max_distance: int, geometry: float, floor: float) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(f"preset: {preset}\n")
+    config = configuration.load_file(path)
+    assert config.confirm.resolved_threshold() == cosine
+    assert (config.candidates.max_distance, config.geometry.threshold) == (max_distance, geometry)
+    assert config.geometry.verify_from["cosine"] == floor
+    path.write_text(f"preset: {preset}\nconfirm:\n  method: ssim\n")
+    assert configuration.load_file(path).confirm.resolved_threshold() == ssim
+    # Keys the config sets itself win over the preset.
+    path.write_text(f"preset: {preset}\nconfirm:\n  threshold: 0.95\ncandidates:\n  max_distance: 9\n")
+    mine = configuration.load_file(path)
+    assert (mine.confirm.resolved_threshold(), mine.candidates.max_distance) == (0.95, 9)
+
+
+def test_presets_order_every_threshold() -> None:
+    strict, normal, loose = (Config(preset=p) for p in ("strict", "normal", "loose"))
+    assert strict.robust.threshold >= normal.robust.threshold > loose.robust.threshold
+    for name, method in METHODS.items():
+        thresholds = [c.threshold(method()) for c in (strict, normal, loose)]
+        assert thresholds == sorted(thresholds, reverse=True), name
+
+
+def test_compare_judges_by_the_presets_threshold(tmp_path: Path) -> None:
+    from dupwatch.bench.variants import HARD_TRANSFORMS, _border_crop
+    from tests.conftest import SAMPLES, open_rgb
+
+    tilted = tmp_path / "camera tilted.jpg"  # cosine 0.96 with its original
+    tilted.write_bytes(HARD_TRANSFORMS["perspective"](open_rgb(SAMPLES / "camera.png"))[1])
+    cropped = tmp_path / "chelsea cropped.jpg"  # cosine 0.91
+    cropped.write_bytes(_border_crop(0.10)(open_rgb(SAMPLES / "chelsea.png"))[1])
+    verdicts = {}
+    for preset in ("strict", "normal", "loose"):
+        config = tmp_path / f"{preset}.yaml"
+        config.write_text(f"preset: {preset}\n")
+        for copy, original in ((tilted, "camera.png"), (cropped, "chelsea.png")):
+            result = run("compare", copy, SAMPLES / original, "--method", "cosine", "--json",
+                         "--config", config)
+            cosine = result.events("compare")[0]["scores"]["cosine"]
+            verdicts[preset, copy.name] = cosine["duplicate"]
+            assert cosine["threshold"] == Config(preset=preset).confirm.resolved_threshold()
+    assert verdicts == {("strict", tilted.name): False, ("normal", tilted.name): True,
+                        ("loose", tilted.name): True, ("strict", cropped.name): False,
+                        ("normal", cropped.name): False, ("loose", cropped.name): True}

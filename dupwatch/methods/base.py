@@ -30,6 +30,14 @@ class Method(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     default_threshold: ClassVar[float]
+    # The named presets' thresholds (`preset:` in the config; `normal` is default_threshold),
+    # measured by benchmarks/presets.py on the shared photos and their variants. strict: the
+    # lowest score a plain copy got (re-encoded, resized, EXIF-rotated), so nothing less like
+    # its original than every such copy is accepted. loose: the first 0.01 step above the best
+    # score two different photos got, so every edit scoring above the closest strangers is.
+    # Neither passes default_threshold the wrong way; None means the default (not measured).
+    strict_threshold: ClassVar[float | None] = None
+    loose_threshold: ClassVar[float | None] = None
     # The decoded image's short side must be at least this many pixels (when the photo has them).
     needs_size: ClassVar[int] = 64
     # False: the method looks at luminance only, so a JPEG may be decoded straight to grey.
@@ -43,6 +51,14 @@ class Method(ABC):
 
     def __init__(self, options: Options | None = None) -> None:
         self.options = options or Options()
+
+    @classmethod
+    def preset_threshold(cls, preset: str) -> float:
+        chosen = {"strict": cls.strict_threshold, "loose": cls.loose_threshold}.get(preset)
+        if chosen is None:
+            return cls.default_threshold
+        pick = max if preset == "strict" else min
+        return pick(chosen, cls.default_threshold)
 
     @property
     def key(self) -> str:

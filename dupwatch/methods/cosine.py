@@ -74,6 +74,7 @@ class Cosine(Method):
     name = "cosine"
     summary = "cosine of mean-centred 32×32 luminance, shared flat cells left out, best of 4 zooms"
     default_threshold = 0.93
+    strict_threshold, loose_threshold = 0.97, 0.91  # plain copies ≥ 0.976; strangers ≤ 0.902
     shape = (STORED, STORED)
 
     def fingerprint(self, image: Image.Image) -> np.ndarray:

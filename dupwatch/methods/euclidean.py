@@ -21,6 +21,7 @@ class Euclidean(Method):
     name = "euclidean"
     summary = "L2 distance of 16×16 RGB pixel vectors (numpy.linalg.norm), 1 - d / d_max"
     default_threshold = 0.90
+    strict_threshold, loose_threshold = 0.97, 0.87  # plain copies ≥ 0.973; strangers ≤ 0.869
     needs_colour = True
     shape = (SIZE, SIZE, 3)
 

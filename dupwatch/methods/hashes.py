@@ -36,6 +36,8 @@ class HashMethod(Method):
 class AverageHash(HashMethod):
     name = "hash"
     summary = "64-bit average hash (imagehash.average_hash), Hamming distance"
+    # Plain copies ≥ 0.953, but two different photos reached 0.984: loose stays at the default.
+    strict_threshold = 0.95
 
     def _hash(self, image: Image.Image) -> imagehash.ImageHash:
         return imagehash.average_hash(image)
@@ -44,6 +46,7 @@ class AverageHash(HashMethod):
 class PerceptualHash(HashMethod):
     name = "phash"
     summary = "64-bit DCT perceptual hash (imagehash.phash), Hamming distance"
+    strict_threshold, loose_threshold = 0.90, 0.72  # plain copies ≥ 0.906; strangers ≤ 0.719
 
     def _hash(self, image: Image.Image) -> imagehash.ImageHash:
         return imagehash.phash(image)
@@ -52,6 +55,7 @@ class PerceptualHash(HashMethod):
 class DifferenceHash(HashMethod):
     name = "dhash"
     summary = "64-bit gradient hash (imagehash.dhash), Hamming distance"
+    strict_threshold, loose_threshold = 0.92, 0.82  # plain copies ≥ 0.922; strangers ≤ 0.812
 
     def _hash(self, image: Image.Image) -> imagehash.ImageHash:
         return imagehash.dhash(image)
@@ -60,6 +64,8 @@ class DifferenceHash(HashMethod):
 class WaveletHash(HashMethod):
     name = "whash"
     summary = "64-bit Haar wavelet hash (imagehash.whash), Hamming distance"
+    # Plain copies ≥ 0.938, but two different photos reached 1.0: loose stays at the default.
+    strict_threshold = 0.93
 
     def _hash(self, image: Image.Image) -> imagehash.ImageHash:
         return imagehash.whash(image)

@@ -35,6 +35,7 @@ class Ssim(Method):
     name = "ssim"
     summary = "structural similarity (SSIM-PIL compare_ssim, GPU=False) of 64×64 luminance"
     default_threshold = 0.75
+    strict_threshold, loose_threshold = 0.76, 0.45  # plain copies ≥ 0.764; strangers ≤ 0.448
     shape = (SIZE, SIZE)
 
     def fingerprint(self, image: Image.Image) -> np.ndarray:
