@@ -170,10 +170,17 @@ def _cell_weights(alpha: np.ndarray) -> np.ndarray:
     return weights
 
 
+def _from_cosine(cosine: float) -> float:
+    """The cnn-euclidean score of two unit vectors with this cosine."""
+    return 1.0 - float(np.sqrt(2 - 2 * cosine)) / 2
+
+
 class Cnn(CnnMethod):
     name = "cnn"
     summary = "EfficientNet features, cosine similarity"
     default_threshold = 0.80
+    # Plain copies ≥ 0.803 (a copy shrunk to 192 px, under the network's 224); strangers ≤ 0.712.
+    strict_threshold, loose_threshold = 0.80, 0.72
 
     def compare(self, a: np.ndarray, b: np.ndarray) -> float:
         return max(0.0, min(1.0, self.cosine(a, b)))
@@ -182,7 +189,9 @@ class Cnn(CnnMethod):
 class CnnEuclidean(CnnMethod):
     name = "cnn-euclidean"
     summary = "EfficientNet features, Euclidean distance of unit vectors, 1 - d / 2"
-    default_threshold = 1.0 - float(np.sqrt(2 - 2 * 0.80)) / 2  # the same pairs as cnn at 0.80
+    # The same pairs as cnn's thresholds.
+    default_threshold = _from_cosine(Cnn.default_threshold)
+    strict_threshold, loose_threshold = _from_cosine(0.80), _from_cosine(0.72)
 
     def compare(self, a: np.ndarray, b: np.ndarray) -> float:
         distance = float(np.sqrt(max(0.0, 2.0 - 2.0 * self.cosine(a, b))))
