@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 
+from dupwatch.canvas import straightened
 from dupwatch.decode import decode
 from dupwatch.errors import SkipFile
 from dupwatch.methods.base import Method, Options
@@ -68,14 +69,15 @@ def fingerprint_bytes(path: str, data: bytes, stat: FileStat, plan: Plan) -> Pho
     methods = plan.instances
     grey = not any(m.needs_colour for m in methods)
     decoded = decode(path, data, max(m.needs_size for m in methods), grey)
+    image, _ = straightened(decoded.image)  # a photo turned onto a canvas: the photo, upright
     return Photo(
         path=path,
         stat=stat,
         content_hash=hashlib.sha256(data).digest(),
         width=decoded.width,
         height=decoded.height,
-        fingerprints={m.key: m.to_bytes(m.fingerprint(decoded.image)) for m in methods if not m.batched},
-        pending={m.key: m.prepare(decoded.image) for m in methods if m.batched},
+        fingerprints={m.key: m.to_bytes(m.fingerprint(image)) for m in methods if not m.batched},
+        pending={m.key: m.prepare(image) for m in methods if m.batched},
     )
 
 

@@ -27,7 +27,7 @@ def _scores(a: Path, b: Path) -> dict[str, dict[str, object]]:
 
 @pytest.mark.parametrize(("edit", "check"), [
     ("crop-60", lambda g: 1.5 < g["scale"] < 1.8 and abs(g["rotation"]) < 2 and not g["mirrored"]),
-    ("rot25", lambda g: 23 < g["rotation"] < 27 and not g["mirrored"]),
+    ("straighten25", lambda g: 23 < g["rotation"] < 27 and 1.1 < g["scale"] < 1.8 and not g["mirrored"]),
     ("mirror", lambda g: g["mirrored"] and abs(g["rotation"]) < 2 and 0.95 < g["scale"] < 1.05),
 ])
 def test_hard_edits_are_confirmed_with_the_transform_they_made(
