@@ -32,7 +32,6 @@ MIN_PHOTO = 0.25  # and covers at least this much of it
 # the canvas along a fifth of its edge, 0.80–0.82; retina, a disc on black, 0.15–0.19.
 EDGES = 0.75
 MARGIN = 0.02  # trimmed from each side of the cut-out: the turn blended its edges
-WORK_SIDE = 1024  # turned back at no more than this size: every method needs less
 
 
 def canvas(rgb: np.ndarray) -> np.ndarray:
@@ -62,11 +61,13 @@ def canvas(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def straightened(image: Image.Image) -> tuple[Image.Image, float]:
+def straightened(image: Image.Image, min_size: int = FIND_SIDE) -> tuple[Image.Image, float]:
     """`image` turned back upright and cut out of its canvas, and by how many degrees it had been
     turned (counter-clockwise as shown); `image` itself and 0.0 when it is not on a canvas.
 
-    Turns past 45° come back as the nearest quarter turn (a sideways photo on its canvas).
+    The turn is made on a copy shrunk to about twice `min_size` (the short side the methods
+    need): turning costs in proportion to the pixels. Turns past 45° come back as the nearest
+    quarter turn (a sideways photo on its canvas).
     """
     if not _flat_corner(image):
         return image, 0.0  # nearly every photo: four 3×3 crops and done
@@ -86,7 +87,7 @@ def straightened(image: Image.Image) -> tuple[Image.Image, float]:
     box = mask.getbbox()
     if box is None:
         return image, 0.0
-    work = _shrunk(image, WORK_SIDE)
+    work = _shrunk(image, max(FIND_SIDE, 2 * min_size))
     upright = work.rotate(-turn, resample=Image.Resampling.BILINEAR, expand=True)
     left, top, right, bottom = box
     sx, sy = upright.width / mask.width, upright.height / mask.height

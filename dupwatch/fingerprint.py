@@ -68,8 +68,9 @@ def read(path: str) -> tuple[bytes, FileStat]:
 def fingerprint_bytes(path: str, data: bytes, stat: FileStat, plan: Plan) -> Photo:
     methods = plan.instances
     grey = not any(m.needs_colour for m in methods)
-    decoded = decode(path, data, max(m.needs_size for m in methods), grey)
-    image, _ = straightened(decoded.image)  # a photo turned onto a canvas: the photo, upright
+    size = max(m.needs_size for m in methods)
+    decoded = decode(path, data, size, grey)
+    image, _ = straightened(decoded.image, size)  # a photo turned onto a canvas: the photo, upright
     return Photo(
         path=path,
         stat=stat,
