@@ -70,13 +70,14 @@ def fingerprint_bytes(path: str, data: bytes, stat: FileStat, plan: Plan) -> Pho
     grey = not any(m.needs_colour for m in methods)
     size = max(m.needs_size for m in methods)
     decoded = decode(path, data, size, grey)
-    image, _ = straightened(decoded.image, size)  # a photo turned onto a canvas: the photo, upright
+    image, turned = straightened(decoded.image, size)  # a photo turned onto a canvas: the photo, upright
     return Photo(
         path=path,
         stat=stat,
         content_hash=hashlib.sha256(data).digest(),
         width=decoded.width,
         height=decoded.height,
+        turned=turned,
         fingerprints={m.key: m.to_bytes(m.fingerprint(image)) for m in methods if not m.batched},
         pending={m.key: m.prepare(image) for m in methods if m.batched},
     )

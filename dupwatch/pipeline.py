@@ -35,6 +35,8 @@ from dupwatch.store.base import Store
 # Measured on the 104 shared photos: true 90°/180°/mirrored copies score ≥ 0.97; a distinct
 # photo, turned, at most 0.90 (and one straightened 25°, transposed, 0.948).
 TURNED_THRESHOLD = 0.96
+# A turn on a canvas smaller than this is not worth a word in a notice (the fit is good to 0.1°).
+TURN_SHOWN = 0.5
 # More files than this all gone from one root at once: suspect an unmounted disk, not deletions.
 MASS_FORGET = 20
 
@@ -216,9 +218,14 @@ class Pipeline:
             for c in self._confirmed(photo, ranked):
                 if c.duplicate:
                     match = Match(photo.path, c.path, "near", c.method, c.score, c.distance, c.transform,
-                                  c.geometry)
+                                  c.geometry, self._turned(photo, c.file_id))
                     return match, c.file_id
         return None
+
+    def _turned(self, photo: Photo, file_id: int) -> float | None:
+        """How far `photo` is turned from an indexed file on their canvases, if at all."""
+        turn = photo.turned - self.store.turned(file_id)
+        return round(turn, 1) if abs(turn) >= TURN_SHOWN else None
 
     def _confirmed(self, photo: Photo, ranked: list[Candidate]) -> list[Candidate]:
         if self.geometry is None or any(c.duplicate for c in ranked):

@@ -34,6 +34,9 @@ class Photo:
     width: int
     height: int
     fingerprints: dict[str, bytes] = field(default_factory=dict)  # method key → Method.to_bytes()
+    # Degrees (counter-clockwise as shown) the photo was turned on a canvas, undone before it
+    # was fingerprinted (`canvas.py`); 0 for nearly every photo.
+    turned: float = 0.0
     # Inputs prepared by workers for batched methods (the CNN), fingerprinted by `complete`.
     pending: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -50,6 +53,8 @@ class Match:
     distance: int  # Hamming distance of the candidate hashes; 0 for an exact copy
     transform: str | None = None  # "rotate-90", "mirror", ...: how `path` was turned from `match`
     geometry: dict[str, Any] | None = None  # inliers, rotation, scale, ... of a geometric match
+    # Degrees `path` is turned counter-clockwise from `match` on a canvas (black or white corners).
+    turned: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         record = {
@@ -65,12 +70,15 @@ class Match:
             record["transform"] = self.transform
         if self.geometry is not None:
             record["geometry"] = self.geometry
+        if self.turned is not None:
+            record["turned"] = self.turned
         return record
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> Match:
         return cls(record["path"], record["match"], record["kind"], record["method"], float(record["score"]),
-                   int(record["distance"]), record.get("transform"), record.get("geometry"))
+                   int(record["distance"]), record.get("transform"), record.get("geometry"),
+                   record.get("turned"))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,18 @@ def duplicate_text(event: Duplicate) -> str:
         how += f", {m.transform}"
     if m.geometry is not None and (turned := transform_text(m.geometry)):
         how += f", {turned}"
+    if m.turned is not None:
+        how += f", {canvas_text(m.turned)}"
     return f"{shown(m.path)}\n    duplicates {shown(m.match)}  ({how})"
+
+
+def canvas_text(turned: float) -> str:
+    """How a photo on a canvas was turned from the other: "turned 25° clockwise on a canvas"."""
+    return f"{turn_text(turned)} on a canvas"
+
+
+def turn_text(angle: float) -> str:
+    return f"turned {abs(angle):.0f}° {'counter-clockwise' if angle > 0 else 'clockwise'}"
 
 
 def transform_text(found: dict[str, Any]) -> str:
@@ -39,7 +50,7 @@ def transform_text(found: dict[str, Any]) -> str:
         parts.append("mirrored")
     angle = float(found["rotation"])
     if abs(angle) >= 0.5:
-        parts.append(f"turned {abs(angle):.0f}° {'counter-clockwise' if angle > 0 else 'clockwise'}")
+        parts.append(turn_text(angle))
     if abs(float(found["scale"]) - 1) >= 0.02:
         parts.append(f"zoomed {float(found['scale']):.2f}×")
     return ", ".join(parts)

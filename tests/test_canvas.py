@@ -69,3 +69,24 @@ def test_the_default_mode_finds_copies_turned_onto_a_canvas(photos: Path, tmp_pa
     # survive the turn and the turn back at 32×32 (cosine 0.86; robust mode's job).
     missed = {"retina.jpg", "hubble_deep_field.jpg"}
     assert found == {f"zz-{Path(name).stem}-turned.jpg": name for name in PHOTOS if name not in missed}
+
+
+def test_the_notice_says_how_far_one_was_turned_from_the_other(photos: Path, tmp_path: Path) -> None:
+    coffee = open_rgb(photos / "coffee.png")
+    coffee.rotate(25, resample=Image.Resampling.BICUBIC, expand=True).save(photos / "zz-coffee-turned.jpg")
+    # Indexed before its original (names sort first): the turn is read back from the cache.
+    chelsea = open_rgb(photos / "chelsea.png")
+    chelsea.rotate(-10, resample=Image.Resampling.BICUBIC, expand=True).save(photos / "a-chelsea-turned.jpg")
+    result = run("scan", photos, "--json", "--cache", tmp_path / "c.db")
+    found = {Path(d["path"]).name: d for d in result.events("duplicate")}
+    assert Path(found["zz-coffee-turned.jpg"]["match"]).name == "coffee.png"
+    assert abs(found["zz-coffee-turned.jpg"]["turned"] - 25) < 0.3
+    assert Path(found["chelsea.png"]["match"]).name == "a-chelsea-turned.jpg"
+    assert abs(found["chelsea.png"]["turned"] - 10) < 0.3  # chelsea.png is turned back by +10°
+    assert set(found) == {"zz-coffee-turned.jpg", "chelsea.png"}
+    text = run("scan", photos, "--cache", tmp_path / "text.db").out
+    assert "turned 25° counter-clockwise on a canvas" in text
+    assert "turned 10° counter-clockwise on a canvas" in text
+    # The notice keeps it: what the review page and `dupwatch notices` show.
+    notices = run("notices", "--json", "--cache", tmp_path / "c.db").events("duplicate")
+    assert sorted(round(n.get("turned", 0)) for n in notices) == [10, 25]

@@ -41,3 +41,24 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text("not sqlite at all" * 100)
     with pytest.raises(DupwatchError, match=f"cannot open cache {path}"):
         SqliteStore(path)
+
+
+def test_a_cache_from_before_canvas_turns_keeps_its_files_and_notices(photos: Path, cache: Path) -> None:
+    import shutil
+
+    from tests.conftest import run
+
+    shutil.copy(photos / "coffee.png", photos / "zz coffee copy.png")
+    run("scan", photos, "--cache", cache)
+    with sqlite3.connect(cache) as db:  # as the release before made it: schema 3
+        db.executescript("ALTER TABLE files DROP COLUMN turned; ALTER TABLE notices DROP COLUMN turned;"
+                         " PRAGMA user_version = 3;")
+    store = SqliteStore(cache)
+    try:
+        [notice] = store.notices(0, 10)
+        assert notice.match.turned is None and notice.match.path.endswith("zz coffee copy.png")
+        assert store.count() == 9 and store.turned(1) == 0.0
+    finally:
+        store.close()
+    rescan = run("scan", photos, "--cache", cache, "--json")
+    assert rescan.events("summary")[0]["unchanged"] == 9  # nothing read again

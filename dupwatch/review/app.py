@@ -21,7 +21,7 @@ from flask import Flask, Response, abort, redirect, render_template, request, se
 from werkzeug.wrappers import Response as BaseResponse
 
 from dupwatch.config import Config
-from dupwatch.report import transform_text
+from dupwatch.report import canvas_text, transform_text
 from dupwatch.review import auth
 from dupwatch.review.decide import not_duplicate, sidecars_of
 from dupwatch.review.thumbs import SIZES, Thumbnails
@@ -177,7 +177,8 @@ def create_app(config: Config, store: Callable[[], Store] | None = None) -> Flas
         return redirect(url_for("login"), 303)
 
     app.jinja_env.filters.update(size=_size, when=_when, folder=lambda p: os.path.dirname(p) or "/",
-                                 name=os.path.basename, turned=transform_text, kind=_kind)
+                                 name=os.path.basename, turned=transform_text, canvas=canvas_text,
+                                 kind=_kind)
     return app
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from dupwatch.config import Config, ReviewConfig
 from dupwatch.record import Notice
-from dupwatch.report import shown
+from dupwatch.report import canvas_text, shown
 from dupwatch.sinks.base import Alert, DeliveryError
 
 
@@ -75,6 +75,8 @@ def alert_text(item: Alert) -> tuple[str, str]:
         how = "the same bytes" if m.kind == "exact" else f"{m.method} {m.score:.3f}"
         if m.transform is not None:
             how += f", {m.transform}"
+        if m.turned is not None:
+            how += f", {canvas_text(m.turned)}"
         title = f"Duplicate photo: {shown(os.path.basename(m.path))}"
         body = (f"{shown(m.path)}\nduplicates {shown(m.match)}\n({how}, {_clock(item.found_at)})")
         return title, body

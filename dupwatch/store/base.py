@@ -144,6 +144,9 @@ class Store(Protocol):
 
     def count(self) -> int: ...
 
+    def turned(self, file_id: int) -> float:
+        """Degrees an indexed file was turned on a canvas (`Photo.turned`)."""
+
     def content_hashes(self) -> set[bytes]:
         """The contents of every indexed file."""
 

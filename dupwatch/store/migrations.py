@@ -94,4 +94,10 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX not_duplicates_high ON not_duplicates (high);
     """,
+    # 4: photos turned onto a canvas are turned back before they are fingerprinted; how far, so
+    # that a notice can say how one of a pair was turned from the other.
+    """
+    ALTER TABLE files ADD COLUMN turned REAL NOT NULL DEFAULT 0;
+    ALTER TABLE notices ADD COLUMN turned REAL;
+    """,
 ]

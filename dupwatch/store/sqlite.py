@@ -91,14 +91,14 @@ class SqliteStore:
         self._write()
         st = photo.stat
         values = (photo.path, st.size, st.mtime_ns, st.dev, st.ino, photo.content_hash,
-                  photo.width, photo.height, plan, time.time())
+                  photo.width, photo.height, plan, time.time(), photo.turned)
         row = self._db.execute(
             "SELECT id, content_hash FROM files WHERE path = ?", (photo.path,)
         ).fetchone()
         if row is None:
             cur = self._db.execute(
                 "INSERT INTO files (path, size, mtime_ns, dev, ino, content_hash, width, height,"
-                " plan, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " plan, indexed_at, turned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
             file_id = int(cur.lastrowid or 0)
@@ -106,7 +106,8 @@ class SqliteStore:
             file_id = int(row[0])
             self._db.execute(
                 "UPDATE files SET path = ?, size = ?, mtime_ns = ?, dev = ?, ino = ?,"
-                " content_hash = ?, width = ?, height = ?, plan = ?, indexed_at = ? WHERE id = ?",
+                " content_hash = ?, width = ?, height = ?, plan = ?, indexed_at = ?, turned = ?"
+                " WHERE id = ?",
                 (*values, file_id),
             )
             self._db.execute("DELETE FROM fingerprints WHERE file_id = ?", (file_id,))
@@ -188,10 +189,11 @@ class SqliteStore:
         geometry = None if match.geometry is None else json.dumps(match.geometry)
         self._db.execute(
             "INSERT INTO notices (found_at, path, match, kind, method, score, distance, transform,"
-            " geometry, file_id, match_id, path_hash, match_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-            " (SELECT content_hash FROM files WHERE id = ?), (SELECT content_hash FROM files WHERE id = ?))",
+            " geometry, turned, file_id, match_id, path_hash, match_hash) VALUES (?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?, ?, ?, ?, (SELECT content_hash FROM files WHERE id = ?),"
+            " (SELECT content_hash FROM files WHERE id = ?))",
             (now, match.path, match.match, match.kind, match.method, match.score, match.distance,
-             match.transform, geometry, file_id, match_id, file_id, match_id),
+             match.transform, geometry, match.turned, file_id, match_id, file_id, match_id),
         )
         return True
 
@@ -229,6 +231,10 @@ class SqliteStore:
             "SELECT high FROM not_duplicates WHERE low = ?"
             " UNION SELECT low FROM not_duplicates WHERE high = ?", (content_hash, content_hash)).fetchall()
         return {bytes(r[0]) for r in rows}
+
+    def turned(self, file_id: int) -> float:
+        row = self._db.execute("SELECT turned FROM files WHERE id = ?", (file_id,)).fetchone()
+        return float(row[0]) if row else 0.0
 
     def content_hash(self, file_id: int) -> bytes | None:
         row = self._db.execute("SELECT content_hash FROM files WHERE id = ?", (file_id,)).fetchone()
@@ -296,7 +302,8 @@ class SqliteStore:
 
 
 
-NOTICE = "n.id, n.found_at, n.path, n.match, n.kind, n.method, n.score, n.distance, n.transform, n.geometry"
+NOTICE = ("n.id, n.found_at, n.path, n.match, n.kind, n.method, n.score, n.distance, n.transform, n.geometry,"
+          " n.turned")
 FILE = "{t}.id, {t}.path, {t}.size, {t}.mtime_ns, {t}.width, {t}.height, {t}.content_hash"
 NOT_DUPLICATE = ("EXISTS (SELECT 1 FROM not_duplicates d WHERE d.low = min(n.path_hash, n.match_hash)"
                  " AND d.high = max(n.path_hash, n.match_hash))")
@@ -337,7 +344,8 @@ def _review_where(which: ReviewFilter) -> tuple[str, list[Any]]:
 
 def _notice(row: Any) -> Notice:
     geometry = None if row[9] is None else json.loads(row[9])
-    return Notice(row[0], row[1], Match(row[2], row[3], row[4], row[5], row[6], row[7], row[8], geometry))
+    return Notice(row[0], row[1], Match(row[2], row[3], row[4], row[5], row[6], row[7], row[8], geometry,
+                                        row[10]))
 
 
 def _file(row: Any, path: str) -> FileView:
@@ -348,8 +356,9 @@ def _file(row: Any, path: str) -> FileView:
 
 def _reviewed(row: Any) -> Reviewed:
     notice = _notice(row)
-    width = len(FILE.split(","))
-    duplicate = _file(row[14:14 + width], notice.match.path)
-    original = _file(row[14 + width:14 + 2 * width], notice.match.match)
-    hashes = (bytes(row[12]), bytes(row[13])) if row[12] is not None and row[13] is not None else None
-    return Reviewed(notice, duplicate, original, bool(row[10]), bool(row[11]), hashes)
+    at, width = len(NOTICE.split(",")), len(FILE.split(","))  # REVIEW's columns after NOTICE's
+    seen, not_duplicate, path_hash, match_hash = row[at:at + 4]
+    duplicate = _file(row[at + 4:at + 4 + width], notice.match.path)
+    original = _file(row[at + 4 + width:at + 4 + 2 * width], notice.match.match)
+    hashes = None if path_hash is None or match_hash is None else (bytes(path_hash), bytes(match_hash))
+    return Reviewed(notice, duplicate, original, bool(seen), bool(not_duplicate), hashes)
