@@ -194,7 +194,7 @@ class AppriseSinkConfig(Section):
 
 # What an exec hook's arguments may name: a duplicate's fields, and for a burst's summary
 # `count` (event "summary"; path and match are then the burst's latest duplicate).
-HOOK_FIELDS = ("event", "path", "match", "kind", "method", "score", "distance", "transform",
+HOOK_FIELDS = ("event", "path", "match", "kind", "method", "score", "distance", "transform", "turned",
                "found_at", "id", "count")
 
 

@@ -330,3 +330,20 @@ def test_every_sink_is_documented() -> None:
     for name in SINKS:
         assert f"| `{name}` |" in readme
         assert f"\n  {name}:\n" in example
+
+
+def test_a_copy_turned_on_a_canvas_says_so_in_the_alert_and_the_hook(
+        tmp_path: Path, photos: Path, cache: Path, receiver: Receiver) -> None:
+    from PIL import Image
+
+    turned = photos / "zz coffee turned.jpg"
+    Image.open(photos / "coffee.png").convert("RGB").rotate(25, expand=True).save(turned, quality=90)
+    program, runs = hook_script(tmp_path)
+    config = write_config(tmp_path, {"apprise": {"urls": [receiver.url("phone")]},
+                                     "exec": {"command": [*program, "{path}", "{turned}", "{transform}"]}})
+    assert run("scan", photos, "--config", config, "--cache", cache).code == ExitCode.OK
+    [body] = receiver.bodies
+    assert "turned 25° counter-clockwise on a canvas" in body["message"]
+    [hook] = hook_runs(runs)
+    assert hook["argv"][0] == str(turned) and abs(float(hook["argv"][1]) - 25) < 0.3
+    assert hook["argv"][2] == ""  # no dihedral turn: an empty argument, not "None"
