@@ -54,16 +54,23 @@ def test_photos_with_dark_surroundings_of_their_own_are_left_alone() -> None:
     assert straightened(vignette)[1] == 0.0
 
 
-def test_the_default_mode_finds_copies_turned_onto_a_canvas(photos: Path, tmp_path: Path) -> None:
-    """No CNN, no OpenCV needed: the hash and the pixel cosine see the photo, not its canvas."""
-    for name, angle in zip(PHOTOS, (25, -10, 15, 40, -25, 8, 30, -3), strict=True):
+def turned_copies_found(photos: Path, tmp_path: Path, angles: list[float], config: str) -> dict[str, str]:
+    """Each of the test photos turned onto a black canvas beside it (zz-NAME-turned.jpg), the
+    folder scanned with `config`: which file each duplicate names as its original."""
+    for name, angle in zip(PHOTOS, angles, strict=True):
         turned = open_rgb(photos / name).rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
         turned.save(photos / f"zz-{Path(name).stem}-turned.jpg", quality=90)
-    config = tmp_path / "plain.yaml"
-    config.write_text("geometry:\n  enabled: false\n")
-    result = run("scan", photos, "--json", "--cache", tmp_path / "c.db", "--config", config)
+    path = tmp_path / "config.yaml"
+    path.write_text(config)
+    result = run("scan", photos, "--json", "--cache", tmp_path / "c.db", "--config", path)
     assert result.code == ExitCode.OK, result.err
-    found = {Path(d["path"]).name: Path(d["match"]).name for d in result.events("duplicate")}
+    return {Path(d["path"]).name: Path(d["match"]).name for d in result.events("duplicate")}
+
+
+def test_the_default_mode_finds_copies_turned_onto_a_canvas(photos: Path, tmp_path: Path) -> None:
+    """No CNN, no OpenCV needed: the hash and the pixel cosine see the photo, not its canvas."""
+    found = turned_copies_found(photos, tmp_path, [25, -10, 15, 40, -25, 8, 30, -3],
+                                "geometry:\n  enabled: false\n")
     # Not retina: its black surround is its own, so turned it is a disc on a canvas, not a
     # rectangle, and is left as it is. Not hubble's stars either: single bright pixels do not
     # survive the turn and the turn back at 32×32 (cosine 0.86; robust mode's job).

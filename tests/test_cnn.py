@@ -141,14 +141,9 @@ def test_robust_query_ranks_the_original_of_a_crop_first(photos: Path, tmp_path:
 
 def test_robust_mode_matches_each_turned_copy_to_its_own_original(photos: Path, tmp_path: Path) -> None:
     """Photos turned onto black canvases look alike to a CNN; each must still find its original."""
-    for name in PHOTOS:
-        turned = open_rgb(photos / name).rotate(25, resample=Image.Resampling.BICUBIC, expand=True)
-        turned.save(photos / f"zz-{Path(name).stem}-turned.jpg", quality=90)
-    config = tmp_path / "robust.yaml"
-    config.write_text("robust:\n  enabled: true\n")
-    result = run("scan", photos, "--json", "--cache", tmp_path / "c.db", "--config", config)
-    assert result.code == ExitCode.OK, result.err
-    found = {Path(d["path"]).name: Path(d["match"]).name for d in result.events("duplicate")}
+    from tests.test_canvas import turned_copies_found
+
+    found = turned_copies_found(photos, tmp_path, [25] * len(PHOTOS), "robust:\n  enabled: true\n")
     assert found == {f"zz-{Path(name).stem}-turned.jpg": name for name in PHOTOS}
 
 
