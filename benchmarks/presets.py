@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import arguments
+from benchmarks.common import arguments, summary
 from dupwatch.bench.variants import CORE_TRANSFORMS, RECALL_ONE, photo_paths, write_variants
 from dupwatch.fingerprint import Plan, fingerprint_now
 from dupwatch.methods.base import Method
@@ -61,6 +61,8 @@ def main() -> int:
                "edits_min": min(edits), "different_max": max(distinct),
                "different_p999": float(np.percentile(distinct, 99.9))}
         rows.append(row)
+        summary(f"presets: {name}, plain copies ≥ / different photos ≤",
+                f"{row['copies_min']:.3f} / {row['different_max']:.3f}")
         if not args.json:
             print(f"{name:14} default {row['default']:.3f}  plain copies ≥ {row['copies_min']:.3f}"
                   f"  mild edits: p5 {row['edits_p5']:.3f}, min {row['edits_min']:.3f}"

@@ -35,6 +35,7 @@ SCRIPTS: dict[str, tuple[list[str], bool]] = {
     "raw.py": (["--count", "1", "--rounds", "1"], True),
     "detectors.py": (["--every", "8"], True),
     "accuracy.py": (["--only", "copy,jpeg-q50,crop-5,text"], True),
+    "presets.py": (["--methods", "cosine,dhash"], True),
     "review.py": (["--copies", "1000", "--rounds", "3"], True),
 }
 
