@@ -24,7 +24,16 @@ from dupwatch.methods import geometry
 from dupwatch.methods.geometry import Geometry
 from dupwatch.methods.registry import METHODS
 from dupwatch.pipeline import Duplicate, Pipeline, default_workers
-from dupwatch.report import Tally, duplicate_text, geometry_text, json_line, shown, skipped_text, table
+from dupwatch.report import (
+    Tally,
+    duplicate_text,
+    geometry_text,
+    json_line,
+    shown,
+    skipped_text,
+    table,
+    turn_text,
+)
 from dupwatch.sinks import log as notice_log
 from dupwatch.sinks.outbox import open_outbox
 from dupwatch.store.sqlite import SqliteStore
@@ -384,15 +393,20 @@ def compare(args: argparse.Namespace) -> ExitCode:
         log.info("geometry: not installed (pip install 'dupwatch[geometry]')")
     elif args.method == Geometry.name and not geometry.available():
         raise DupwatchError("--method geometry needs OpenCV: pip install 'dupwatch[geometry]'")
-    same_bytes, scores = compare_files(args.a, args.b, names, config.method_options(), config.threshold)
+    compared = compare_files(args.a, args.b, names, config.method_options(), config.threshold)
+    same_bytes, scores = compared.same_bytes, compared.scores
     if args.json:
         print(json_line({"event": "compare", "a": args.a, "b": args.b, "same_bytes": same_bytes,
+                         "turned": dict(zip(("a", "b"), compared.turned, strict=True)),
                          "scores": {s.method: {"score": round(s.score, 4), "threshold": s.threshold,
                                                "duplicate": s.duplicate, "distance": s.distance,
                                                **({"geometry": s.geometry} if s.geometry else {})}
                                     for s in scores}}))
         return ExitCode.OK
     print(f"same bytes: {'yes' if same_bytes else 'no'}")
+    for path, turned in zip((args.a, args.b), compared.turned, strict=True):
+        if turned:
+            print(f"{shown(path)}: {turn_text(turned)} on a canvas; turned back and cut out first")
     rows = [["method", "score", "threshold", "duplicate", "distance"]]
     rows += [[s.method, f"{s.score:.3f}", f"{s.threshold:.2f}", "yes" if s.duplicate else "no",
               "" if s.distance is None else str(s.distance)] for s in scores]

@@ -25,10 +25,18 @@ class Score:
         return self.score >= self.threshold
 
 
+@dataclass(frozen=True)
+class Comparison:
+    same_bytes: bool
+    scores: list[Score]
+    # Degrees each file was turned on a canvas (0: none), taken off before any method looked.
+    turned: tuple[float, float]
+
+
 def compare_files(
     a: str, b: str, names: tuple[str, ...], options: Options | None = None,
     threshold: Callable[[Method], float] = lambda m: m.default_threshold,
-) -> tuple[bool, list[Score]]:
+) -> Comparison:
     """Whether the two files hold the same bytes, and each method's score for the pair against
     the `threshold` in effect for it."""
     plan = Plan(names, options or Options())
@@ -44,5 +52,5 @@ def compare_files(
             scores.append(Score(method.name, verdict.score, threshold(method), None, details))
         else:
             scores.append(Score(method.name, method.compare(fa, fb), threshold(method), distance))
-    return first.content_hash == second.content_hash, scores
+    return Comparison(first.content_hash == second.content_hash, scores, (first.turned, second.turned))
 

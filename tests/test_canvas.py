@@ -97,3 +97,15 @@ def test_the_notice_says_how_far_one_was_turned_from_the_other(photos: Path, tmp
     # The notice keeps it: what the review page and `dupwatch notices` show.
     notices = run("notices", "--json", "--cache", tmp_path / "c.db").events("duplicate")
     assert sorted(round(n.get("turned", 0)) for n in notices) == [10, 25]
+
+
+def test_compare_says_a_file_was_turned_on_a_canvas(tmp_path: Path) -> None:
+    turned = tmp_path / "coffee turned.jpg"
+    open_rgb(SAMPLES / "coffee.png").rotate(-12, expand=True, fillcolor="white").save(turned)
+    text = run("compare", turned, SAMPLES / "coffee.png", "--method", "cosine")
+    assert "coffee turned.jpg: turned 12° clockwise on a canvas; turned back and cut out first" in text.out
+    assert "coffee.png:" not in text.out  # the upright one is not mentioned
+    json = run("compare", turned, SAMPLES / "coffee.png", "--method", "cosine", "--json")
+    [compared] = json.events("compare")
+    assert abs(compared["turned"]["a"] + 12) < 0.3 and compared["turned"]["b"] == 0
+    assert compared["scores"]["cosine"]["duplicate"]

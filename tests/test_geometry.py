@@ -21,7 +21,7 @@ GEOMETRY = Geometry()
 
 
 def _scores(a: Path, b: Path) -> dict[str, dict[str, object]]:
-    _, scores = compare_files(str(a), str(b), ("cosine", "geometry"))
+    scores = compare_files(str(a), str(b), ("cosine", "geometry")).scores
     return {s.method: {"score": s.score, "duplicate": s.duplicate, **(s.geometry or {})} for s in scores}
 
 
