@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -25,20 +26,36 @@ def _difference(a: Image.Image, b: Image.Image) -> float:
                         - np.asarray(b.resize(size), dtype=np.float32)).mean())
 
 
-@pytest.mark.parametrize("angle", [25, -10, 3, 40])
-@pytest.mark.parametrize("fill", ["black", "white"])
-def test_a_turned_photo_comes_back_upright_with_its_angle(angle: float, fill: str) -> None:
+# At quality 50 the ringing edge is rougher: at 25° the cut takes 1 % more a side (the methods'
+# zooms absorb that; this test's pixel check does not), and at 40° the edge fails the rectangle
+# test (0.68 of 0.75) and the photo is left on its canvas.
+@pytest.mark.parametrize(("angle", "fill", "quality"), [
+    *((angle, fill, None) for angle in (25, -10, 3, 40) for fill in ("black", "white")),
+    *((angle, "black", 75) for angle in (25, -10, 3, 40)),
+    *((angle, "black", 50) for angle in (-10, 3)),
+])
+def test_a_turned_photo_comes_back_upright_with_its_angle(angle: float, fill: str,
+                                                          quality: int | None) -> None:
+    def saved(image: Image.Image) -> Image.Image:  # as most editors and phones save: JPEG
+        if quality is None:
+            return image
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=quality)
+        return Image.open(out).convert("RGB")
+
     original = open_rgb(SAMPLES / "coffee.png")
-    turned = original.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=fill)
+    turned = saved(original.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=fill))
     assert canvas(np.asarray(turned)).mean() > 0.02  # the corners the turn left
     upright, turn = straightened(turned)
     assert abs(turn - angle) < 0.2
-    # The whole photo, less the 2 % trimmed from each side, with no canvas left...
-    assert abs(upright.width / original.width - 0.96) < 0.02, upright.size
-    assert abs(upright.height / original.height - 0.96) < 0.02, upright.size
+    # The whole photo, less the 2 % trimmed from each side (a JPEG's ringing edge moves the cut
+    # by a pixel or two more), with no canvas left...
+    near = 0.02 if quality is None else 0.03
+    assert abs(upright.width / original.width - 0.96) < near, upright.size
+    assert abs(upright.height / original.height - 0.96) < near, upright.size
     assert not canvas(np.asarray(upright)).any()
     # ...and upright: a mere 2° turn of the photo differs from it by 7.3 grey levels.
-    assert _difference(upright, _inner(original)) < 4
+    assert _difference(upright, _inner(saved(original))) < 4  # the original as compressed as the copy
     assert _difference(_inner(original.rotate(2)), _inner(original)) > 6
 
 
