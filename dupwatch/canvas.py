@@ -23,8 +23,8 @@ from PIL import Image
 CANVAS_DARK, CANVAS_BRIGHT = 12, 243  # a canvas corner is this dark or this bright...
 CANVAS_FLAT = 2.0  # ...and this flat (grey-level standard deviation)
 CANVAS_TOLERANCE = 6  # grey levels from the corner's value that are still canvas...
-# ...or, when looking for a photo to turn back, this many: a JPEG (quality 50–90) rings up to
-# about 15 levels into a black canvas along the photo's edge, and the canvas must reach it.
+# ...or, when a photo to turn back is not found with that, this many: a JPEG (quality 50–90)
+# rings up to about 15 levels into a black canvas along the photo's edge.
 STRAIGHTEN_TOLERANCE = 16
 FIND_SIDE = 256  # the canvas is found on a thumbnail this size
 MIN_CANVAS = 0.03  # the photo leaves at least this much of the image as canvas (a 1° turn: 4 %)
@@ -75,18 +75,16 @@ def straightened(image: Image.Image, min_size: int = FIND_SIDE) -> tuple[Image.I
     """
     if _flat_corners(image) < 2:
         return image, 0.0  # nearly every photo: four 3×3 crops and done
-    small = _shrunk(image, FIND_SIDE)
-    photo = ~canvas(np.asarray(small.convert("RGB")), STRAIGHTEN_TOLERANCE)
-    if photo.mean() > 1 - MIN_CANVAS or photo.mean() < MIN_PHOTO:
+    small = np.asarray(_shrunk(image, FIND_SIDE).convert("RGB"))
+    # The exact fill first (it leaves a photo's own near-black alone), then as much as a JPEG's
+    # ringing needs.
+    for tolerance in (CANVAS_TOLERANCE, STRAIGHTEN_TOLERANCE):
+        found = _photo_rectangle(~canvas(small, tolerance))
+        if found is not None:
+            break
+    else:
         return image, 0.0
-    fit = _turned_rectangle(photo)
-    if fit is None:
-        return image, 0.0
-    turn, area, edges = fit
-    if not MIN_PHOTO * photo.size <= area <= (1 - MIN_CANVAS) * photo.size:
-        return image, 0.0  # dark patches at the edges of a photo that fills the image, say
-    if edges < EDGES:
-        return image, 0.0  # not a rectangle: the dark or bright surround is the photo's own
+    photo, turn = found
     mask = Image.fromarray(photo.astype(np.uint8) * 255).rotate(-turn, expand=True)
     box = mask.getbbox()
     if box is None:
@@ -99,6 +97,21 @@ def straightened(image: Image.Image, min_size: int = FIND_SIDE) -> tuple[Image.I
     cut = upright.crop((round((left + mx) * sx), round((top + my) * sy),
                         round((right - mx) * sx), round((bottom - my) * sy)))
     return cut, turn
+
+
+def _photo_rectangle(photo: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """`photo` (True where the photo is) and its turn, if it is a turned rectangle on a canvas."""
+    if photo.mean() > 1 - MIN_CANVAS or photo.mean() < MIN_PHOTO:
+        return None
+    fit = _turned_rectangle(photo)
+    if fit is None:
+        return None
+    turn, area, edges = fit
+    if not MIN_PHOTO * photo.size <= area <= (1 - MIN_CANVAS) * photo.size:
+        return None  # dark patches at the edges of a photo that fills the image, say
+    if edges < EDGES:
+        return None  # not a rectangle: the dark or bright surround is the photo's own
+    return photo, turn
 
 
 def _flat_corners(image: Image.Image) -> int:
