@@ -1,8 +1,9 @@
 """Photos turned onto a canvas: found, turned back upright and cut out, before any fingerprint.
 
 An editor that turns a photo by 10° or 25° fills the four corners it leaves with pure black (or
-white), and a scanned print lies askew on the scanner's flat lid. Every method then sees the
-canvas as much as the photo: a hash or a pixel grid of the turned copy is nothing like its
+white); a print scanned askew on a lid that scans pure white is the same case (an off-white or
+noisy lid is not taken for a canvas: no real scans were at hand to tune for). Every method sees
+the canvas as much as the photo: a hash or a pixel grid of the turned copy is nothing like its
 original's, and two *different* photos turned the same way look alike (their black triangles
 match). So the pipeline turns such a photo back and cuts it out of its canvas once, right after
 decoding, and every method fingerprints the photo itself (`fingerprint.fingerprint_bytes`).
