@@ -239,3 +239,20 @@ def test_the_review_page_prunes_its_thumbnails_when_it_starts(photos: Path, cach
     finally:
         server.kill()
     assert "thumbnails: removed 1" in server.stderr.read_text()
+
+
+def test_the_page_says_how_a_copy_was_turned_on_its_canvas(photos: Path, cache: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from tests.review_server import ReviewProcess
+
+    turned = photos / "zz coffee turned.jpg"
+    Image.open(photos / "coffee.png").convert("RGB").rotate(20, expand=True).save(turned, quality=80)
+    run("scan", photos, "--cache", cache)
+    server = ReviewProcess(tmp_path, "--cache", cache)
+    try:
+        for page in ("", "pair/1"):
+            with urllib.request.urlopen(server.url + page, timeout=10) as response:  # noqa: S310
+                assert "turned 20° counter-clockwise on a canvas" in response.read().decode()
+    finally:
+        server.kill()
