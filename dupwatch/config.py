@@ -372,9 +372,7 @@ def with_preset(data: dict[str, Any]) -> dict[str, Any]:
     method = confirm.get("method", "cosine") if isinstance(confirm, dict) else None
     if method in METHODS:
         values["confirm", "threshold"] = METHODS[method].preset_threshold(preset)
-    cnn = METHODS["cnn"]
-    values["robust", "threshold"] = {"strict": max(ROBUST_THRESHOLD, cnn.preset_threshold("strict")),
-                                     "loose": cnn.preset_threshold("loose")}.get(preset, ROBUST_THRESHOLD)
+    values["robust", "threshold"] = METHODS["cnn"].preset_threshold(preset, ROBUST_THRESHOLD)
     out = dict(data)
     for (section, key), value in values.items():
         mine = out.get(section)

@@ -53,12 +53,15 @@ class Method(ABC):
         self.options = options or Options()
 
     @classmethod
-    def preset_threshold(cls, preset: str) -> float:
+    def preset_threshold(cls, preset: str, normal: float | None = None) -> float:
+        """The threshold of a preset, never crossing `normal` (default_threshold unless a search
+        uses this method's score with a threshold of its own, as robust mode does) the wrong way."""
+        normal = cls.default_threshold if normal is None else normal
         chosen = {"strict": cls.strict_threshold, "loose": cls.loose_threshold}.get(preset)
         if chosen is None:
-            return cls.default_threshold
+            return normal
         pick = max if preset == "strict" else min
-        return pick(chosen, cls.default_threshold)
+        return pick(chosen, normal)
 
     @property
     def key(self) -> str:
