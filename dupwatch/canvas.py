@@ -47,7 +47,7 @@ def canvas(rgb: np.ndarray, tolerance: int = CANVAS_TOLERANCE) -> np.ndarray:
     right edge. Only corners that are such fill start a run; a photo whose corners are anything
     else (sky, shadow, texture) has no canvas.
     """
-    grey = rgb.astype(np.int16).mean(axis=2) if rgb.ndim == 3 else rgb.astype(np.int16)
+    grey = rgb.astype(np.int16).mean(axis=2)
     h, w = grey.shape
     out = np.zeros((h, w), dtype=bool)
     cols = np.arange(w)

@@ -29,7 +29,6 @@ QUALITY = 82
 class Thumbnails:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._made = threading.local()
 
     def get(self, file: FileView, size: int) -> Path | None:
         """The thumbnail of an indexed file, made on first use; None when the file is gone,

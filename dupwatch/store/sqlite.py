@@ -301,7 +301,6 @@ class SqliteStore:
         return self.path.with_name(f"{self.path.name}.{name}")
 
 
-
 NOTICE = ("n.id, n.found_at, n.path, n.match, n.kind, n.method, n.score, n.distance, n.transform, n.geometry,"
           " n.turned")
 FILE = "{t}.id, {t}.path, {t}.size, {t}.mtime_ns, {t}.width, {t}.height, {t}.content_hash"
