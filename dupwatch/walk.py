@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import fnmatch
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -39,21 +40,27 @@ def walk(roots: Iterable[str], selection: Selection, follow_symlinks: bool) -> I
             raise DupwatchError(f"{path}: {exc.strerror or exc}") from None
         if os.path.isdir(path):
             seen.add((st.st_dev, st.st_ino))
-            yield from _walk_dir(path, selection, follow_symlinks, seen)
+            yield from _walk_tree(path, selection, follow_symlinks, seen)
         else:
             yield path  # a file named on the command line is taken whatever its name
 
 
-def _walk_dir(
-    folder: str, selection: Selection, follow: bool, seen: set[tuple[int, int]]
+def _walk_tree(
+    top: str, selection: Selection, follow: bool, seen: set[tuple[int, int]]
 ) -> Iterator[str | SkipFile]:
-    try:
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except OSError as exc:
-        yield SkipFile(folder, f"cannot list folder: {exc.strerror or exc}")
+    """Depth first, in name order, with a stack of its own: a tree can be deeper than Python's
+    recursion limit (a folder nested a thousand times is a few lines of shell)."""
+    stack: list[Iterator[os.DirEntry[str]]] = []
+    listing = _list(top)
+    if isinstance(listing, SkipFile):
+        yield listing
         return
-    for entry in entries:
+    stack.append(listing)
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+            continue
         if selection.ignored(entry.name):
             continue
         try:
@@ -64,20 +71,47 @@ def _walk_dir(
             else:
                 st = entry.stat(follow_symlinks=False)
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                yield SkipFile(entry.path, "symlink loop")
-            elif exc.errno == errno.ENOENT:
-                reason = "broken symlink" if entry.is_symlink() else "vanished during the scan"
-                yield SkipFile(entry.path, reason)
-            else:
-                yield SkipFile(entry.path, exc.strerror or str(exc))
+            yield SkipFile(entry.path, _why(exc, entry))
             continue
-        if os.path.isdir(entry.path) if follow else entry.is_dir(follow_symlinks=False):
+        if stat.S_ISDIR(st.st_mode):
             key = (st.st_dev, st.st_ino)
             if key in seen:
                 yield SkipFile(entry.path, "symlink loop: folder already scanned")
                 continue
             seen.add(key)
-            yield from _walk_dir(entry.path, selection, follow, seen)
-        elif selection.wants(entry.name) and os.path.isfile(entry.path):
-            yield entry.path
+            listing = _list(entry.path)
+            if isinstance(listing, SkipFile):
+                yield listing
+            else:
+                stack.append(listing)
+        elif selection.wants(entry.name):
+            yield entry.path if stat.S_ISREG(st.st_mode) else SkipFile(entry.path, not_a_file(st.st_mode))
+
+
+def _list(folder: str) -> Iterator[os.DirEntry[str]] | SkipFile:
+    try:
+        with os.scandir(folder) as it:
+            return iter(sorted(it, key=lambda e: e.name))
+    except OSError as exc:
+        return SkipFile(folder, f"cannot list folder: {exc.strerror or exc}")
+
+
+def _why(exc: OSError, entry: os.DirEntry[str]) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symlink loop"
+    if exc.errno == errno.ENOENT:
+        return "broken symlink" if entry.is_symlink() else "vanished during the scan"
+    return exc.strerror or str(exc)
+
+
+def not_a_file(mode: int) -> str:
+    """Why a name that looks like a photo is not one to open: what it is instead."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO, not a photo file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a photo file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not a photo file"
+    if stat.S_ISDIR(mode):
+        return "a folder, not a photo file"
+    return "not a regular file"
