@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import logging
 import re
+import sqlite3
 import sys
 import tempfile
 import time
@@ -36,7 +37,8 @@ from dupwatch.report import (
 )
 from dupwatch.sinks import log as notice_log
 from dupwatch.sinks.outbox import open_outbox
-from dupwatch.store.sqlite import SqliteStore
+from dupwatch.store import sqlite as sqlite_store
+from dupwatch.store.sqlite import SqliteStore, cache_error
 from dupwatch.walk import Selection, walk
 
 log = logging.getLogger("dupwatch")
@@ -54,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DupwatchError as exc:
         print(f"dupwatch: {shown(str(exc))}", file=sys.stderr)
         return int(exc.exit_code)
+    except sqlite3.Error as exc:
+        # Found in use rather than at open (a damaged page is found by the first query that
+        # reads it; a disk fills up): here, once, for every command and the service.
+        print(f"dupwatch: {shown(str(cache_error(_cache_of(args), exc)))}", file=sys.stderr)
+        return int(ExitCode.ERROR)
     except KeyboardInterrupt:
         print("dupwatch: interrupted", file=sys.stderr)
         return 130
@@ -124,6 +131,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--undo", action="store_true", help="show them again")
     p.set_defaults(run=seen)
 
+    p = sub.add_parser("check", parents=[common, cached],
+                       help="check the cache for damage (exit 0 ok, 1 damaged) and say how to rebuild it")
+    p.set_defaults(run=check)
+
     p = sub.add_parser("query", parents=[common, cached], help="the indexed images most like one image")
     p.add_argument("image")
     p.add_argument("-k", type=int, default=3, help="how many (default 3)")
@@ -159,6 +170,13 @@ def _config(args: argparse.Namespace) -> Config:
     if cache is not None:
         config = config.model_copy(update={"cache": config.cache.model_copy(update={"path": cache})})
     return config
+
+
+def _cache_of(args: argparse.Namespace) -> Path:
+    try:
+        return _config(args).cache.resolved()
+    except DupwatchError:
+        return configuration.CacheConfig(path=getattr(args, "cache", None)).resolved()
 
 
 def scan(args: argparse.Namespace) -> ExitCode:
@@ -340,6 +358,27 @@ def seen(args: argparse.Namespace) -> ExitCode:
     if missing:
         raise DupwatchError(f"no notice {', '.join(map(str, missing))} in the cache")
     return ExitCode.OK
+
+
+def check(args: argparse.Namespace) -> ExitCode:
+    cache = _config(args).cache.resolved()
+    health = sqlite_store.check(cache)
+    counts = [f"{n} {what}" for n, what in ((health.files, "files"), (health.notices, "notices"))
+              if n is not None]
+    schema = "" if health.schema is None else f"schema {health.schema}, "
+    print(f"{shown(str(cache))}: {schema}{', '.join(counts) or 'nothing readable'}")
+    if not health.problems:
+        print("ok")
+        return ExitCode.OK
+    print("damaged:")
+    for problem in health.problems:
+        print(f"  {shown(problem)}")
+    print(f"To rebuild it: stop `dupwatch watch`, move the cache aside (mv {shown(str(cache))}"
+          f" {shown(str(cache))}.damaged) and scan your folders again (or start the watcher: it"
+          " catches up). The new cache has no pairs yet, so the duplicates already found are"
+          " reported once more (a burst is one summary alert), notice ids start again at 1, and"
+          " the review page's marks stay in the old file.")
+    return ExitCode.ERROR
 
 
 def parse_since(text: str) -> float:

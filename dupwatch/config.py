@@ -65,7 +65,7 @@ class ScanConfig(Section):
         for ext in value:
             ext = ext.strip().lower()
             if not ext or "/" in ext:
-                raise ValueError(f"not a file extension: {ext!r}")
+                raise ValueError(f"not a file extension: {quoted(ext)}")
             out.append(ext if ext.startswith(".") else "." + ext)
         return tuple(out)
 
@@ -110,7 +110,7 @@ class GeometryConfig(Section):
     def _scores(cls, value: dict[str, float]) -> dict[str, float]:
         for name, score in value.items():
             if name not in METHODS:
-                raise ValueError(f"unknown method {name!r}; known: {', '.join(METHODS)}")
+                raise ValueError(f"unknown method {quoted(name)}; known: {', '.join(METHODS)}")
             if not 0.0 <= score <= 1.0:
                 raise ValueError(f"{name}: a score in [0, 1] (got {score!r})")
         return value
@@ -124,7 +124,7 @@ class ConfirmConfig(Section):
     @classmethod
     def _known(cls, value: str) -> str:
         if value not in METHODS:
-            raise ValueError(f"unknown method {value!r}; known: {', '.join(METHODS)}")
+            raise ValueError(f"unknown method {quoted(value)}; known: {', '.join(METHODS)}")
         return value
 
     def resolved_threshold(self) -> float:
@@ -182,7 +182,7 @@ def _apprise_url(url: str) -> str:
         quiet.setLevel(level)
     if not known:
         scheme = url.split("://", 1)[0] if "://" in url else url[:20]
-        raise ValueError(f"not a URL Apprise can send to (scheme {scheme!r}; see"
+        raise ValueError(f"not a URL Apprise can send to (scheme {quoted(scheme)}; see"
                          f" https://github.com/caronc/apprise/wiki)")
     return url
 
@@ -205,7 +205,7 @@ def _hook_argument(argument: str) -> str:
         raise ValueError(f"{exc} (write {{{{ and }}}} for literal braces)") from None
     for field in fields:
         if field not in HOOK_FIELDS:
-            raise ValueError(f"unknown field {{{field}}}; known: {', '.join(HOOK_FIELDS)}")
+            raise ValueError(f"unknown field {{{clip(field)}}}; known: {', '.join(HOOK_FIELDS)}")
     return argument
 
 
@@ -276,7 +276,7 @@ def _http_url(value: str, fields: tuple[str, ...] = ()) -> str:
         raise ValueError(str(exc)) from None
     for field in named:
         if field not in fields:
-            raise ValueError(f"unknown field {{{field}}}; known: {', '.join(fields) or 'none'}")
+            raise ValueError(f"unknown field {{{clip(field)}}}; known: {', '.join(fields) or 'none'}")
     return value
 
 
@@ -388,8 +388,20 @@ def with_preset(data: dict[str, Any]) -> dict[str, Any]:
 def dotted(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out += f"[{part}]" if isinstance(part, int) else (f".{clip(part)}" if out else clip(str(part)))
     return out or "(top level)"
+
+
+EXCERPT = 60  # characters of a bad value or key an error line quotes: enough to recognise it
+
+
+def clip(text: str, limit: int = EXCERPT) -> str:
+    """`text` cut to `limit` characters: an error is one short line, whatever the file holds."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def quoted(value: object) -> str:
+    return clip(repr(value))
 
 
 # Values never repeated in an error: they may hold tokens and passwords, and errors reach logs.
@@ -399,22 +411,90 @@ SECRET_KEYS = ("notices.apprise.urls", "review.password_hash")
 def _problem(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown key"
-    message = str(error["msg"]).removeprefix("Value error, ")
+    # Our validators quote the value in their message too: the whole message is clipped.
+    message = clip(str(error["msg"]).removeprefix("Value error, "), 4 * EXCERPT)
     if error["type"] == "missing" or dotted(error["loc"]).startswith(SECRET_KEYS):
         return message
-    return f"{message} (got {error['input']!r})"
+    return f"{message} (got {quoted(error['input'])})"
+
+
+MAX_BYTES = 1 << 20  # a config is a few KiB: past this it is not one (a wrong --config)
+# Values a file may expand to through YAML aliases (`*name`), counting each reuse anew: a
+# config has a few hundred; an alias bomb (a billion laughs in a kilobyte) has billions.
+MAX_NODES = 10_000
+MAX_DEPTH = 64
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """Valid YAML that no config needs and that would cost memory or time to load."""
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, bounded: aliases may not expand past MAX_NODES values in all."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}  # id(node) → the values it expands to, once composed
+        self._expanded = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        mark = event.start_mark
+        if self.check_event(yaml.AliasEvent):
+            node = self.anchors.get(event.anchor)
+            if node is not None:
+                if id(node) not in self._sizes:
+                    raise _Refused(None, None, "an alias inside its own anchor", mark)
+                self._count(self._sizes[id(node)], mark)
+            return super().compose_node(parent, index)
+        before = self._expanded
+        self._count(1, mark)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Refused(None, None, f"nested more than {MAX_DEPTH} deep", mark)
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        self._sizes[id(node)] = self._expanded - before
+        return node
+
+    def _count(self, nodes: int, mark: yaml.Mark) -> None:
+        self._expanded += nodes
+        if self._expanded > MAX_NODES:
+            raise _Refused(
+                None, None, f"too many aliases: the file expands to more than {MAX_NODES} values", mark)
 
 
 def load_file(path: Path) -> Config:
+    source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise ConfigError("(file)", f"cannot read: {exc.strerror or exc}", str(path)) from None
+        raise ConfigError("(file)", f"cannot read: {exc.strerror or exc}", source) from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError("(file)", f"too large (over {MAX_BYTES >> 20} MiB): is it the config?", source)
     try:
-        data = yaml.safe_load(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("(file)", f"not UTF-8 at byte {exc.start}", source) from None
+    try:
+        loaded = yaml.load(text, _Loader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError("(file)", f"not valid YAML: {exc}", str(path)) from None
-    return parse(data, str(path))
+        what = "" if isinstance(exc, _Refused) else "not valid YAML: "
+        raise ConfigError("(file)", what + _yaml_problem(exc), source) from None
+    return parse(loaded, source)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What PyYAML says, on one line: its own message quotes lines of the file below a caret."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        return clip(" ".join(filter(None, (exc.context, exc.problem))), 2 * EXCERPT) + where
+    if isinstance(exc, yaml.reader.ReaderError):
+        return f"character #x{exc.character:04x} not allowed (character {exc.position + 1})"
+    return clip(" ".join(str(exc).split()), 2 * EXCERPT)
 
 
 def find(explicit: Path | None) -> Path | None:

@@ -137,3 +137,22 @@ def test_compare_judges_by_the_presets_threshold(tmp_path: Path) -> None:
     assert verdicts == {("strict", tilted.name): False, ("normal", tilted.name): True,
                         ("loose", tilted.name): True, ("strict", cropped.name): False,
                         ("normal", cropped.name): False, ("loose", cropped.name): True}
+
+
+def test_aliases_a_config_really_uses_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("watch:\n  paths: &library [/photos, /more]\n  polling: *library\n")
+    config = configuration.load_file(path)
+    assert config.watch.polling == config.watch.paths == (Path("/photos"), Path("/more"))
+
+
+def test_a_long_bad_key_or_value_is_quoted_short(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("scan:\n  ? " + "k" * 5000 + "\n  : 1\n")
+    with pytest.raises(ConfigError) as info:
+        configuration.load_file(path)
+    assert info.value.key == "scan." + "k" * configuration.EXCERPT + "…"
+    path.write_text("scan:\n  extensions: [" + "x/" * 5000 + "]\n")
+    with pytest.raises(ConfigError) as info:
+        configuration.load_file(path)
+    assert info.value.key == "scan.extensions" and len(str(info.value)) < 300 + len(str(path))

@@ -11,6 +11,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,17 @@ class SqliteStore:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DupwatchError(f"cannot open cache {path}: cannot make its folder {path.parent}:"
+                                f" {exc.strerror or exc}; use another --cache (or cache.path)") from None
+        try:
             self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
-        except (sqlite3.DatabaseError, OSError) as exc:
-            raise DupwatchError(f"cannot open cache {path}: {exc}") from None
+        except sqlite3.Error as exc:
+            raise cache_error(path, exc, opening=True) from None
         self._pending = 0
         self._batch_started = 0.0
 
@@ -299,6 +304,80 @@ class SqliteStore:
 
     def beside(self, name: str) -> Path | None:
         return self.path.with_name(f"{self.path.name}.{name}")
+
+
+def cache_error(path: Path, exc: sqlite3.Error, opening: bool = False) -> DupwatchError:
+    """What is wrong with the cache, and what to do about it, in one line.
+
+    A damaged page is found by the first query that reads it, which may come long after the
+    open: callers turn errors into this at one boundary (`cli.main`), not query by query.
+    """
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        advice = (f"run `dupwatch check --cache {path}` to see the damage; move it aside (or delete"
+                  " it) and scan again: a rescan rebuilds it")
+    elif name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
+        advice = "give this user write access to it and to its folder, or use another --cache"
+    elif name == "SQLITE_FULL":
+        advice = f"the disk is full: free some space on it (df {path.parent})"
+    elif name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        advice = "another process holds it locked: try again when that one is done"
+    else:
+        advice = f"run `dupwatch check --cache {path}` to see what is wrong"
+    return DupwatchError(f"{'cannot open cache' if opening else 'cache'} {path}: {exc}; {advice}")
+
+
+@dataclass
+class Health:
+    """What `dupwatch check` found: PRAGMA integrity_check's problems (none: ok), and counts."""
+
+    problems: list[str]
+    schema: int | None = None
+    files: int | None = None
+    notices: int | None = None
+
+
+def check(path: Path, limit: int = 20) -> Health:
+    """Read the whole cache, changing nothing: SQLite's integrity check and a few counts."""
+    if not path.is_file():
+        raise DupwatchError(f"no cache at {path}: nothing was indexed there yet (see --cache, cache.path)")
+    try:
+        # Read-only, and never created: checking must not make or change what it looks at.
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=30.0)
+    except sqlite3.Error as exc:
+        raise cache_error(path, exc, opening=True) from None
+    health = Health([])
+    try:
+        try:
+            health.problems = _integrity(db, f"PRAGMA integrity_check({limit})")
+        except sqlite3.DatabaseError as exc:
+            # A page the whole check cannot walk past stops it with no row: say which tables.
+            health.problems = [str(exc)]
+            try:
+                tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            except sqlite3.DatabaseError:
+                tables = []
+            for table in tables:
+                quoted = table.replace('"', '""')
+                try:
+                    health.problems += [f"table {table}: {p}" for p in
+                                        _integrity(db, f'PRAGMA integrity_check("{quoted}")')]
+                except sqlite3.DatabaseError as exc:
+                    health.problems.append(f"table {table}: {exc}")
+        for field, sql in (("schema", "PRAGMA user_version"), ("files", "SELECT count(*) FROM files"),
+                           ("notices", "SELECT count(*) FROM notices")):
+            try:
+                setattr(health, field, int(db.execute(sql).fetchone()[0]))
+            except sqlite3.DatabaseError as exc:
+                health.problems.append(f"{field}: {exc}")
+    finally:
+        db.close()
+    return health
+
+
+def _integrity(db: sqlite3.Connection, pragma: str) -> list[str]:
+    lines = [line for (row,) in db.execute(pragma).fetchall() for line in str(row).splitlines()]
+    return [line for line in lines if line != "ok" and not line.startswith("*** in database")]
 
 
 NOTICE = ("n.id, n.found_at, n.path, n.match, n.kind, n.method, n.score, n.distance, n.transform, n.geometry,"

@@ -347,6 +347,9 @@ class Service:
             self._switch()
         except DupwatchError as exc:
             log.error("reload failed, still running with the previous config: %s", shown(str(exc)))
+        except Exception as exc:  # a bug; still no reason to stop watching
+            log.error("reload failed (a bug: please report it), still running with the previous config:"
+                      " %s: %s", type(exc).__name__, shown(str(exc))[:300])
         self.notifier.ready()
 
     def _switch(self) -> None:
