@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
-import select
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
-from multiprocessing import get_context
 
 from dupwatch import raw
 from dupwatch.candidates.base import Candidate, Scorer, Search
@@ -31,6 +29,7 @@ from dupwatch.methods.cnn import CnnMethod
 from dupwatch.methods.registry import get_hash, get_method
 from dupwatch.record import Match, Photo
 from dupwatch.store.base import Store
+from dupwatch.workers import Workers
 
 # Measured on the 104 shared photos: true 90°/180°/mirrored copies score ≥ 0.97; a distinct
 # photo, turned, at most 0.90 (and one straightened 25°, transposed, 0.948).
@@ -39,6 +38,7 @@ TURNED_THRESHOLD = 0.96
 TURN_SHOWN = 0.5
 # More files than this all gone from one root at once: suspect an unmounted disk, not deletions.
 MASS_FORGET = 20
+TROUBLE = "a decoding process died reading it (killed for memory, or a crash in a decoder)"
 
 log = logging.getLogger("dupwatch")
 
@@ -91,16 +91,25 @@ class Pipeline:
             names.append(self.geometry.method.name)
         self.plan = Plan(tuple(dict.fromkeys(names)), options)
         self._signature = self.plan.signature
+        self._workers: Workers | None = None
 
     def close(self) -> None:
-        """Before the store closes: a search may keep its index for the next run."""
+        """Before the store closes: the workers end; a search may keep its index for the next run."""
+        if self._workers is not None:
+            self._workers.close()
+            self._workers = None
         for search in self.searches:
             search.close()
 
     # -- ingest: scan and watch ---------------------------------------------------------------
 
-    def ingest(self, paths: Iterable[str | SkipFile], workers: int = 1) -> Iterator[Event]:
-        """Index each path (skipping unchanged files) and yield what happened, in input order."""
+    def ingest(self, paths: Iterable[str | SkipFile], workers: int = 1,
+               idle: Callable[[], None] = lambda: None) -> Iterator[Event]:
+        """Index each path (skipping unchanged files) and yield what happened, in input order.
+
+        The worker processes stay up between calls (`close` ends them); `idle` is called every
+        fraction of a second while this waits on them, for a service's watchdog.
+        """
         plan, size = self.plan, 1
         if any(m.batched for m in plan.instances):
             # Each worker decodes and embeds its own chunk with one torch thread: see
@@ -108,40 +117,93 @@ class Pipeline:
             size = self.config.cnn.batch_size
             if workers > 1:
                 plan = replace(plan, options=replace(plan.options, cnn_threads=1))
-        with _executor(workers) as pool:
-            window = max(4, 4 * workers)  # chunks in flight
-            pending: deque[Event | Future[list[Photo | SkipFile]]] = deque()
-            chunk: list[str] = []
+        if self._workers is None or self._workers.count != workers:
+            if self._workers is not None:
+                self._workers.close()
+            self._workers = Workers(workers)
+        pool = self._workers
+        window = max(4, 4 * workers)  # chunks in flight
+        pending: deque[Event | _Chunk] = deque()
+        chunk: list[str] = []
 
-            def submit() -> None:
-                if chunk:
-                    pending.append(pool.submit(fingerprint_files, list(chunk), plan))
-                    chunk.clear()
+        def submit() -> None:
+            if chunk:
+                future = pool.submit(idle, fingerprint_files, list(chunk), plan)
+                pending.append(_Chunk(future, list(chunk), plan))
+                chunk.clear()
 
-            for item in paths:
-                if isinstance(item, SkipFile) or self._unchanged(item):
-                    submit()  # keep the input order
-                    pending.append(item if isinstance(item, SkipFile) else Unchanged(item))
-                else:
-                    chunk.append(item)
-                    if len(chunk) >= size:
-                        submit()
-                yield from self._drain(pending, lambda: len(pending) > window)
-            submit()
-            yield from self._drain(pending, lambda: True)
+        for item in paths:
+            if isinstance(item, SkipFile):
+                submit()  # keep the input order
+                pending.append(item)
+            elif self._unchanged(item):
+                submit()
+                pending.append(Unchanged(item))
+            elif (trouble := self._troubled(item)) is not None:
+                submit()
+                pending.append(trouble)
+            else:
+                chunk.append(item)
+                if len(chunk) >= size:
+                    submit()
+            yield from self._drain(pending, lambda: len(pending) > window, idle)
+        submit()
+        yield from self._drain(pending, lambda: True, idle)
         self.store.commit()
 
-    def _drain(
-        self, pending: deque[Event | Future[list[Photo | SkipFile]]], must: Callable[[], bool]
-    ) -> Iterator[Event]:
+    def _drain(self, pending: deque[Event | _Chunk], must: Callable[[], bool],
+               idle: Callable[[], None]) -> Iterator[Event]:
         """Record what is done at the head of the queue (or must be, to bound it), in order."""
         while pending and (must() or _ready(pending[0])):
             item = pending.popleft()
-            for result in item.result() if isinstance(item, Future) else [item]:
+            results = self._results(item, idle) if isinstance(item, _Chunk) else [item]
+            for result in results:
                 if isinstance(result, Photo):
                     yield from self.record(result)
                 else:
                     yield result
+
+    def _results(self, chunk: _Chunk, idle: Callable[[], None]) -> list[Photo | SkipFile]:
+        assert self._workers is not None
+        try:
+            return list(self._workers.wait(chunk.future, idle))
+        except BrokenProcessPool:
+            pass
+        # A worker died (killed for memory, a crash in a C library) with this chunk, or beside
+        # it. Each of its files is read again alone, so that the one that kills a worker is
+        # named, and remembered: it is not tried again until it changes.
+        self._workers.replace()
+        results: list[Photo | SkipFile] = []
+        for path in chunk.paths:
+            try:
+                results += self._workers.wait(
+                    self._workers.submit(idle, fingerprint_files, [path], chunk.plan), idle)
+            except BrokenProcessPool:
+                self._workers.replace()
+                results.append(self._trouble(path, TROUBLE))
+        return results
+
+    def _troubled(self, path: str) -> SkipFile | None:
+        """A file that killed a worker before, unchanged since: not tried again."""
+        known = self.store.trouble(path)
+        if known is None:
+            return None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None  # let the worker say why
+        if (st.st_size, st.st_mtime_ns) != (known.size, known.mtime_ns):
+            return None
+        return SkipFile(path, f"{known.reason} (at an earlier run; tried again when the file changes)")
+
+    def _trouble(self, path: str, reason: str) -> SkipFile:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return SkipFile(path, reason)
+        self.store.put_trouble(path, st.st_size, st.st_mtime_ns, reason)
+        self.store.commit()  # now: the next file may kill a worker again, or this process
+        return SkipFile(path, reason)
 
     def _unchanged(self, path: str) -> bool:
         known = self.store.get(path)
@@ -166,7 +228,12 @@ class Pipeline:
         # that stops between events, or a kill, must not leave a file indexed whose duplicate
         # was never recorded (the next run would see it unchanged and never report it).
         new_pair = found is not None and self.store.record_pair(file_id, found[1], found[0])
-        self.store.file_done()
+        if new_pair:
+            # Told only once committed: a kill after this line cannot take the pair back, so
+            # the next run never tells it again (stdout, like the sinks, says each pair once).
+            self.store.commit()
+        else:
+            self.store.file_done()
         yield Indexed(photo.path)
         if found is not None and new_pair:
             yield Duplicate(found[0])
@@ -260,46 +327,17 @@ def _geometry(config: Config, store: Store) -> GeometryCheck | None:
                          config.geometry.verify_from)
 
 
-def _ready(item: Event | Future[list[Photo | SkipFile]]) -> bool:
-    return not isinstance(item, Future) or item.done()
+def _ready(item: Event | _Chunk) -> bool:
+    return not isinstance(item, _Chunk) or item.future.done()
 
 
-class InlineExecutor(Executor):
-    """Runs each task at submit: for one worker, one file, and tests that need no processes."""
+@dataclass(frozen=True)
+class _Chunk:
+    """Files sent to a worker together, and the fingerprints they come back with."""
 
-    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
-        future: Future[object] = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
-
-
-def _executor(workers: int) -> Executor:
-    if workers <= 1:
-        return InlineExecutor()
-    # forkserver, not fork: the watcher runs threads, and forking a threaded process is unsafe.
-    ctx = get_context("forkserver")
-    ctx.set_forkserver_preload(["dupwatch.fingerprint"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with,
-                               initargs=(os.getpid(),))
-
-
-def _die_with(owner: int) -> None:
-    """In each worker: exit when the process that owns the pool dies, even by kill -9.
-
-    A killed owner never shuts its pool down, and its workers (children of the forkserver, not
-    of the owner) would otherwise wait on their pipes forever. A pidfd becomes readable when
-    the process it names exits; one daemon thread waits on it.
-    """
-    try:
-        fd = os.pidfd_open(owner)
-    except OSError:
-        return  # gone already, or a kernel before 5.3: nothing to wait on
-
-    def wait() -> None:
-        select.select([fd], [], [])
-        os._exit(1)
-
-    threading.Thread(target=wait, name="dupwatch-owner", daemon=True).start()
+    future: Future[list[Photo | SkipFile]]
+    paths: list[str]
+    plan: Plan
 
 
 def default_workers(configured: int) -> int:

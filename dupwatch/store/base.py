@@ -23,6 +23,15 @@ class Known:
 
 
 @dataclass(frozen=True)
+class Trouble:
+    """A file that killed a decoding process, as it was then."""
+
+    size: int
+    mtime_ns: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class FileView:
     """A file of a notice as the review page shows it. `id` is None when the index no longer
     holds it with the content the notice was about (deleted, or changed since): then only the
@@ -77,6 +86,12 @@ class Store(Protocol):
         """A file moved: `old` becomes `new`, keeping its id, fingerprints and pairs, so a moved
         file is neither read again nor reported again. None when `old` is unknown. `new` must not
         be known (remove it first)."""
+
+    def trouble(self, path: str) -> Trouble | None:
+        """What killed a decoding process at `path`, if a file there ever did."""
+
+    def put_trouble(self, path: str, size: int, mtime_ns: int, reason: str) -> None:
+        """Remember that the file at `path` (this size and mtime) killed a decoding process."""
 
     def paths_of_inode(self, dev: int, ino: int) -> list[str]:
         """The cached paths of this file (device, inode): a move nobody saw is found by it."""

@@ -100,4 +100,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE files ADD COLUMN turned REAL NOT NULL DEFAULT 0;
     ALTER TABLE notices ADD COLUMN turned REAL;
     """,
+    # 5: files that killed a decoding process, so that the next start does not try them again
+    # (a crash loop under a service manager) until they change.
+    """
+    CREATE TABLE troubles (
+        path     TEXT    PRIMARY KEY,
+        size     INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        reason   TEXT    NOT NULL,
+        found_at REAL    NOT NULL
+    );
+    """,
 ]

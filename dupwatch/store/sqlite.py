@@ -19,7 +19,7 @@ import numpy as np
 
 from dupwatch.errors import DupwatchError
 from dupwatch.record import Match, Notice, Photo
-from dupwatch.store.base import FileView, Known, Reviewed, ReviewFilter
+from dupwatch.store.base import FileView, Known, Reviewed, ReviewFilter, Trouble
 from dupwatch.store.migrations import MIGRATIONS
 
 BATCH_FILES = 256
@@ -137,6 +137,17 @@ class SqliteStore:
         row = self._db.execute("UPDATE files SET path = ? WHERE path = ? RETURNING id", (new, old)).fetchone()
         self._wrote_file()
         return int(row[0]) if row else None
+
+    def trouble(self, path: str) -> Trouble | None:
+        row = self._db.execute(
+            "SELECT size, mtime_ns, reason FROM troubles WHERE path = ?", (path,)
+        ).fetchone()
+        return Trouble(*row) if row else None
+
+    def put_trouble(self, path: str, size: int, mtime_ns: int, reason: str) -> None:
+        self._write()
+        self._db.execute("INSERT OR REPLACE INTO troubles (path, size, mtime_ns, reason, found_at)"
+                         " VALUES (?, ?, ?, ?, ?)", (path, size, mtime_ns, reason, time.time()))
 
     def paths_of_inode(self, dev: int, ino: int) -> list[str]:
         rows = self._db.execute("SELECT path FROM files WHERE dev = ? AND ino = ?", (dev, ino)).fetchall()

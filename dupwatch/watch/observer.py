@@ -15,6 +15,7 @@ import ctypes
 import errno
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -43,6 +44,12 @@ from dupwatch.walk import Selection
 from dupwatch.watch.settle import Settler
 
 log = logging.getLogger("dupwatch")
+
+# watchdog walks a watched tree by recursion (os.walk on Python 3.11, its polling snapshots),
+# one frame a level, in its own threads: a folder nested past the interpreter's limit would end
+# the thread that hears of it, and with it every later event. A path is at most PATH_MAX (4096)
+# bytes, so no walk by path goes deeper than 2048 levels; this limit leaves room for that.
+RECURSION_LIMIT = 10_000
 
 RAISE_WATCHES = "sysctl fs.inotify.max_user_watches=524288"
 RAISE_INSTANCES = "sysctl fs.inotify.max_user_instances=1024"
@@ -102,6 +109,7 @@ class Watcher:
 
     def start(self) -> None:
         """Watch every root; raises DupwatchError for a root that cannot be watched at all."""
+        sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
         try:
             for root in self.roots:
                 if root in self._poll_first:
@@ -119,6 +127,14 @@ class Watcher:
                 observer.join(timeout=5.0)
         self._inotify = self._polling = None
         self._watches.clear()
+
+    def alive(self) -> bool:
+        """False once a watchdog thread has died: no event would arrive again, and none says so."""
+        for observer in (self._inotify, self._polling):
+            if observer is not None and not (observer.is_alive()
+                                             and all(e.is_alive() for e in observer.emitters)):
+                return False
+        return True
 
     def changes(self) -> list[Change]:
         """The moves and deletions seen since the last call, in order."""

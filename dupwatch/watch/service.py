@@ -20,7 +20,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures.process import BrokenProcessPool
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -49,11 +48,12 @@ NOTICE_COMMIT_SECONDS = 0.1
 # the file in hand is finished); the rest go at the next start.
 STOP_DRAIN_SECONDS = 5.0
 STATUS_SECONDS = 0.5
-# Fewer settled files than this are fingerprinted here: starting worker processes costs more.
-BURST = 32
 # A file that looks deleted stays in the cache this long past the settle delay, in case it
 # shows up moved (see `Service._claim`); until then `find` passes over it as it is not on disk.
 GONE_GRACE = 2.0
+# A watcher whose thread died is armed anew once; dying again this soon, the service exits
+# non-zero instead, for the service manager to restart it (and to show it failing).
+REARM_SECONDS = 60.0
 
 
 def roots_of(config: Config, paths: Sequence[str]) -> list[str]:
@@ -98,6 +98,7 @@ class Service:
         self._next_commit = self._next_status = self._next_ping = self._next_poll = 0.0
         self._status = ""
         self._ping = self.notifier.watchdog_interval()
+        self._rearmed = -REARM_SECONDS
 
     def run(self) -> ExitCode:
         previous = {sig: signal.signal(sig, self._on_signal)
@@ -203,6 +204,8 @@ class Service:
 
     def _serve(self) -> None:
         """Ingest the files that have settled, after applying the moves and deletions before them."""
+        if not self.watcher.alive():
+            self._rearm()
         self._behind.update(self.watcher.maintain())
         if self._behind and not self._catching_up:
             roots = sorted(self._behind)
@@ -219,9 +222,22 @@ class Service:
             self._claim(path)
         self._forget_gone(now)
         if due:
-            # During a catch-up its worker processes are busy: no second pool beside them.
-            burst = len(due) >= BURST and not self._catching_up
-            self._ingest(due, default_workers(self.config.scan.workers) if burst else 1)
+            # Even one file is decoded by the workers, kept up between bursts: whatever a file
+            # does to its decoder then costs a worker, not the service and its memory.
+            self._ingest(due, default_workers(self.config.scan.workers))
+
+    def _rearm(self) -> None:
+        """Watch anew after a watcher thread died, and catch up with what it did not hear."""
+        now = time.monotonic()
+        if now - self._rearmed < REARM_SECONDS:
+            raise DupwatchError("the folder watcher stopped twice within a minute; exiting for the"
+                                " service manager to restart dupwatch")
+        self._rearmed = now
+        log.error("the folder watcher stopped; watching %s anew and catching up",
+                  ", ".join(shown(r) for r in self.roots))
+        self.watcher.stop()
+        self.watcher = self._arm(self.config, self.roots)
+        self._behind.update(self.roots)
 
     def _apply(self, changes: Iterable[Moved | Gone], now: float) -> None:
         """Moves at once; deletions after a grace period (see `_claim`)."""
@@ -282,7 +298,7 @@ class Service:
         # On a stop no new path goes in, and the files in flight are finished, not cut off: the
         # pipeline stores a file before it records the file's pair, so a file left between the
         # two would be found unchanged at the next start, its duplicate never told.
-        events = self.pipeline.ingest(self._until_stopped(paths), workers)
+        events = self.pipeline.ingest(self._until_stopped(paths), workers, idle=self._tick)
         try:
             for event in events:
                 self._report(event)
@@ -298,10 +314,6 @@ class Service:
             # Ctrl-C reaches the worker processes too, and comes back as their result (before
             # the file it was for is stored: that file is read again at the next start).
             self._stop.set()
-        except BrokenProcessPool as exc:
-            if not self._stop.is_set():
-                log.error("a decoding process died (%s); the files it had are read at the next start",
-                          exc)
 
     def _until_stopped(self, paths: Iterable[str | SkipFile]) -> Iterator[str | SkipFile]:
         for path in paths:
@@ -328,7 +340,8 @@ class Service:
             self.store.commit()
             self.outbox.wake()
             self._next_commit = now + COMMIT_SECONDS
-        if self._ping is not None and now >= self._next_ping:
+        if self._ping is not None and now >= self._next_ping and self.watcher.alive():
+            # Not while deaf: the service manager restarts a service that stops pinging.
             self.notifier.watchdog()
             self._next_ping = now + self._ping / 2
         status = (f"{'catching up; ' if self._catching_up else ''}{self.settler.pending()} queued,"
