@@ -7,8 +7,14 @@ still found, and that nothing dropped is ever changed.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from dupwatch.errors import ExitCode
@@ -63,3 +69,73 @@ def test_a_fifo_named_like_a_photo_is_skipped_with_a_reason(photos: Path, cache:
     result = run_process("scan", "--cache", cache, photos)
     assert result.code == ExitCode.SKIPPED, result.err
     assert f"{photos / 'y.jpg'}: a FIFO, not a photo file" in result.err
+
+
+def copies(photos: Path, each: int) -> list[Path]:
+    """`each` exact copies of every photo in `photos`, under a folder of their own."""
+    folder = photos / "zz copies"  # after the originals: a copy is the one reported
+    folder.mkdir()
+    made = []
+    for original in sorted(photos.glob("*.*")):
+        for n in range(each):
+            made.append(folder / f"{original.stem} {n:02d}{original.suffix}")
+            shutil.copy(original, made[-1])
+    return made
+
+
+def kill_when(proc: subprocess.Popen[bytes], out: Path, lines: int, timeout: float = 120.0) -> None:
+    """SIGKILL `proc` once `out` holds `lines` lines: a kill in the middle of the work."""
+    deadline = time.monotonic() + timeout
+    while out.read_bytes().count(b"\n") < lines:
+        assert proc.poll() is None, "finished before it could be killed"
+        assert time.monotonic() < deadline, "too slow to reach the kill"
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+
+
+def test_a_scan_killed_and_run_again_prints_no_pair_twice(tmp_path: Path, photos: Path, cache: Path) -> None:
+    copies(photos, 12)
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    command = [sys.executable, "-m", "dupwatch", "scan", "--json", "--workers", "2", "--cache", str(cache),
+               str(photos)]
+    with first.open("wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL)
+        kill_when(proc, first, 10)
+    with second.open("wb") as out:
+        assert subprocess.run(command, stdout=out, stderr=subprocess.DEVNULL, check=False).returncode == 0
+    events = [json.loads(line) for f in (first, second) for line in f.read_text().splitlines()]
+    told = [(e["path"], e["match"]) for e in events if e["event"] == "duplicate"]
+    assert len(told) == len(set(told)), "a pair printed twice"
+    assert {p for p, _ in told} == {str(p) for p in (photos / "zz copies").iterdir()}  # and none lost
+    assert sqlite3.connect(cache).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_notice_log_killed_while_delivering_repeats_at_most_one_notice(
+        tmp_path: Path, photos: Path, cache: Path) -> None:
+    made = copies(photos, 12)
+    log = tmp_path / "xdg-state" / "dupwatch" / "log" / "notices.jsonl"
+    scan = [sys.executable, "-m", "dupwatch", "scan", "--cache", str(cache), str(photos)]
+    assert subprocess.run(scan, capture_output=True, check=False).returncode == 0
+    log.unlink()  # delivered at the scan's end; now told again, by a watcher killed while it writes
+    sqlite3.connect(cache).execute("UPDATE sink_positions SET delivered = 0").connection.commit()
+    watcher = [sys.executable, "-m", "dupwatch", "watch", "--cache", str(cache), str(photos)]
+    for _ in range(3):
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.touch()
+        proc = subprocess.Popen(watcher, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            kill_when(proc, log, log.read_bytes().count(b"\n") + 5)
+        except AssertionError:
+            proc.kill()
+            proc.wait()
+            break  # all delivered before the kill could land
+    proc = subprocess.Popen(watcher, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len({json.loads(line)["id"] for line in log.read_text().splitlines()}) < len(made):
+        assert time.monotonic() < deadline, "not every notice delivered"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    ids = [json.loads(line)["id"] for line in log.read_text().splitlines()]
+    assert len(ids) - len(set(ids)) <= 3, "more than one notice repeated per kill"

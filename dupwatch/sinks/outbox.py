@@ -2,10 +2,10 @@
 
 The store is the outbox. A pair's notice is committed with the pair; each sink keeps the id of
 the last notice it delivered; one thread per sink reads what lies past that, sends it, and
-moves its position on. Ingestion only commits and wakes the threads, so a slow or dead target
-never makes it wait, and a notice still pending when the process dies (even by kill -9) is sent
-at the next start. Delivery is at least once: a kill between a send and its position being
-saved sends that notice again.
+moves its position on, notice by notice. Ingestion only commits and wakes the threads, so a slow
+or dead target never makes it wait, and a notice still pending when the process dies (even by
+kill -9) is sent at the next start. Delivery is at least once: a kill between a send and its
+position being saved sends that one notice again.
 
 One process per cache delivers: the one holding `<cache>.notices.lock` (flock; the kernel lets
 go of it when the process dies, however it dies). A `scan` run while the watcher holds it leaves
@@ -183,9 +183,7 @@ class _Target:
                 self._queue.extend(self._burst.due(now, final=stopping and everything_read))
             else:
                 self._queue.extend(fresh)
-            sent = self._send(stopping)
-            if sent is not None:
-                store.delivered(self.sink.key, sent)
+            self._send(store, stopping)
             if stopping:
                 held = self._burst is not None and self._burst.wake_at() is not None
                 done = everything_read and not self._queue and not held
@@ -198,9 +196,9 @@ class _Target:
             self.wakeup.wait(self._timeout(now, everything_read))
             self.wakeup.clear()
 
-    def _send(self, stopping: bool) -> int | None:
-        """Send the queue in order until a failure; the id of the last one sent (or passed over)."""
-        sent = None
+    def _send(self, store: Store, stopping: bool) -> None:
+        """Send the queue in order until a failure, saving the position after each one sent (or
+        passed over): a kill then repeats at most the one notice between a send and its save."""
         while self._queue and (stopping or time.monotonic() >= self._retry_at):
             item = self._queue[0]
             try:
@@ -218,9 +216,8 @@ class _Target:
                 log.info("%s: delivered again after %d failed tries", self.sink.label, self._failures)
                 self._failures = 0
             self._queue.popleft()
-            sent = last_id(item)
+            store.delivered(self.sink.key, last_id(item))
             time.sleep(YIELD_SECONDS)
-        return sent
 
     def _failed(self, reason: str, stopping: bool) -> None:
         self._failures += 1
