@@ -7,6 +7,7 @@ still found, and that nothing dropped is ever changed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from dupwatch.errors import ExitCode
 from tests.conftest import run, run_process
+from tests.test_watch import CONFIG, Start, duplicates, start  # noqa: F401 (a fixture)
 
 DEPTH = 1100  # deeper than Python's default recursion limit of 1000
 
@@ -139,3 +141,48 @@ def test_a_notice_log_killed_while_delivering_repeats_at_most_one_notice(
     assert proc.wait(30) == 0
     ids = [json.loads(line)["id"] for line in log.read_text().splitlines()]
     assert len(ids) - len(set(ids)) <= 3, "more than one notice repeated per kill"
+
+
+def test_the_watchdog_is_pinged_while_the_worker_pool_starts_under_a_burst(
+        start: Start, tmp_path: Path, photos: Path, cache: Path) -> None:  # noqa: F811
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG)
+    copies(photos, 5)  # a catch-up at start that needs the worker pool
+    config.write_text(CONFIG + "robust:\n  enabled: true\n")  # workers load the CNN at their first chunk
+    daemon = start("--config", config, "--cache", cache, photos, env={"WATCHDOG_USEC": "2000000"})
+    daemon.wait_notify("READY=1")
+    for n in range(40):  # and a burst landing while the pool starts
+        shutil.copy(photos / "coffee.png", photos / f"burst {n:02d}.png")
+    pings: list[float] = []
+    deadline = time.monotonic() + 60
+    while len(duplicates(daemon.log())) < 40 + 5 * 8 or len(pings) < 3:
+        assert time.monotonic() < deadline, f"not done in time; stderr:\n{daemon.log()}"
+        daemon.sock.settimeout(0.5)
+        try:
+            if daemon.sock.recv(4096) == b"WATCHDOG=1":
+                pings.append(time.monotonic())
+        except TimeoutError:
+            pass
+    assert pings, "no WATCHDOG=1 at all"
+    gaps = [b - a for a, b in itertools.pairwise(pings)]
+    assert max(gaps) < 2.0, f"a WATCHDOG=1 gap of {max(gaps):.2f} s against WatchdogSec=2"
+    assert daemon.stop() == 0
+
+
+def test_a_tree_deeper_than_the_recursion_limit_moved_in_leaves_the_watcher_listening(
+        start: Start, tmp_path: Path, photos: Path, cache: Path) -> None:  # noqa: F811
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG)
+    daemon = start("--config", config, "--cache", cache, photos)
+    daemon.wait_log("caught up: 8 files")
+    outside = tmp_path / "outside"
+    deep_folder(outside, DEPTH)
+    try:
+        (outside / "d").rename(photos / "deep")  # inotify walks a folder moved in, to watch it
+        time.sleep(1.0)
+        shutil.copy(photos / "rocket.jpg", photos / "rocket copy.jpg")
+        daemon.wait_duplicate(photos / "rocket copy.jpg", photos / "rocket.jpg")
+        assert "Traceback" not in daemon.log()
+        assert daemon.stop() == 0
+    finally:
+        remove_deep(photos / "deep")
