@@ -7,6 +7,7 @@ still found, and that nothing dropped is ever changed.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -16,7 +17,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
 
 from dupwatch.errors import ExitCode
 from tests.conftest import run, run_process
@@ -186,3 +192,57 @@ def test_a_tree_deeper_than_the_recursion_limit_moved_in_leaves_the_watcher_list
         assert daemon.stop() == 0
     finally:
         remove_deep(photos / "deep")
+
+
+MEMORY_CGROUPS = Path("/sys/fs/cgroup/memory")  # cgroup v1's memory controller, where root may make groups
+
+
+@pytest.fixture
+def memory_limit(tmp_path: Path) -> Iterator[Callable[[int], Callable[[], None]]]:
+    """A real memory cgroup: processes started in it are OOM-killed by the kernel past `mib`."""
+    group = MEMORY_CGROUPS / f"dupwatch-test-{os.getpid()}-{tmp_path.name}"
+    try:
+        group.mkdir()
+    except OSError as exc:
+        pytest.skip(f"no memory cgroup to make here ({exc.strerror}): an OOM kill needs one")
+
+    def limit(mib: int) -> Callable[[], None]:
+        (group / "memory.limit_in_bytes").write_text(str(mib << 20))
+        with contextlib.suppress(OSError):  # no swap accounting: the limit above is enough then
+            (group / "memory.memsw.limit_in_bytes").write_text(str(mib << 20))
+
+        def enter() -> None:  # in the child, before it runs dupwatch
+            (group / "cgroup.procs").write_text(str(os.getpid()))
+
+        return enter
+
+    yield limit
+    deadline = time.monotonic() + 10
+    while (group / "cgroup.procs").read_text().strip() and time.monotonic() < deadline:
+        time.sleep(0.1)  # workers exiting after their owner
+    group.rmdir()
+
+
+def test_a_file_that_gets_its_worker_oom_killed_is_named_and_not_tried_again(
+        photos: Path, cache: Path, memory_limit: Callable[[int], Callable[[], None]]) -> None:
+    # 7000×7000 pixels in 1.4 MB: a decode far beyond what the group allows a worker.
+    pattern = (np.indices((7000, 7000)).sum(axis=0) % 251).astype(np.uint8)
+    Image.fromarray(pattern, "L").convert("RGB").save(photos / "huge.png", compress_level=1)
+    shutil.copy(photos / "coffee.png", photos / "zz coffee.png")
+    enter = memory_limit(250)
+    command = [sys.executable, "-m", "dupwatch", "scan", "--workers", "2", "--cache", str(cache), str(photos)]
+    first = subprocess.run(command, capture_output=True, text=True, preexec_fn=enter, timeout=300,
+                           check=False)
+    assert first.returncode == ExitCode.SKIPPED, first.stderr
+    assert f"{photos / 'huge.png'}: a decoding process died reading it" in first.stderr
+    assert f"{photos / 'zz coffee.png'}\n    duplicates {photos / 'coffee.png'}" in first.stdout
+    assert "Traceback" not in first.stderr and "BrokenProcessPool" not in first.stderr
+    # The next run does not try it again (under a service manager, that would be a crash loop).
+    again = subprocess.run(command, capture_output=True, text=True, preexec_fn=enter, timeout=300,
+                           check=False)
+    assert again.returncode == ExitCode.SKIPPED, again.stderr
+    assert "at an earlier run; tried again when the file changes" in again.stderr
+    # Until it changes: a smaller picture under the same name is read.
+    Image.fromarray(pattern[:500, :500], "L").save(photos / "huge.png")
+    assert subprocess.run(command, capture_output=True, text=True, preexec_fn=enter, timeout=300,
+                          check=False).returncode == ExitCode.OK
