@@ -8,9 +8,11 @@ still found, and that nothing dropped is ever changed.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -246,3 +248,76 @@ def test_a_file_that_gets_its_worker_oom_killed_is_named_and_not_tried_again(
     Image.fromarray(pattern[:500, :500], "L").save(photos / "huge.png")
     assert subprocess.run(command, capture_output=True, text=True, preexec_fn=enter, timeout=300,
                           check=False).returncode == ExitCode.OK
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\nnewpath 0 0 moveto 64 64 lineto stroke\nshowpage\n"
+
+
+def hostile(folder: Path, photos: Path) -> list[Path]:
+    """What other people and programs leave in a photo folder; the files among them (no FIFO)."""
+    folder.mkdir()
+    latin1 = os.fsdecode(b"caf\xe9 " + b"\xff\xfe.jpg")  # an old Windows share's name, not UTF-8
+    shutil.copy(photos / "rocket.jpg", folder / latin1)
+    (folder / "holiday.jpg").write_bytes(EPS)  # Pillow would run Ghostscript on it
+    with Image.open(photos / "chelsea.png") as im:
+        im.convert("RGB").save(folder / "whole.heic", format="HEIF")
+    avif = (folder / "whole.heic").read_bytes()
+    (folder / "whole.heic").unlink()
+    (folder / "cut.heic").write_bytes(avif[: len(avif) // 2])
+    (folder / "garbled.jpg").write_bytes(avif[:200] + bytes(range(256)) * 8)
+    os.mkfifo(folder / "pipe.jpg")
+    with (folder / "big.jpg").open("wb") as f:  # 3 GB, sparse: no disk used
+        f.truncate(3 << 30)
+    pattern = (np.indices((9400, 9400)).sum(axis=0) % 7).astype(np.uint8)
+    Image.fromarray(pattern, "L").convert("P").save(folder / "wide.png")  # a few hundred KB
+    (folder / "page.jpg").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n")
+    (folder / "error.jpg").write_bytes(b"<!DOCTYPE html><html><body>404 Not Found</body></html>")
+    (folder / "empty.png").write_bytes(b"")
+    return [p for p in folder.iterdir() if p.name != "pipe.jpg"]
+
+
+def checksums(files: list[Path]) -> dict[Path, str]:
+    out = {}
+    for path in files:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        out[path] = digest.hexdigest()
+    return out
+
+
+def test_a_watcher_hears_every_hostile_file_then_a_real_copy_and_restarts_cleanly(
+        start: Start, tmp_path: Path, photos: Path, cache: Path) -> None:  # noqa: F811
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG)
+    daemon = start("--config", config, "--cache", cache, photos)
+    daemon.wait_log("caught up: 8 files")
+    dropped = hostile(photos / "dropped", photos)
+    before = checksums(dropped)
+    deep = deep_folder(photos / "deep", DEPTH)
+    try:
+        time.sleep(2.0)
+        shutil.copy(photos / "coffee.png", photos / "coffee again.png")
+        daemon.wait_duplicate(photos / "coffee again.png", photos / "coffee.png", timeout=30)
+        for name in ("holiday.jpg", "cut.heic", "garbled.jpg", "pipe.jpg", "big.jpg", "page.jpg",
+                     "error.jpg", "empty.png"):
+            daemon.wait_log(re.escape(f"{photos / 'dropped' / name}: "), timeout=30)
+        assert daemon.stop() == 0
+        first = daemon.log()
+        assert "Traceback" not in first
+        assert checksums(dropped) == before  # nothing dropped is ever changed
+        assert sqlite3.connect(cache).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+        # Started again with all of it still there: a clean start, and nothing told twice.
+        again = start("--config", config, "--cache", cache, photos)
+        again.wait_log("caught up")
+        shutil.copy(photos / "chelsea.png", photos / "chelsea again.png")
+        again.wait_duplicate(photos / "chelsea again.png", photos / "chelsea.png", timeout=30)
+        assert again.stop() == 0
+        assert "Traceback" not in again.log()
+        assert "coffee again.png duplicates" not in again.log()
+        assert checksums(dropped) == before
+    finally:
+        remove_deep(photos / "deep")
+    assert not deep.exists()
