@@ -53,6 +53,9 @@ class NamedConnection:
     def close(self) -> None:
         self.raw.close()
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)  # the rest of the connection's API, as it is
+
 
 def _bound(parameters: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(names.to_store(p) if isinstance(p, str) else p for p in parameters)
