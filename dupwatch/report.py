@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 from collections import Counter
 from typing import Any, TextIO
 
@@ -11,15 +13,57 @@ from dupwatch.pipeline import Duplicate, Event, Indexed, Unchanged
 
 
 def shown(text: str) -> str:
-    """A file name made safe for a terminal or a log line: control characters are escaped."""
+    """A file name made safe for a terminal, a log line or a page: a name that is all printable
+    is itself; otherwise a byte that is not UTF-8 shows as `\\xe9` (Python reads such a byte as a
+    lone surrogate, which no strict UTF-8 output can print), a control character as `\\n`,
+    `\\t`, `\\x1b`, and a backslash as `\\\\`, so that an escaped name reads as one name."""
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return "".join(_shown(c) for c in text)
+
+
+def _shown(c: str) -> str:
+    if c.isprintable() and c != "\\":
+        return c
+    if "\udc80" <= c <= "\udcff":
+        return f"\\x{ord(c) - 0xDC00:02x}"
+    return c.encode("unicode_escape").decode("ascii")
+
+
+# In JSON a name is a string; a name that is not UTF-8 has no exact JSON string (a lone
+# surrogate escape such as "\udce9" is read back by Python but refused by strict parsers), so
+# its field holds the name with each such byte as `\xNN`, and `<field>_bytes` its exact bytes
+# in base64. A name that is UTF-8 (nearly all) has no `_bytes` field: its string is exact.
+BYTES = "_bytes"
 
 
 def json_line(record: dict[str, Any]) -> str:
-    # ASCII-only JSON: names that are not valid UTF-8 (surrogate escapes) still make valid JSON.
-    return json.dumps(record, ensure_ascii=True)
+    """One JSON object, ASCII only; any str field holding a name that is not UTF-8 gets a
+    `<field>_bytes` beside it (see BYTES). `named` reads it back."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        out[key] = value
+        if isinstance(value, str) and not value.isascii():
+            try:
+                raw = os.fsencode(value)
+            except UnicodeEncodeError:  # a surrogate no file name holds: json escapes it as it is
+                continue
+            text = raw.decode("utf-8", "backslashreplace")
+            if text != value:
+                out[key] = text
+                out[key + BYTES] = base64.b64encode(raw).decode("ascii")
+    return json.dumps(out, ensure_ascii=True)
+
+
+def named(record: dict[str, Any]) -> dict[str, Any]:
+    """A record read from a `json_line`, with each name as it is on disk (os.fsencode gives
+    its bytes back)."""
+    out = dict(record)
+    for key, value in record.items():
+        if key.endswith(BYTES) and isinstance(value, str) and key[:-len(BYTES)] in record:
+            out[key[:-len(BYTES)]] = os.fsdecode(base64.b64decode(value, validate=True))
+            del out[key]
+    return out
 
 
 def duplicate_text(event: Duplicate) -> str:

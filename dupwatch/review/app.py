@@ -2,7 +2,8 @@
 
 It reads and decides through the Store protocol only, on one connection per server thread.
 Files are found by their id in the index, never by a path from a request. Every state change is
-a POST carrying the session's CSRF token. Names are escaped by Jinja2's autoescape, and the
+a POST carrying the session's CSRF token. Names are shown escaped (`report.shown`: bytes that are
+not UTF-8 as \\xe9, newlines as \\n), then escaped by Jinja2's autoescape, and the
 Content-Security-Policy allows no script at all: the page has none.
 """
 
@@ -21,7 +22,7 @@ from flask import Flask, Response, abort, redirect, render_template, request, se
 from werkzeug.wrappers import Response as BaseResponse
 
 from dupwatch.config import Config
-from dupwatch.report import canvas_text, transform_text
+from dupwatch.report import canvas_text, shown, transform_text
 from dupwatch.review import auth
 from dupwatch.review.decide import not_duplicate, sidecars_of
 from dupwatch.review.thumbs import SIZES, Thumbnails
@@ -100,7 +101,9 @@ def create_app(config: Config, store: Callable[[], Store] | None = None) -> Flas
         if pattern is None:
             return None
         folder, name = os.path.split(path)
-        return pattern.format(path=quote(path), name=quote(name), folder=quote(folder))
+        # The name's own bytes, percent-encoded: a name that is not UTF-8 links to that file too.
+        return pattern.format(path=quote(os.fsencode(path)), name=quote(os.fsencode(name)),
+                              folder=quote(os.fsencode(folder)))
 
     @app.get("/")
     def pairs() -> str:
@@ -176,10 +179,18 @@ def create_app(config: Config, store: Callable[[], Store] | None = None) -> Flas
         session.clear()
         return redirect(url_for("login"), 303)
 
+    # Every value a template shows goes through `shown` (markup the templates make is left as
+    # it is): a name with a byte that is not UTF-8 shows it as \xe9, where it would otherwise
+    # stop the page from being encoded, and a newline in a name as \n; autoescape comes after.
+    app.jinja_env.finalize = _shown
     app.jinja_env.filters.update(size=_size, when=_when, folder=lambda p: os.path.dirname(p) or "/",
                                  name=os.path.basename, turned=transform_text, canvas=canvas_text,
                                  kind=_kind)
     return app
+
+
+def _shown(value: Any) -> Any:
+    return shown(value) if type(value) is str else value  # Markup (a str subclass) is left alone
 
 
 def _filter(query: Any) -> tuple[ReviewFilter, dict[str, str]]:

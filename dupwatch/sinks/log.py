@@ -3,6 +3,8 @@
 Only the process that holds the outbox (see `outbox.py`) writes it, so rotation needs no lock.
 A notice is delivered at least once: after a kill between a write and its position being
 saved, the same notice is written again at the next start, and `read` keeps one line per id.
+A name that is not UTF-8 is written with its bytes beside it (`report.json_line`) and read back
+as it is on disk.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from dupwatch.config import Config
 from dupwatch.errors import DupwatchError
 from dupwatch.record import Notice
-from dupwatch.report import json_line
+from dupwatch.report import json_line, named
 from dupwatch.sinks.base import Alert, DeliveryError
 
 log = logging.getLogger("dupwatch")
@@ -81,7 +83,7 @@ def read(path: Path, since: float | None = None) -> Iterator[Notice]:
             if not line.strip():
                 continue
             try:
-                notice = Notice.from_json(json.loads(line))
+                notice = Notice.from_json(named(json.loads(line)))
             except (ValueError, KeyError, TypeError):
                 # A line cut short by a full disk, or edited by hand: the rest still counts.
                 log.warning("%s:%d: not a notice; passed over", file, number)

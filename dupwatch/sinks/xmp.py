@@ -21,6 +21,7 @@ from typing import Any
 
 from dupwatch.config import Config
 from dupwatch.record import Notice
+from dupwatch.report import shown
 from dupwatch.sinks.base import Alert, DeliveryError
 
 NAMESPACE = "https://github.com/dupwatch/dupwatch/xmp/1.0/"
@@ -35,7 +36,15 @@ ATTEMPTS = 3  # another program rewrote the sidecar while dupwatch merged: merge
 
 
 def sidecar_of(photo: str) -> Path:
+    # str + ".xmp": a name that is not UTF-8 keeps its bytes (os.fsencode), so the sidecar of
+    # b'caf\xe9.jpg' is b'caf\xe9.jpg.xmp', where photo managers look for it.
     return Path(photo + ".xmp")
+
+
+def xmp_name(name: str) -> str:
+    """A file name as XMP text: XML holds Unicode only, so a byte that is not UTF-8 is written
+    `\\xe9` (the escape `dupwatch scan` shows too); a UTF-8 name is itself."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 class XmpTag:
@@ -58,11 +67,11 @@ class XmpTag:
         assert isinstance(item, Notice)
         target = sidecar_of(item.match.path)
         if not os.path.exists(item.match.path):
-            raise DeliveryError(f"{item.match.path}: gone; no sidecar written", retry=False)
+            raise DeliveryError(f"{shown(item.match.path)}: gone; no sidecar written", retry=False)
         for _ in range(ATTEMPTS):
             if self._merge(item, target) is not None:
                 return
-        raise DeliveryError(f"{target}: changed by another program while dupwatch wrote it",
+        raise DeliveryError(f"{shown(str(target))}: changed by another program while dupwatch wrote it",
                             retry=False)
 
     def untag(self, photo: str, duplicate_of: str) -> bool:
@@ -76,7 +85,8 @@ class XmpTag:
             done = self._merge(duplicate_of, target)
             if done is not None:
                 return done
-        raise DeliveryError(f"{target}: changed by another program while dupwatch wrote it", retry=False)
+        raise DeliveryError(f"{shown(str(target))}: changed by another program while dupwatch wrote it",
+                            retry=False)
 
     def _merge(self, notice: Notice | str, target: Path) -> bool | None:
         """Tag `target` for a notice (or untag it, given the name it duplicates); None when
@@ -114,7 +124,7 @@ class XmpTag:
             return True
         except (OSError, RuntimeError) as exc:  # pyexiv2 raises RuntimeError for broken XMP
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).strip()
-            raise DeliveryError(f"{target}: {reason}; left as it was", retry=False) from None
+            raise DeliveryError(f"{shown(str(target))}: {reason}; left as it was", retry=False) from None
         finally:
             with contextlib.suppress(OSError):
                 temporary.unlink(missing_ok=True)
@@ -131,7 +141,7 @@ class XmpTag:
             # Bag cannot be kept as one. exiftool, exiv2 (digiKam, darktable) and Immich read both.
             image.modify_xmp({key: [*items, value]})
         image.modify_xmp({
-            "Xmp.dupwatch.DuplicateOf": os.path.basename(notice.match.match),
+            "Xmp.dupwatch.DuplicateOf": xmp_name(os.path.basename(notice.match.match)),
             "Xmp.dupwatch.Method": notice.match.method,
             "Xmp.dupwatch.Score": f"{notice.match.score:.4f}",
         })
@@ -139,7 +149,7 @@ class XmpTag:
 
     def _untag(self, image: Any, duplicate_of: str) -> bool:
         xmp = image.read_xmp()
-        if xmp.get("Xmp.dupwatch.DuplicateOf") != duplicate_of:
+        if xmp.get("Xmp.dupwatch.DuplicateOf") != xmp_name(duplicate_of):
             # Untagged by dupwatch (a "duplicate" keyword is the user's own), or tagged for
             # another pair, which still stands.
             return False

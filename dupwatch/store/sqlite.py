@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import numpy as np
 
 from dupwatch.errors import DupwatchError
 from dupwatch.record import Match, Notice, Photo
+from dupwatch.store import names
 from dupwatch.store.base import FileView, Known, Reviewed, ReviewFilter, Trouble
 from dupwatch.store.migrations import MIGRATIONS
 
@@ -26,7 +27,51 @@ BATCH_FILES = 256
 BATCH_SECONDS = 1.0
 
 
+class NamedConnection:
+    """A connection through which any file name goes in and comes back as it was (`names.py`):
+    every str parameter is mapped by `names.to_store`, every TEXT value read by
+    `names.text_factory`. Identity for UTF-8 text, so the other columns (methods, kinds, JSON)
+    pass unchanged."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        db.text_factory = names.text_factory
+        self.raw = db
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.raw.execute(sql, _bound(parameters))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        return self.raw.executemany(sql, (_bound(row) for row in rows))
+
+    def executescript(self, script: str) -> sqlite3.Cursor:
+        return self.raw.executescript(script)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.in_transaction
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)  # the rest of the connection's API, as it is
+
+
+def _bound(parameters: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(names.to_store(p) if isinstance(p, str) else p for p in parameters)
+
+
 class SqliteStore:
+    # Whatever opens the connection assigns `self._db`; it is wrapped here, so that no query,
+    # present or future, binds or reads a file name any other way.
+    @property
+    def _db(self) -> NamedConnection:
+        return self._named
+
+    @_db.setter
+    def _db(self, db: sqlite3.Connection) -> None:
+        self._named = NamedConnection(db)
+
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
