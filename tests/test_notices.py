@@ -282,7 +282,8 @@ def test_pairs_from_before_notices_are_not_told_again(photos: Path, cache: Path,
     shutil.copy(photos / "coffee.png", photos / "zz coffee copy.png")
     SqliteStore(cache).close()
     with sqlite3.connect(cache) as db:  # a cache made by the release before notices
-        db.executescript("DROP TABLE notices; DROP TABLE sink_positions; DROP TABLE not_duplicates;"
+        db.executescript("DROP TABLE troubles; DROP TABLE notices; DROP TABLE sink_positions;"
+                         " DROP TABLE not_duplicates;"
                           " ALTER TABLE files DROP COLUMN turned;"
                           " PRAGMA user_version = 1;")
         db.execute("DELETE FROM sqlite_sequence")

@@ -51,7 +51,8 @@ def test_a_cache_from_before_canvas_turns_keeps_its_files_and_notices(photos: Pa
     shutil.copy(photos / "coffee.png", photos / "zz coffee copy.png")
     run("scan", photos, "--cache", cache)
     with sqlite3.connect(cache) as db:  # as the release before made it: schema 3
-        db.executescript("ALTER TABLE files DROP COLUMN turned; ALTER TABLE notices DROP COLUMN turned;"
+        db.executescript("DROP TABLE troubles; ALTER TABLE files DROP COLUMN turned;"
+                         " ALTER TABLE notices DROP COLUMN turned;"
                          " PRAGMA user_version = 3;")
     store = SqliteStore(cache)
     try:

@@ -114,8 +114,9 @@ class Outbox:
             if not self._wait:
                 log.info("notices: dupwatch process %s delivers them (it holds %s)", holder, self._lock)
             return False
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # who delivers, for the line above
+        with contextlib.suppress(OSError):  # who delivers, for the line above: a full disk may refuse it
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
         return True
 
