@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -468,7 +469,11 @@ class _Loader(yaml.SafeLoader):
 def load_file(path: Path) -> Config:
     source = str(path)
     try:
-        with path.open("rb") as f:
+        # Without blocking, and only a regular file: a FIFO named as the config would hang a start.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ConfigError("(file)", "not a regular file", source)
             data = f.read(MAX_BYTES + 1)
     except OSError as exc:
         raise ConfigError("(file)", f"cannot read: {exc.strerror or exc}", source) from None

@@ -225,3 +225,11 @@ def test_check_a_good_and_a_damaged_cache(photos: Path, cache: Path) -> None:
     nowhere = cache.with_name("nope.sqlite3")
     missing = run_process("check", "--cache", nowhere)
     assert "no cache at" in one_short_line(missing, ExitCode.ERROR, nowhere)
+
+
+def test_a_fifo_given_as_the_config_is_refused_without_blocking(tmp_path: Path, photos: Path) -> None:
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    result = run_process("scan", "--config", fifo, photos)
+    assert result.code == ExitCode.USAGE, result.err
+    assert result.err.strip() == f"dupwatch: {fifo}: (file): not a regular file"
