@@ -4,6 +4,7 @@
     python benchmarks/fuzz.py [--count 100000 | --quick] [--seed 1] [--workers 2] [--timeout 5]
                               [--keep DIR] [--json FILE] [--photos DIR]
     python benchmarks/fuzz.py --replay FILE     # one kept mutant, here, with its traceback
+    python benchmarks/fuzz.py --seed 1 --mutant N --keep DIR   # mutant N made again, replayed
 
 Seeds: a few of the shared photos, shrunk to 256–640 px and written (in a temporary folder) as
 JPEG (plain, progressive, EXIF-rotated), PNG (RGB, palette, 16-bit, alpha), TIFF (uncompressed,
@@ -15,7 +16,8 @@ and offsets, ISOBMFF box sizes, RIFF, GIF and BMP fields) set to a boundary valu
 spliced; sometimes two or three at once, sometimes under another format's extension.
 
 Each mutant runs in a worker process (the pipeline's own forkserver start) under a time limit: a
-worker past it is killed and replaced ("over time"); one that dies is a "crash". Uncaught
+worker past --timeout seconds of CPU (or 4× that of wall-clock) is killed and replaced ("over
+time"); one that dies is a "crash". Uncaught
 exceptions, over-time and crashed mutants are copied to --keep for `--replay`. The exit code is
 1 when a target is missed: an uncaught exception, a file over the limit, a crash, or a worker
 past 300 MB resident.
@@ -51,7 +53,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image
 
-from benchmarks.common import arguments, summary
+from benchmarks.common import arguments, cpu_seconds, summary
 from dupwatch.bench.variants import photo_paths
 from dupwatch.config import Config
 from dupwatch.errors import SkipFile
@@ -472,6 +474,8 @@ def serve(conn: Connection, plan: Plan, memory_mb: int) -> None:
         # an allocation failure (an exception, or a crash in native code), and is counted.
         limit = memory_mb * 1_000_000
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    _ = plan.instances  # the methods built before the first file's clock starts
+    conn.send("ready")
     while True:
         try:
             path = conn.recv()
@@ -488,12 +492,34 @@ class Worker:
         self.process = ctx.Process(target=serve, args=(child, plan, memory_mb), daemon=True)
         self.process.start()
         child.close()  # the worker's recv() then ends when this process is gone
+        if not self.conn.poll(120) or self.conn.recv() != "ready":
+            raise SystemExit("a fuzz worker did not start")
         self.task: tuple[Mutant, Path] | None = None
-        self.deadline = 0.0
+        self.deadline = self.started = self.cpu_start = 0.0
 
     def give(self, item: Mutant, path: Path, timeout: float) -> None:
-        self.task, self.deadline = (item, path), time.monotonic() + timeout
+        self.started = time.monotonic()
+        self.task, self.deadline = (item, path), self.started + timeout
+        self.cpu_start = cpu_seconds(self.process.pid)
         self.conn.send(str(path))
+
+    def over_time(self, limit: float) -> bool:
+        """Past its deadline: over time if it used `limit` seconds of CPU, or waited 4× that.
+
+        CPU time, not the wall clock, because the machine may be busy with other work (a file
+        slowed down by its neighbours is not a slow file); the wall-clock backstop catches a
+        file that waits rather than works. Otherwise the deadline moves to when the CPU time
+        left would be spent at full speed.
+        """
+        now, used = time.monotonic(), self.cpu_used()
+        if used >= limit or now >= self.started + 4 * limit:
+            return True
+        self.deadline = now + max(0.1, limit - used)
+        return False
+
+    def cpu_used(self) -> float:
+        """CPU seconds since the task was given: how much of its time the machine's load took."""
+        return cpu_seconds(self.process.pid) - self.cpu_start
 
     def peak_kib(self) -> int:
         try:
@@ -550,8 +576,9 @@ def run(seeds: Sequence[Seed], plan: Plan, args: Any, work: Path) -> Tally:
         item, path = w.task
         w.task = None
         tally.add(item, status)
-        if outcome is not None and outcome.rss_kib > tally.peak_kib:
-            tally.peak_kib, tally.peak_at = outcome.rss_kib, f"mutant {item.n}, {item.kind} {item.label}"
+        rss = outcome.rss_kib if outcome is not None else w.peak_kib()  # a worker killed: from /proc
+        if rss > tally.peak_kib:
+            tally.peak_kib, tally.peak_at = rss, f"mutant {item.n}, {item.kind} {item.label}"
         if status == "exception" and outcome is not None:
             kept = keep(item, path, args.keep)
             tally.errors.setdefault(outcome.error, []).append((item, outcome, kept))
@@ -562,6 +589,8 @@ def run(seeds: Sequence[Seed], plan: Plan, args: Any, work: Path) -> Tally:
         elif status in ("over time", "crash"):
             tally.bad.setdefault(status, []).append((item, keep(item, path, args.keep), detail))
         path.unlink(missing_ok=True)
+        if tally.mutants % 5000 == 0:
+            print(f"  {tally.mutants} of {args.count}", file=sys.stderr)
 
     try:
         while True:
@@ -589,15 +618,15 @@ def run(seeds: Sequence[Seed], plan: Plan, args: Any, work: Path) -> Tally:
                     w.process.join(1)
                     finish(w, "crash", detail=f"exit code {w.process.exitcode}")
                 elif time.monotonic() >= w.deadline:
-                    tally.peak_kib = max(tally.peak_kib, w.peak_kib())
-                    finish(w, "over time")
+                    if not w.over_time(args.timeout):
+                        continue
+                    finish(w, "over time", detail=f"({w.cpu_used():.1f} s of CPU)")
                 else:
                     continue
                 w.stop(kill=True)
                 workers[i] = Worker(ctx, plan, args.memory_limit)
     finally:
         for w in workers:
-            tally.peak_kib = max(tally.peak_kib, w.peak_kib())
             w.stop()
     return tally
 
@@ -625,7 +654,7 @@ def report(tally: Tally, seconds: float, args: Any) -> dict[str, Any]:
         for where, count in wheres.most_common(4):
             item, outcome, kept = next(h for h in hits if h[1].where == where)
             print(f"    {count} at {where}: {outcome.message[:90]!r}\n      e.g. {kept}")
-    for status, target in (("over time", f"over {args.timeout:g} s"), ("crash", "crashed")):
+    for status, target in (("over time", f"over {args.timeout:g} s of CPU"), ("crash", "crashed")):
         found = tally.bad.get(status, [])
         print(f"files {target}: {len(found)} (target 0)")
         for item, kept, detail in found[:8]:
@@ -666,7 +695,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_COUNT} mutants")
     parser.add_argument("--seed", type=int, default=1, help="the run's seed: same seed, same mutants")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds a mutant may take")
+    parser.add_argument("--timeout", type=float, default=5.0,
+                        help="CPU seconds a mutant may take (4× that of wall-clock)")
     parser.add_argument("--originals", type=int, default=4, help="photos to make seeds of")
     parser.add_argument("--keep", type=Path, default=Path("/tmp/dupwatch-fuzz"),
                         help="where mutants that raise, hang or crash are copied")
@@ -674,9 +704,18 @@ def main() -> int:
                         help="MB of address space a worker may map (0: no limit)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--replay", type=Path, help="run one file here and show its traceback")
+    parser.add_argument("--mutant", type=int, help="write mutant N of --seed to --keep and replay it")
     args = parser.parse_args()
     if args.replay:
         return replay(args.replay)
+    if args.mutant is not None:
+        item = mutant(make_seeds(args.photos, args.originals), args.seed, args.mutant)
+        name = f"mutant-{args.seed}-{item.n}-{item.kind}-{item.label.replace('.', '')}{item.suffix}"
+        path = args.keep / name
+        args.keep.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(item.data)
+        print(path)
+        return replay(path)
     if args.quick:
         args.count = QUICK_COUNT
     seeds = make_seeds(args.photos, args.originals)
