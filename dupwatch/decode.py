@@ -154,16 +154,29 @@ SIGNATURES = (
     (b"\x7fELF", "a program"), (b"ID3", "an MP3 file"), (b"OggS", "an Ogg file"),
 )
 
+# ISO media files that say they hold a still image (HEIF, HEIC, AVIF) rather than a video.
+HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif",
+               b"avis", b"mif2", b"MiHE", b"MiHB", b"MiAn"}
+
+# The photo formats' own starts: such a file that no decoder accepts is a broken photo.
+PHOTO_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"GIF87a", b"GIF89a")
+
 
 def what_it_is(head: bytes) -> str:
     """The reason a file that no photo decoder accepts is skipped, naming what it really is."""
     if not head:
         return "empty file"
+    if head.startswith(PHOTO_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return "corrupt or truncated image (its header cannot be read)"
     for magic, kind in SIGNATURES:
         if head.startswith(magic):
             return f"{kind}, not a photo"
     if head[4:8] == b"ftyp":
-        return "a video or an unsupported HEIF/AVIF variant, not a photo"
+        end = min(int.from_bytes(head[:4], "big"), len(head))
+        brands = {head[i:i + 4] for i in range(8, end - 3, 4)}
+        if brands & HEIF_BRANDS:
+            return "corrupt or truncated HEIF/AVIF image"
+        return "a video, not a photo"
     if head[:4] in (b"RIFF",) and head[8:12] in (b"AVI ", b"WAVE"):
         return "a video or sound file, not a photo"
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()

@@ -5,8 +5,9 @@ descriptor 2, where a service's log would show lines that name no file and no pr
 each decode, warnings are recorded and fd 2 points at one temporary file (reused for the life of
 the process), whose content is read back and logged at debug level with the file's path.
 
-fd 2 is only redirected in a process with one thread: in a worker process, or a scan with one
-worker. Another thread's log line written meanwhile would end up in the temporary file.
+Another thread of the process may log meanwhile (a scan with one worker decodes in the main
+process): the log handlers that write to fd 2 are held locked while it points elsewhere, so such
+a line waits for the decode instead of landing in the temporary file.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import logging
 import os
 import sys
 import tempfile
-import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,14 +25,17 @@ log = logging.getLogger("dupwatch")
 # What is read back of a library's chatter for one file: enough for its first lines.
 KEEP = 4096
 
-_spill: int | None = None  # the temporary file's descriptor, opened on first use
+_spill: int | None = None  # the temporary file's descriptor, opened on first use; -1: none
 
 
 def _spill_fd() -> int:
     global _spill
     if _spill is None:
-        fd, name = tempfile.mkstemp(prefix="dupwatch-stderr-")
-        os.unlink(name)  # nothing left behind, whatever ends the process
+        try:
+            fd, name = tempfile.mkstemp(prefix="dupwatch-stderr-")
+            os.unlink(name)  # nothing left behind, whatever ends the process
+        except OSError:
+            fd = -1  # no writable temporary folder: messages go to stderr as they would have
         _spill = fd
     return _spill
 
@@ -40,20 +43,19 @@ def _spill_fd() -> int:
 @contextmanager
 def quiet(path: str) -> Iterator[None]:
     """Decode `path` inside this: its libraries' messages become one debug line naming it."""
-    redirect = threading.active_count() == 1
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, _stderr_handlers_held():
         warnings.simplefilter("always")
-        if not redirect:
+        spill = _spill_fd()
+        if spill < 0:
             try:
                 yield
             finally:
                 _say(path, [str(w.message) for w in caught])
             return
-        spill = _spill_fd()
         sys.stderr.flush()
         saved = os.dup(2)
         os.ftruncate(spill, 0)
-        os.lseek(spill, 0, os.SEEK_SET)
+        os.lseek(spill, 0, os.SEEK_SET)  # fd 2 shares this offset while it points here
         os.dup2(spill, 2)
         try:
             yield
@@ -63,6 +65,25 @@ def quiet(path: str) -> Iterator[None]:
             os.close(saved)
             text = os.pread(spill, KEEP, 0).decode(errors="replace")
             _say(path, [str(w.message) for w in caught] + text.splitlines())
+
+
+@contextmanager
+def _stderr_handlers_held() -> Iterator[None]:
+    held = [h for h in {*log.handlers, *logging.getLogger().handlers} if _on_fd2(h)]
+    for handler in held:
+        handler.acquire()
+    try:
+        yield
+    finally:
+        for handler in reversed(held):
+            handler.release()
+
+
+def _on_fd2(handler: logging.Handler) -> bool:
+    try:
+        return isinstance(handler, logging.StreamHandler) and handler.stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _say(path: str, lines: list[str]) -> None:
