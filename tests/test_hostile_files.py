@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import resource
+import signal
 import socket
 import struct
 import subprocess
@@ -27,6 +28,7 @@ from tests.conftest import SAMPLES, Result
 
 PLAN = Plan(("hash", "cosine"))
 PHOTO = SAMPLES / "chelsea.png"
+TIMEOUT = 60  # seconds: far beyond what any of these scans takes
 
 
 def skip_reason(path: Path, plan: Plan = PLAN) -> str:
@@ -43,10 +45,17 @@ def scan(*args: str | Path, env: dict[str, str] | None = None, memory_gb: int = 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_gb * 2**30, memory_gb * 2**30))
 
-    proc = subprocess.run([sys.executable, "-m", "dupwatch", "scan", *map(str, args)],
-                          capture_output=True, text=True, env={**os.environ, **(env or {})},
-                          timeout=120, check=False, preexec_fn=limit)
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    # A session of its own: on a hang its workers, which hold the pipes too, are killed with it.
+    proc = subprocess.Popen([sys.executable, "-m", "dupwatch", "scan", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})}, start_new_session=True, preexec_fn=limit)
+    try:
+        out, err = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"dupwatch scan {' '.join(map(str, args))} hung")
+    return Result(proc.returncode, out, err)
 
 
 def skipped(result: Result) -> dict[str, str]:
@@ -170,7 +179,7 @@ def test_fifo_given_to_a_worker_is_skipped(fifo_folder: Path) -> None:
     code = ("import sys; from dupwatch.fingerprint import Plan, fingerprint_file; "
             "print(fingerprint_file(sys.argv[1], Plan(('hash',))))")
     proc = subprocess.run([sys.executable, "-c", code, str(fifo_folder / "y.jpg")],
-                          capture_output=True, text=True, timeout=60, check=True)
+                          capture_output=True, text=True, timeout=TIMEOUT, check=True)
     assert proc.stdout.strip() == f"{fifo_folder / 'y.jpg'}: a FIFO, not a photo"
 
 
