@@ -36,7 +36,7 @@ MIN_SIDE = 8
 PHOTO_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "GIF", "BMP", "HEIF", "AVIF")
 # The most memory one decoded image may take (Pillow's own layout: 4 bytes for an RGB pixel),
 # so that a worker stays small whatever a header claims.
-PIXEL_BUDGET = 160 * 2**20
+PIXEL_BUDGET = 200 * 2**20
 # Above this many pixels a decoded image is shrunk at once (by whole factors, keeping the size
 # the methods need); below it images are left as they are, as they always were.
 SHRINK_ABOVE = 16_000_000
