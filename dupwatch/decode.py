@@ -12,13 +12,15 @@ Camera raw files are `raw.py`'s: their embedded JPEG preview comes back here.
 
 from __future__ import annotations
 
+import importlib
 import io
 import struct
 import sys
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import cache
 from typing import IO
 
 import numpy as np
@@ -104,8 +106,13 @@ def decode_image(path: str, data: Source, min_size: int, grey: bool = False, ori
     return Decoded(image, width, height, fmt)
 
 
+@cache
 def _formats() -> list[str]:
-    Image.init()
+    # Only these plugins, not Image.init()'s every one: the rest are never tried, and importing
+    # them all costs each worker's first file noticeably.
+    for plugin in ("Bmp", "Gif", "Jpeg", "Mpo", "Png", "Tiff", "WebP", "Avif"):
+        with suppress(ImportError):
+            importlib.import_module(f"PIL.{plugin}ImagePlugin")
     return [f for f in PHOTO_FORMATS if f in Image.OPEN]
 
 
