@@ -81,7 +81,7 @@ def open_file(path: str, max_file_mb: int = DEFAULT_MAX_FILE_MB) -> tuple[Binary
         if exc.errno == errno.ELOOP:
             raise SkipFile(path, "symlink loop") from None
         if exc.errno == errno.ENXIO:
-            raise SkipFile(path, "a socket, not a photo") from None
+            raise SkipFile(path, "a socket, not a photo file") from None
         raise SkipFile(path, f"cannot read: {exc.strerror or exc}") from None
     try:
         st = os.fstat(fd)
@@ -97,7 +97,7 @@ def open_file(path: str, max_file_mb: int = DEFAULT_MAX_FILE_MB) -> tuple[Binary
 def _check(path: str, st: os.stat_result, max_file_mb: int) -> None:
     for test, kind in _NOT_A_FILE:
         if test(st.st_mode):
-            raise SkipFile(path, f"{kind}, not a photo")
+            raise SkipFile(path, f"{kind}, not a photo file")  # as walk.py says
     if not S_ISREG(st.st_mode):
         raise SkipFile(path, "not a regular file")
     if st.st_size > max_file_mb * 2**20:

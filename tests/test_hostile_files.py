@@ -163,15 +163,15 @@ def test_fifo_named_on_the_command_line_is_skipped_without_hanging(fifo_folder: 
         result = scan(fifo_folder / "y.jpg", "--json", "--workers", workers,
                       "--cache", tmp_path / f"{workers}.db")
         assert result.code == ExitCode.SKIPPED
-        assert skipped(result) == {"y.jpg": "a FIFO, not a photo"}
-        assert "y.jpg: a FIFO, not a photo" in result.err
+        assert skipped(result) == {"y.jpg": "a FIFO, not a photo file"}
+        assert "y.jpg: a FIFO, not a photo file" in result.err
 
 
 def test_fifo_in_a_scanned_folder_never_hangs_the_scan(fifo_folder: Path, tmp_path: Path) -> None:
     result = scan(fifo_folder, "--json", "--workers", "2", "--cache", tmp_path / "c.db")
     assert result.events("summary")[0]["indexed"] == 1
     # The walk passes over what is not a regular file; if it ever hands one on, it is skipped.
-    assert skipped(result) in ({}, {"y.jpg": "a FIFO, not a photo"})
+    assert skipped(result) in ({}, {"y.jpg": "a FIFO, not a photo file"})
 
 
 def test_fifo_given_to_a_worker_is_skipped(fifo_folder: Path) -> None:
@@ -180,7 +180,7 @@ def test_fifo_given_to_a_worker_is_skipped(fifo_folder: Path) -> None:
             "print(fingerprint_file(sys.argv[1], Plan(('hash',))))")
     proc = subprocess.run([sys.executable, "-c", code, str(fifo_folder / "y.jpg")],
                           capture_output=True, text=True, timeout=TIMEOUT, check=True)
-    assert proc.stdout.strip() == f"{fifo_folder / 'y.jpg'}: a FIFO, not a photo"
+    assert proc.stdout.strip() == f"{fifo_folder / 'y.jpg'}: a FIFO, not a photo file"
 
 
 def test_devices_folders_and_sockets_are_not_read(tmp_path: Path) -> None:
@@ -189,9 +189,9 @@ def test_devices_folders_and_sockets_are_not_read(tmp_path: Path) -> None:
     sock = socket.socket(socket.AF_UNIX)
     sock.bind(str(tmp_path / "s.jpg"))
     try:
-        assert skip_reason(tmp_path / "null.jpg") == "a device, not a photo"
-        assert skip_reason(tmp_path / "album.jpg") == "a folder, not a photo"
-        assert skip_reason(tmp_path / "s.jpg") == "a socket, not a photo"
+        assert skip_reason(tmp_path / "null.jpg") == "a device, not a photo file"
+        assert skip_reason(tmp_path / "album.jpg") == "a folder, not a photo file"
+        assert skip_reason(tmp_path / "s.jpg") == "a socket, not a photo file"
     finally:
         sock.close()
 
@@ -204,7 +204,7 @@ def test_link_to_dev_zero_is_skipped_as_a_device(tmp_path: Path) -> None:
     config.write_text("scan:\n  follow_symlinks: true\n")
     result = scan(folder / "z.jpg", "--json", "--config", config, "--cache", tmp_path / "c.db", memory_gb=1)
     assert result.code == ExitCode.SKIPPED
-    assert skipped(result) == {"z.jpg": "a device, not a photo"}
+    assert skipped(result) == {"z.jpg": "a device, not a photo file"}
 
 
 # -- 4. bounded memory per file --------------------------------------------------------------
