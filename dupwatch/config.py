@@ -58,6 +58,7 @@ class ScanConfig(Section):
     ignore: tuple[str, ...] = DEFAULT_IGNORE
     follow_symlinks: bool = False
     workers: int = Field(0, ge=0)  # 0: one per CPU core
+    max_file_mb: int = Field(300, ge=1)  # larger files are skipped unread
 
     @field_validator("extensions")
     @classmethod

@@ -12,13 +12,21 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
+from stat import S_ISBLK, S_ISCHR, S_ISDIR, S_ISFIFO, S_ISREG, S_ISSOCK
+from typing import BinaryIO
 
 from dupwatch.canvas import straightened
 from dupwatch.decode import decode
 from dupwatch.errors import SkipFile
 from dupwatch.methods.base import Method, Options
 from dupwatch.methods.registry import get_method
+from dupwatch.quiet import quiet
 from dupwatch.record import FileStat, Photo
+
+# A file bigger than this is not read (scan.max_file_mb's default): above every camera's raw file.
+DEFAULT_MAX_FILE_MB = 300
+# The content hash reads the file in pieces of this size, never all of it at once.
+CHUNK = 2**20
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,7 @@ class Plan:
 
     methods: tuple[str, ...]
     options: Options = field(default_factory=Options)
+    max_file_mb: int = DEFAULT_MAX_FILE_MB  # scan.max_file_mb: larger files are skipped unread
 
     @property
     def instances(self) -> tuple[Method, ...]:
@@ -47,34 +56,99 @@ def instances(names: tuple[str, ...], options: Options = Options()) -> tuple[Met
     return tuple(get_method(name, options=options) for name in names)
 
 
-def read(path: str) -> tuple[bytes, FileStat]:
+# What a path that is not a regular file is, by its file type.
+_NOT_A_FILE = ((S_ISFIFO, "a FIFO"), (S_ISSOCK, "a socket"), (S_ISCHR, "a device"),
+               (S_ISBLK, "a device"), (S_ISDIR, "a folder"))
+
+
+def open_file(path: str, max_file_mb: int = DEFAULT_MAX_FILE_MB) -> tuple[BinaryIO, FileStat]:
+    """`path` open for reading, if it is a regular file no larger than `max_file_mb`.
+
+    Nothing but a regular file is ever opened: a FIFO would block the open or the read forever,
+    and opening a device can do things (a tape rewinds, a watchdog arms). The type is checked
+    before the open (links followed: the walk decides which links are taken, and a link named
+    on the command line is taken), and again on the open descriptor, which is opened without
+    blocking in case a FIFO took the file's place in between.
+    """
     try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            data = f.read()
+        _check(path, os.stat(path), max_file_mb)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except FileNotFoundError:
         raise SkipFile(path, "vanished before it could be read") from None
     except PermissionError:
         raise SkipFile(path, "permission denied") from None
-    except IsADirectoryError:
-        raise SkipFile(path, "is a directory") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise SkipFile(path, "symlink loop") from None
+        if exc.errno == errno.ENXIO:
+            raise SkipFile(path, "a socket, not a photo file") from None
         raise SkipFile(path, f"cannot read: {exc.strerror or exc}") from None
-    return data, FileStat.of(st)
+    try:
+        st = os.fstat(fd)
+        _check(path, st, max_file_mb)
+        # Reads from a regular file never block; clear the flag all the same for the readers.
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb"), FileStat.of(st)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
-def fingerprint_bytes(path: str, data: bytes, stat: FileStat, plan: Plan) -> Photo:
+def _check(path: str, st: os.stat_result, max_file_mb: int) -> None:
+    for test, kind in _NOT_A_FILE:
+        if test(st.st_mode):
+            raise SkipFile(path, f"{kind}, not a photo file")  # as walk.py says
+    if not S_ISREG(st.st_mode):
+        raise SkipFile(path, "not a regular file")
+    if st.st_size > max_file_mb * 2**20:
+        raise SkipFile(path, f"file too large ({_size(st.st_size)}; scan.max_file_mb is {max_file_mb})")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+
+
+def read(path: str, max_file_mb: int = DEFAULT_MAX_FILE_MB) -> tuple[bytes, FileStat]:
+    """The whole of a regular file, when it is no larger than `max_file_mb` (see `open_file`)."""
+    f, st = open_file(path, max_file_mb)
+    with f:
+        try:
+            data = f.read(max_file_mb * 2**20 + 1)
+        except OSError as exc:
+            raise SkipFile(path, f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > max_file_mb * 2**20:
+        raise SkipFile(path, f"file too large (grew past scan.max_file_mb, {max_file_mb})")
+    return data, st
+
+
+def content_hash(path: str, f: BinaryIO) -> bytes:
+    """sha256 of the file from where it is open, read a piece at a time."""
+    digest = hashlib.sha256()
+    try:
+        while piece := f.read(CHUNK):
+            digest.update(piece)
+    except OSError as exc:
+        raise SkipFile(path, f"cannot read: {exc.strerror or exc}") from None
+    return digest.digest()
+
+
+def fingerprint_bytes(path: str, data: bytes | BinaryIO, stat: FileStat, plan: Plan) -> Photo:
+    """Every fingerprint of `path`, from its bytes or from the file open at its start."""
     methods = plan.instances
     grey = not any(m.needs_colour for m in methods)
     size = max(m.needs_size for m in methods)
-    decoded = decode(path, data, size, grey)
+    if isinstance(data, bytes):
+        digest = hashlib.sha256(data).digest()
+    else:
+        digest = content_hash(path, data)
+        data.seek(0)
+    with quiet(path):
+        decoded = decode(path, data, size, grey)
     image, turned = straightened(decoded.image, size)  # a photo turned onto a canvas: the photo, upright
     return Photo(
         path=path,
         stat=stat,
-        content_hash=hashlib.sha256(data).digest(),
+        content_hash=digest,
         width=decoded.width,
         height=decoded.height,
         turned=turned,
@@ -118,7 +192,10 @@ def fingerprint_files(paths: Sequence[str], plan: Plan) -> list[Photo | SkipFile
 
 def fingerprint_file(path: str, plan: Plan) -> Photo | SkipFile:
     try:
-        data, stat = read(path)
-        return fingerprint_bytes(path, data, stat, plan)
+        f, stat = open_file(path, plan.max_file_mb)
+        with f:
+            if stat.size == 0:
+                raise SkipFile(path, "empty file")
+            return fingerprint_bytes(path, f, stat, plan)
     except SkipFile as skip:
         return skip

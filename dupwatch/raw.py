@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from dupwatch.decode import Decoded, decode_image, to_rgb, upright, upright_size
+from dupwatch.decode import PIXEL_BUDGET, Decoded, decode_image, guard, short, to_rgb, upright, upright_size
 from dupwatch.errors import SkipFile
 
 if TYPE_CHECKING:
@@ -51,21 +51,27 @@ def decode_raw(path: str, data: bytes, min_size: int, grey: bool = False) -> Dec
         import rawpy
     except ImportError:
         raise SkipFile(path, "camera raw files need rawpy: pip install rawpy") from None
-    try:
-        with rawpy.imread(io.BytesIO(data)) as raw:
-            sizes = raw.sizes
-            orientation = ORIENTATION_OF_FLIP.get(sizes.flip, 1)
-            image = _preview(path, raw, min_size, grey, orientation)
-            if image is None:
-                # LibRaw turns it as `flip` says; half size skips the demosaicing's interpolation.
-                pixels = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
-                image = Image.fromarray(pixels)
-    except rawpy.LibRawError as exc:
-        raise SkipFile(path, _reason(exc)) from None
-    except MemoryError:
-        raise SkipFile(path, "raw image too large to decode in memory") from None
+    with guard(path), rawpy.imread(io.BytesIO(data)) as raw:
+        sizes = raw.sizes
+        orientation = ORIENTATION_OF_FLIP.get(sizes.flip, 1)
+        image = _preview(path, raw, min_size, grey, orientation)
+        if image is None:
+            # LibRaw turns it as `flip` says; half size skips the demosaicing's interpolation.
+            check_mosaic(path, sizes.width, sizes.height)
+            pixels = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
+            image = Image.fromarray(pixels)
     width, height = upright_size((sizes.width, sizes.height), orientation)
     return Decoded(image, width, height, f"RAW ({os.path.splitext(path)[1][1:].upper()})")
+
+
+def check_mosaic(path: str, width: int, height: int) -> None:
+    """Refuse a half-size render whose buffers would not fit the decode budget.
+
+    LibRaw holds the half-size mosaic (four 16-bit channels a pixel) and numpy the 8-bit RGB result.
+    """
+    half = (width // 2) * (height // 2)
+    if half * 11 > PIXEL_BUDGET:
+        raise SkipFile(path, f"raw image too large to render ({width}×{height} pixels)")
 
 
 def _preview(path: str, raw: rawpy.RawPy, min_size: int, grey: bool, orientation: int) -> Image.Image | None:
@@ -102,11 +108,11 @@ def _bitmap(pixels: Any, orientation: int) -> Image.Image | None:
     return to_rgb(upright(Image.fromarray(pixels), orientation))
 
 
-def _reason(exc: Exception) -> str:
+def reason(exc: Exception) -> str:
+    """The reason a raw file LibRaw refused is skipped (`decode.guard` asks)."""
     import rawpy
 
-    detail = exc.args[0] if exc.args else ""
-    detail = detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
+    detail = short(exc)
     if isinstance(exc, rawpy.LibRawFileUnsupportedError):
         return "not a raw file LibRaw can read (an unknown camera, or not a raw file at all)"
     if isinstance(exc, rawpy.LibRawIOError | rawpy.LibRawDataError):

@@ -121,7 +121,7 @@ def _bad_files(folder: Path) -> dict[str, str]:
     (folder / "huge.png").write_bytes(huge_png(40_000, 40_000))
     (folder / "half.png").write_bytes(good[: len(good) // 2])
     return {"empty.jpg": "empty file", "truncated.jpg": "corrupt or truncated",
-            "notes.jpg": "not an image", "dot.png": "too small", "huge.png": "too large",
+            "notes.jpg": "a text file, not a photo", "dot.png": "too small", "huge.png": "too large",
             "half.png": "corrupt or truncated"}
 
 
