@@ -89,7 +89,7 @@ class Pipeline:
             # Robust mode sends most new photos to geometry: find their features in the workers,
             # from the decode they already make. Otherwise only a rare grey-zone pair needs them.
             names.append(self.geometry.method.name)
-        self.plan = Plan(tuple(dict.fromkeys(names)), options)
+        self.plan = Plan(tuple(dict.fromkeys(names)), options, config.scan.max_file_mb)
         self._signature = self.plan.signature
         self._workers: Workers | None = None
 

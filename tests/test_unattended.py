@@ -321,3 +321,14 @@ def test_a_watcher_hears_every_hostile_file_then_a_real_copy_and_restarts_cleanl
     finally:
         remove_deep(photos / "deep")
     assert not deep.exists()
+
+
+def test_scan_max_file_mb_from_the_config_skips_a_larger_file_unread(tmp_path: Path, photos: Path,
+                                                                     cache: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("scan:\n  max_file_mb: 1\n")
+    with (photos / "big.jpg").open("wb") as f:
+        f.truncate(3 << 20)
+    result = run("scan", "--config", config, "--cache", cache, photos)
+    assert result.code == ExitCode.SKIPPED
+    assert f"{photos / 'big.jpg'}: file too large (3 MB; scan.max_file_mb is 1)" in result.err
