@@ -29,6 +29,10 @@ RAW_SUFFIXES = (".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", 
                 ".rw2", ".raf", ".pef", ".srw", ".x3f", ".3fr", ".erf", ".kdc", ".mrw", ".iiq",
                 ".rwl", ".raw")
 
+# A bitmap preview holds at most this many times the file's size (LibRaw unpacks a few
+# preview formats, 16-bit ones to 8 bits, so not exactly the file's own bytes).
+BITMAP_SLACK = 4
+
 # LibRaw's `sizes.flip` → the EXIF orientation that says the same turn (dcraw's own table).
 ORIENTATION_OF_FLIP = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
 
@@ -54,7 +58,7 @@ def decode_raw(path: str, data: bytes, min_size: int, grey: bool = False) -> Dec
     with guard(path), rawpy.imread(io.BytesIO(data)) as raw:
         sizes = raw.sizes
         orientation = ORIENTATION_OF_FLIP.get(sizes.flip, 1)
-        image = _preview(path, raw, min_size, grey, orientation)
+        image = _preview(path, raw, min_size, grey, orientation, len(data))
         if image is None:
             # LibRaw turns it as `flip` says; half size skips the demosaicing's interpolation.
             check_mosaic(path, sizes.width, sizes.height)
@@ -74,7 +78,8 @@ def check_mosaic(path: str, width: int, height: int) -> None:
         raise SkipFile(path, f"raw image too large to render ({width}×{height} pixels)")
 
 
-def _preview(path: str, raw: rawpy.RawPy, min_size: int, grey: bool, orientation: int) -> Image.Image | None:
+def _preview(path: str, raw: rawpy.RawPy, min_size: int, grey: bool, orientation: int,
+             file_size: int) -> Image.Image | None:
     """The embedded preview, upright; None when there is none that is big enough to use."""
     import rawpy
 
@@ -92,6 +97,10 @@ def _preview(path: str, raw: rawpy.RawPy, min_size: int, grey: bool, orientation
             image = decode_image(path, thumb.data, min_size, grey, orientation).image
         except SkipFile:
             return None  # a broken preview: the sensor data may still be whole
+    elif getattr(thumb.data, "nbytes", 0) > BITMAP_SLACK * file_size:
+        # An uncompressed preview is stored in the file: one bigger than the file is a header
+        # that lies, and LibRaw's array then reaches past its own buffer (reading it can crash).
+        return None
     else:
         image = _bitmap(thumb.data, orientation)
     return image if image is not None and min(image.size) >= min_size else None

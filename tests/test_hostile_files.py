@@ -288,3 +288,30 @@ def test_decoder_messages_never_reach_stderr_unnamed(tmp_path: Path, workers: st
     assert result.code == ExitCode.SKIPPED
     assert_only_dupwatch_lines(result.err)
     assert any("garbled.tif" in line for line in result.err.splitlines())
+
+
+SHARED_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
+
+
+@pytest.mark.skipif(not SHARED_PHOTOS.is_dir(), reason="the shared photos are not beside this checkout")
+def test_a_raw_whose_preview_header_claims_more_than_the_file_holds_is_decoded_without_it(
+        tmp_path: Path) -> None:
+    # Mutant 10922 of `benchmarks/fuzz.py --seed 1`: a DNG whose preview says 65535 pixels wide.
+    # LibRaw hands over an array reaching past its own buffer; reading it crashed a worker.
+    import rawpy
+
+    from benchmarks.fuzz import make_seeds, mutant
+    from dupwatch import raw
+
+    made = mutant(make_seeds(SHARED_PHOTOS, 4), 1, 10922)
+    path = tmp_path / "lying.dng"
+    path.write_bytes(made.data)
+    with rawpy.imread(str(path)) as opened:
+        pixels = opened.extract_thumb().data
+        assert not isinstance(pixels, bytes) and pixels.nbytes > raw.BITMAP_SLACK * len(made.data)  # the lie
+        assert raw._preview(str(path), opened, 64, False, 1, len(made.data)) is None
+    for _ in range(5):  # the crash came on some runs only: each in a process of its own
+        code = subprocess.run([sys.executable, "-c", "import sys; from dupwatch.fingerprint import *;"
+                               "print(fingerprint_file(sys.argv[1], Plan(('hash', 'cosine'))))", str(path)],
+                              capture_output=True, timeout=120, check=False).returncode
+        assert code == 0
