@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
-from stat import S_ISBLK, S_ISCHR, S_ISDIR, S_ISFIFO, S_ISREG, S_ISSOCK
+from stat import S_ISREG
 from typing import BinaryIO
 
 from dupwatch.canvas import straightened
@@ -22,6 +22,7 @@ from dupwatch.methods.base import Method, Options
 from dupwatch.methods.registry import get_method
 from dupwatch.quiet import quiet
 from dupwatch.record import FileStat, Photo
+from dupwatch.walk import not_a_file
 
 # A file bigger than this is not read (scan.max_file_mb's default): above every camera's raw file.
 DEFAULT_MAX_FILE_MB = 300
@@ -54,11 +55,6 @@ class Plan:
 @cache
 def instances(names: tuple[str, ...], options: Options = Options()) -> tuple[Method, ...]:  # noqa: B008
     return tuple(get_method(name, options=options) for name in names)
-
-
-# What a path that is not a regular file is, by its file type.
-_NOT_A_FILE = ((S_ISFIFO, "a FIFO"), (S_ISSOCK, "a socket"), (S_ISCHR, "a device"),
-               (S_ISBLK, "a device"), (S_ISDIR, "a folder"))
 
 
 def open_file(path: str, max_file_mb: int = DEFAULT_MAX_FILE_MB) -> tuple[BinaryIO, FileStat]:
@@ -95,11 +91,8 @@ def open_file(path: str, max_file_mb: int = DEFAULT_MAX_FILE_MB) -> tuple[Binary
 
 
 def _check(path: str, st: os.stat_result, max_file_mb: int) -> None:
-    for test, kind in _NOT_A_FILE:
-        if test(st.st_mode):
-            raise SkipFile(path, f"{kind}, not a photo file")  # as walk.py says
     if not S_ISREG(st.st_mode):
-        raise SkipFile(path, "not a regular file")
+        raise SkipFile(path, not_a_file(st.st_mode))
     if st.st_size > max_file_mb * 2**20:
         raise SkipFile(path, f"file too large ({_size(st.st_size)}; scan.max_file_mb is {max_file_mb})")
 
