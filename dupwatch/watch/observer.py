@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -110,6 +111,11 @@ class Watcher:
     def start(self) -> None:
         """Watch every root; raises DupwatchError for a root that cannot be watched at all."""
         sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
+        # watchdog warns each time it adds a watch it has (every folder of a tree made level by
+        # level, as `cp -r` does, is added again with each level below it): a warning quoting
+        # the watch, kept in the warnings registry for good. Ignored, none is built up or printed.
+        warnings.filterwarnings("ignore", "Callback with id", RuntimeWarning, "watchdog")
+        _cheap_watch_repr()
         try:
             for root in self.roots:
                 if root in self._poll_first:
@@ -255,6 +261,22 @@ class Watcher:
         if any(self.selection.ignored(part) for part in folders):
             return False
         return not self.selection.ignored(name) if folder else self.selection.wants(name)
+
+
+def _cheap_watch_repr() -> None:
+    """watchdog builds that warning's text before anything can ignore it, and the text holds
+    `repr(watch)`, which holds every watched path of the tree (its `short_str` is quoted, not
+    called): megabytes a warning, hundreds of thousands of warnings for a deep tree made level
+    by level, all in the thread that reads inotify, deaf meanwhile. A watch's repr becomes its
+    short form; nothing else reads it.
+    """
+    try:
+        from watchdog.observers import inotify_c
+    except ImportError:  # not Linux: no inotify
+        return
+    watch = getattr(inotify_c, "Watch", None)
+    if watch is not None and hasattr(watch, "short_str"):
+        watch.__repr__ = lambda self: f"Watch(wd={self.wd})"
 
 
 class _Handler(FileSystemEventHandler):

@@ -18,10 +18,11 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from dupwatch.config import Config, NoticesConfig, ReviewConfig, WatchConfig
 from dupwatch.errors import ConfigError, DupwatchError, ExitCode, SkipFile, UsageError
@@ -482,3 +483,22 @@ def use_service_logs() -> None:
     ours.handlers[:] = log.handlers
     ours.setLevel(logging.WARNING)
     ours.propagate = False
+    warnings.showwarning = _log_warning
+
+
+# A warning is one line of the log at most this long: a library's may quote whole structures
+# (watchdog's quotes every watch of a deep tree, megabytes a line).
+WARNING_CHARS = 300
+
+
+def _log_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
+    """Python warnings raised outside a decode (`quiet` takes those): one short line each.
+
+    watchdog warns when it watches a folder it already watches (a folder made and moved fast,
+    a deep tree arriving): harmless to dupwatch, so only at debug level.
+    """
+    text = " ".join(str(message).split())
+    text = text if len(text) <= WARNING_CHARS else text[:WARNING_CHARS] + "…"
+    level = logging.DEBUG if f"{os.sep}watchdog{os.sep}" in filename else logging.WARNING
+    log.log(level, "%s: %s", category.__name__, shown(text))
