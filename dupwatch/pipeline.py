@@ -129,7 +129,7 @@ class Pipeline:
         def submit() -> None:
             if chunk:
                 future = pool.submit(idle, fingerprint_files, list(chunk), plan)
-                pending.append(_Chunk(future, list(chunk), plan))
+                pending.append(_Chunk(future, list(chunk), plan, pool.generation))
                 chunk.clear()
 
         for item in paths:
@@ -172,14 +172,16 @@ class Pipeline:
         # A worker died (killed for memory, a crash in a C library) with this chunk, or beside
         # it. Each of its files is read again alone, so that the one that kills a worker is
         # named, and remembered: it is not tried again until it changes.
-        self._workers.replace()
+        workers = self._workers
+        workers.replace(chunk.generation)
         results: list[Photo | SkipFile] = []
         for path in chunk.paths:
+            future = workers.submit(idle, fingerprint_files, [path], chunk.plan)
+            generation = workers.generation
             try:
-                results += self._workers.wait(
-                    self._workers.submit(idle, fingerprint_files, [path], chunk.plan), idle)
+                results += workers.wait(future, idle)
             except BrokenProcessPool:
-                self._workers.replace()
+                workers.replace(generation)
                 results.append(self._trouble(path, TROUBLE))
         return results
 
@@ -338,6 +340,7 @@ class _Chunk:
     future: Future[list[Photo | SkipFile]]
     paths: list[str]
     plan: Plan
+    generation: int  # of the worker pool it was sent to
 
 
 def default_workers(configured: int) -> int:

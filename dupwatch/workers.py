@@ -35,6 +35,7 @@ class Workers:
 
     def __init__(self, count: int) -> None:
         self.count = count
+        self.generation = 0  # counts the pools started: which one a future ran in
         self._pool: Executor | None = None
         self._started: threading.Event | None = None
         self._failure: BaseException | None = None
@@ -58,9 +59,12 @@ class Workers:
                 continue
         return future.result()
 
-    def replace(self) -> None:
-        """After a worker died (the pool is broken): the next submit starts a new pool."""
-        self.close()
+    def replace(self, generation: int) -> None:
+        """After a worker of pool `generation` died (that pool is broken): the next submit
+        starts a new pool, unless one has been started since (the other chunks that were in
+        flight beside the one that broke it fail too, and need no pool of their own)."""
+        if generation == self.generation:
+            self.close()
 
     def close(self) -> None:
         pool, started = self._pool, self._started
@@ -76,6 +80,7 @@ class Workers:
                 self._pool = InlineExecutor()
             return self._pool
         if self._started is None:
+            self.generation += 1
             self._started = threading.Event()
             self._failure = None
             threading.Thread(target=self._start, args=(self._started,), name="dupwatch-workers",
