@@ -337,3 +337,20 @@ def test_scan_max_file_mb_from_the_config_skips_a_larger_file_unread(tmp_path: P
     result = run("scan", "--config", config, "--cache", cache, photos)
     assert result.code == ExitCode.SKIPPED
     assert f"{photos / 'big.jpg'}: file too large (3 MB; scan.max_file_mb is 1)" in result.err
+
+
+def test_a_watched_folder_deleted_is_no_watcher_death_the_others_are_still_watched(
+        start: Start, tmp_path: Path, photos: Path, cache: Path) -> None:  # noqa: F811
+    other = tmp_path / "other"
+    other.mkdir()
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG)
+    daemon = start("--config", config, "--cache", cache, photos, other)
+    daemon.wait_log("caught up")
+    other.rmdir()
+    daemon.wait_log("the watched folder is gone")
+    time.sleep(1.0)  # a few turns of the loop that checks the watcher's threads
+    shutil.copy(photos / "camera.png", photos / "camera again.png")
+    daemon.wait_duplicate(photos / "camera again.png", photos / "camera.png")
+    assert "the folder watcher stopped" not in daemon.log()
+    assert daemon.stop() == 0

@@ -135,10 +135,17 @@ class Watcher:
         self._watches.clear()
 
     def alive(self) -> bool:
-        """False once a watchdog thread has died: no event would arrive again, and none says so."""
+        """False once a watchdog thread has died: no event would arrive again, and none says so.
+
+        The emitter of a root that was deleted or unmounted ends by design (see `on_event`):
+        that root is not watched until it is back and the service restarts, and is no death.
+        """
         for observer in (self._inotify, self._polling):
-            if observer is not None and not (observer.is_alive()
-                                             and all(e.is_alive() for e in observer.emitters)):
+            if observer is None:
+                continue
+            if not observer.is_alive():
+                return False
+            if any(not e.is_alive() and os.path.isdir(e.watch.path) for e in observer.emitters):
                 return False
         return True
 
