@@ -46,9 +46,14 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _rss_kib(pid: int) -> int:
+    return status_kib(pid, "VmRSS")
+
+
+def status_kib(pid: int | str, field: str) -> int:
+    """A memory figure of /proc/PID/status (VmRSS, VmHWM, …) in KiB; 0 for a process gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     except OSError:
         pass

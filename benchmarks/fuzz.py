@@ -53,7 +53,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image
 
-from benchmarks.common import arguments, cpu_seconds, summary
+from benchmarks.common import arguments, cpu_seconds, status_kib, summary
 from dupwatch.bench.variants import photo_paths
 from dupwatch.config import Config
 from dupwatch.errors import SkipFile
@@ -436,10 +436,7 @@ class Outcome:
 
 
 def peak_rss_kib() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
+    return status_kib("self", "VmHWM")
 
 
 def _where(exc: BaseException) -> str:
@@ -522,13 +519,7 @@ class Worker:
         return cpu_seconds(self.process.pid) - self.cpu_start
 
     def peak_kib(self) -> int:
-        try:
-            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
+        return status_kib(self.process.pid or 0, "VmHWM")
 
     def stop(self, kill: bool = False) -> None:
         if kill:

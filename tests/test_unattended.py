@@ -28,7 +28,7 @@ from PIL import Image
 
 from dupwatch.errors import ExitCode
 from tests.conftest import run, run_process
-from tests.test_watch import CONFIG, Start, duplicates, start  # noqa: F401 (a fixture)
+from tests.test_watch import Start, config, duplicates, start  # noqa: F401 (fixtures)
 
 DEPTH = 1100  # deeper than Python's default recursion limit of 1000
 
@@ -152,11 +152,10 @@ def test_a_notice_log_killed_while_delivering_repeats_at_most_one_notice(
 
 
 def test_the_watchdog_is_pinged_while_the_worker_pool_starts_under_a_burst(
-        start: Start, tmp_path: Path, photos: Path, cache: Path) -> None:  # noqa: F811
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
+        start: Start, tmp_path: Path, photos: Path, cache: Path, config: Path) -> None:  # noqa: F811
     copies(photos, 5)  # a catch-up at start that needs the worker pool
-    config.write_text(CONFIG + "robust:\n  enabled: true\n")  # workers load the CNN at their first chunk
+    # Robust mode: the workers load the CNN at their first chunk, the longest wait on them.
+    config.write_text(config.read_text() + "robust:\n  enabled: true\n")
     daemon = start("--config", config, "--cache", cache, photos, env={"WATCHDOG_USEC": "2000000"})
     daemon.wait_notify("READY=1")
     for n in range(40):  # and a burst landing while the pool starts
@@ -178,9 +177,7 @@ def test_the_watchdog_is_pinged_while_the_worker_pool_starts_under_a_burst(
 
 
 def test_a_tree_deeper_than_the_recursion_limit_moved_in_leaves_the_watcher_listening(
-        start: Start, tmp_path: Path, photos: Path, cache: Path) -> None:  # noqa: F811
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
+        start: Start, tmp_path: Path, photos: Path, cache: Path, config: Path) -> None:  # noqa: F811
     daemon = start("--config", config, "--cache", cache, photos)
     daemon.wait_log("caught up: 8 files")
     outside = tmp_path / "outside"
@@ -289,9 +286,7 @@ def checksums(files: list[Path]) -> dict[Path, str]:
 
 
 def test_a_watcher_hears_every_hostile_file_then_a_real_copy_and_restarts_cleanly(
-        start: Start, tmp_path: Path, photos: Path, cache: Path) -> None:  # noqa: F811
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
+        start: Start, tmp_path: Path, photos: Path, cache: Path, config: Path) -> None:  # noqa: F811
     daemon = start("--config", config, "--cache", cache, photos)
     daemon.wait_log("caught up: 8 files")
     dropped = hostile(photos / "dropped", photos)
@@ -330,21 +325,19 @@ def test_a_watcher_hears_every_hostile_file_then_a_real_copy_and_restarts_cleanl
 
 def test_scan_max_file_mb_from_the_config_skips_a_larger_file_unread(tmp_path: Path, photos: Path,
                                                                      cache: Path) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text("scan:\n  max_file_mb: 1\n")
+    small = tmp_path / "small.yaml"
+    small.write_text("scan:\n  max_file_mb: 1\n")
     with (photos / "big.jpg").open("wb") as f:
         f.truncate(3 << 20)
-    result = run("scan", "--config", config, "--cache", cache, photos)
+    result = run("scan", "--config", small, "--cache", cache, photos)
     assert result.code == ExitCode.SKIPPED
     assert f"{photos / 'big.jpg'}: file too large (3 MB; scan.max_file_mb is 1)" in result.err
 
 
 def test_a_watched_folder_deleted_is_no_watcher_death_the_others_are_still_watched(
-        start: Start, tmp_path: Path, photos: Path, cache: Path) -> None:  # noqa: F811
+        start: Start, tmp_path: Path, photos: Path, cache: Path, config: Path) -> None:  # noqa: F811
     other = tmp_path / "other"
     other.mkdir()
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
     daemon = start("--config", config, "--cache", cache, photos, other)
     daemon.wait_log("caught up")
     other.rmdir()
