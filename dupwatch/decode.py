@@ -27,7 +27,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image, UnidentifiedImageError
 
-from dupwatch.errors import SkipFile
+from dupwatch.errors import SkipFile, one_line
 
 pillow_heif.register_heif_opener()
 
@@ -148,8 +148,7 @@ def short(exc: BaseException) -> str:
     """A library's message, on one line and cut to a length a user reads."""
     detail = exc.args[0] if exc.args else ""
     text = detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail or exc)
-    text = " ".join(text.split()) or type(exc).__name__
-    return text if len(text) <= REASON_CHARS else text[:REASON_CHARS - 1] + "…"
+    return one_line(text, REASON_CHARS) or type(exc).__name__
 
 
 # What a file is when it is not a photo: the start of a few well-known formats.

@@ -45,3 +45,10 @@ class SkipFile(DupwatchError):
     def __reduce__(self) -> tuple[type[SkipFile], tuple[str, str]]:
         # Raised in worker processes: pickle with both arguments, not the formatted message.
         return (SkipFile, (self.path, self.reason))
+
+
+def one_line(text: str, limit: int) -> str:
+    """What a library says, on one line of at most `limit` characters: a message is for a log
+    line or a skip reason, and a library's may span lines or quote whole structures."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"

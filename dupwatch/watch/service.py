@@ -25,7 +25,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
 from dupwatch.config import Config, NoticesConfig, ReviewConfig, WatchConfig
-from dupwatch.errors import ConfigError, DupwatchError, ExitCode, SkipFile, UsageError
+from dupwatch.errors import ConfigError, DupwatchError, ExitCode, SkipFile, UsageError, one_line
 from dupwatch.pipeline import Duplicate, Indexed, Pipeline, Unchanged, default_workers
 from dupwatch.report import Tally, duplicate_text, shown, skipped_text
 from dupwatch.sinks.outbox import Outbox, open_outbox
@@ -55,6 +55,9 @@ GONE_GRACE = 2.0
 # A watcher whose thread died is armed anew once; dying again this soon, the service exits
 # non-zero instead, for the service manager to restart it (and to show it failing).
 REARM_SECONDS = 60.0
+# A library's warning or error is one line of the log at most this long: it may quote whole
+# structures (watchdog's quoted every watch of a deep tree, megabytes a line).
+WARNING_CHARS = 300
 
 
 def roots_of(config: Config, paths: Sequence[str]) -> list[str]:
@@ -363,7 +366,7 @@ class Service:
             log.error("reload failed, still running with the previous config: %s", shown(str(exc)))
         except Exception as exc:  # a bug; still no reason to stop watching
             log.error("reload failed (a bug: please report it), still running with the previous config:"
-                      " %s: %s", type(exc).__name__, shown(str(exc))[:300])
+                      " %s: %s", type(exc).__name__, shown(one_line(str(exc), WARNING_CHARS)))
         self.notifier.ready()
 
     def _switch(self) -> None:
@@ -486,11 +489,6 @@ def use_service_logs() -> None:
     warnings.showwarning = _log_warning
 
 
-# A warning is one line of the log at most this long: a library's may quote whole structures
-# (watchdog's quotes every watch of a deep tree, megabytes a line).
-WARNING_CHARS = 300
-
-
 def _log_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                  file: TextIO | None = None, line: str | None = None) -> None:
     """Python warnings raised outside a decode (`quiet` takes those): one short line each.
@@ -498,7 +496,6 @@ def _log_warning(message: Warning | str, category: type[Warning], filename: str,
     watchdog warns when it watches a folder it already watches (a folder made and moved fast,
     a deep tree arriving): harmless to dupwatch, so only at debug level.
     """
-    text = " ".join(str(message).split())
-    text = text if len(text) <= WARNING_CHARS else text[:WARNING_CHARS] + "…"
+    text = one_line(str(message), WARNING_CHARS)
     level = logging.DEBUG if f"{os.sep}watchdog{os.sep}" in filename else logging.WARNING
     log.log(level, "%s: %s", category.__name__, shown(text))
