@@ -20,7 +20,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import arguments, summary
 from dupwatch import config as configuration
-from dupwatch.bench.variants import CORE_TRANSFORMS, HARD_TRANSFORMS, RECALL_ONE, photo_paths, write_variants
+from dupwatch.bench.variants import (
+    CORE_TRANSFORMS,
+    EDIT_TRANSFORMS,
+    HARD_TRANSFORMS,
+    photo_paths,
+    target,
+    write_variants,
+)
 from dupwatch.config import Config
 from dupwatch.pipeline import Duplicate, Event, Pipeline
 from dupwatch.store.sqlite import SqliteStore
@@ -37,7 +44,7 @@ def main() -> int:
                              " copies of a transform scanned together, which then crowd each other)")
     args = parser.parse_args()
     originals = photo_paths(args.photos)
-    transforms = {**CORE_TRANSFORMS, **(HARD_TRANSFORMS if args.hard else {})}
+    transforms = {**CORE_TRANSFORMS, **EDIT_TRANSFORMS, **(HARD_TRANSFORMS if args.hard else {})}
     if args.only:
         transforms = {name: transforms[name] for name in args.only.split(",")}
     variants_dir = args.work / "variants"
@@ -69,8 +76,7 @@ def main() -> int:
                               f" {m.method} {m.score:.3f} {m.transform or ''} {m.geometry or ''}",
                               file=sys.stderr)
             store.close()
-            target = 1.0 if name in RECALL_ONE else (0.95 if name in CORE_TRANSFORMS else None)
-            rows.append(Row(name, len(batch), found, wrong, target))
+            rows.append(Row(name, len(batch), found, wrong, target(name)))
     false_total = len(among_originals) + sum(r.false for r in rows)
     if args.json:
         print(json.dumps({"photos": len(originals), "false_pairs_among_originals": len(among_originals),

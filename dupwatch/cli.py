@@ -437,6 +437,7 @@ def compare(args: argparse.Namespace) -> ExitCode:
     if args.json:
         print(json_line({"event": "compare", "a": args.a, "b": args.b, "same_bytes": same_bytes,
                          "turned": dict(zip(("a", "b"), compared.turned, strict=True)),
+                         "exact_only": dict(zip(("a", "b"), compared.exact_only, strict=True)),
                          "scores": {s.method: {"score": round(s.score, 4), "threshold": s.threshold,
                                                "duplicate": s.duplicate, "distance": s.distance,
                                                **({"geometry": s.geometry} if s.geometry else {})}
@@ -446,6 +447,9 @@ def compare(args: argparse.Namespace) -> ExitCode:
     for path, turned in zip((args.a, args.b), compared.turned, strict=True):
         if turned:
             print(f"{shown(path)}: {turn_text(turned)} on a canvas; turned back and cut out first")
+    for path, reason in zip((args.a, args.b), compared.exact_only, strict=True):
+        if reason is not None:
+            print(f"{shown(path)}: {reason}; only its exact copies are looked for")
     rows = [["method", "score", "threshold", "duplicate", "distance"]]
     rows += [[s.method, f"{s.score:.3f}", f"{s.threshold:.2f}", "yes" if s.duplicate else "no",
               "" if s.distance is None else str(s.distance)] for s in scores]

@@ -19,10 +19,11 @@ class Score:
     threshold: float
     distance: int | None  # Hamming distance, for hash methods
     geometry: dict[str, Any] | None = None  # inliers, transform and any failed guard, for geometry
+    plain: bool = False  # a file is too small or plain to compare: never a near-duplicate
 
     @property
     def duplicate(self) -> bool:
-        return self.score >= self.threshold
+        return not self.plain and self.score >= self.threshold
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Comparison:
     scores: list[Score]
     # Degrees each file was turned on a canvas (0: none), taken off before any method looked.
     turned: tuple[float, float]
+    # Why each file is too small or plain to be compared by content (None: it is not).
+    exact_only: tuple[str | None, str | None] = (None, None)
 
 
 def compare_files(
@@ -42,6 +45,7 @@ def compare_files(
     plan = Plan(names, options or Options())
     first, second = (fingerprint_now(path, plan) for path in (a, b))
     scores = []
+    plain = first.exact_only is not None or second.exact_only is not None
     for method in plan.instances:
         fa = method.from_bytes(first.fingerprints[method.key])
         fb = method.from_bytes(second.fingerprints[method.key])
@@ -49,8 +53,10 @@ def compare_files(
         if isinstance(method, Geometry):
             verdict = method.verdict(fa, fb)
             details = {**verdict.to_json(), "matches": verdict.matches, "rejected": verdict.reason}
-            scores.append(Score(method.name, verdict.score, threshold(method), None, details))
+            scores.append(Score(method.name, verdict.score, threshold(method), None, details, plain))
         else:
-            scores.append(Score(method.name, method.compare(fa, fb), threshold(method), distance))
-    return Comparison(first.content_hash == second.content_hash, scores, (first.turned, second.turned))
+            score = method.compare(fa, fb)
+            scores.append(Score(method.name, score, threshold(method), distance, None, plain))
+    return Comparison(first.content_hash == second.content_hash, scores, (first.turned, second.turned),
+                      (first.exact_only, second.exact_only))
 

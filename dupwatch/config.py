@@ -77,9 +77,9 @@ HashName = Literal["hash", "phash", "dhash", "whash"]
 
 class CandidatesConfig(Section):
     hash: HashName = "hash"
-    max_distance: int = Field(12, ge=0, le=64)
+    max_distance: int = Field(20, ge=0, le=64)
     limit: int = Field(64, ge=1)  # at most this many nearest candidates are confirmed
-    dihedral: bool = False  # also look for copies turned by 90°/180° or mirrored
+    dihedral: bool = True  # also look for copies turned by 90°/180° or mirrored
     # A camera's RAW+JPEG pair (IMG_0001.CR2 beside IMG_0001.JPG) is one shot, not a duplicate.
     report_raw_siblings: bool = False
 
@@ -308,13 +308,13 @@ class ReviewConfig(Section):
 Preset = Literal["strict", "normal", "loose"]
 # What a named preset sets, unless the config sets it itself. The confirm method's threshold and
 # robust mode's CNN threshold come from each method's measured presets (`Method.preset_threshold`).
-# loose also widens the hash search (a 5 % crop missed at 13 bits) and the grey zone that
+# loose also widens the hash search and the grey zone that
 # geometry checks (perspective copies found: 0.913 from cosine 0.80, 0.760 from 0.85); strict
 # asks geometry for 50 inliers instead of 25.
 PRESET_KEYS: dict[str, dict[tuple[str, str], Any]] = {
-    "strict": {("geometry", "threshold"): 0.67},
+    "strict": {("geometry", "threshold"): 0.67, ("candidates", "max_distance"): 12},
     "normal": {},
-    "loose": {("candidates", "max_distance"): 16, ("geometry", "verify_from"): {"cosine": 0.80, "cnn": 0.30}},
+    "loose": {("candidates", "max_distance"): 24, ("geometry", "verify_from"): {"cosine": 0.80, "cnn": 0.30}},
 }
 ROBUST_THRESHOLD = 0.85  # robust.threshold of the normal preset
 

@@ -15,6 +15,10 @@ from functools import cache
 from stat import S_ISREG
 from typing import BinaryIO
 
+import numpy as np
+from PIL import Image
+
+from dupwatch.borders import unbordered
 from dupwatch.canvas import straightened
 from dupwatch.decode import decode
 from dupwatch.errors import SkipFile
@@ -28,6 +32,12 @@ from dupwatch.walk import not_a_file
 DEFAULT_MAX_FILE_MB = 300
 # The content hash reads the file in pieces of this size, never all of it at once.
 CHUNK = 2**20
+# An image smaller than this on a side (borders cut off), or with less detail than this at 32×32
+# (mean grey-level step between neighbouring pixels), carries no pattern: an icon, a flat swatch
+# or gradient, a star field (its stars are single pixels). It would "match" any image of the
+# same shape or tone, so only its exact copies are looked for.
+MIN_CONTENT = 48
+MIN_DETAIL = 1.0
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,8 @@ def fingerprint_bytes(path: str, data: bytes | BinaryIO, stat: FileStat, plan: P
     with quiet(path):
         decoded = decode(path, data, size, grey)
     image, turned = straightened(decoded.image, size)  # a photo turned onto a canvas: the photo, upright
+    if not turned:
+        image, _ = unbordered(image)  # padding, letterboxing, a plain backdrop: cut off
     return Photo(
         path=path,
         stat=stat,
@@ -147,7 +159,21 @@ def fingerprint_bytes(path: str, data: bytes | BinaryIO, stat: FileStat, plan: P
         turned=turned,
         fingerprints={m.key: m.to_bytes(m.fingerprint(image)) for m in methods if not m.batched},
         pending={m.key: m.prepare(image) for m in methods if m.batched},
+        exact_only=plain(image, decoded.width / decoded.image.width),
     )
+
+
+def plain(image: Image.Image, scale: float = 1.0) -> str | None:
+    """Why `image` (decoded at 1/`scale` of the file's size) is too small or too plain to compare
+    by its content, if it is."""
+    width, height = round(image.width * scale), round(image.height * scale)
+    if min(width, height) < MIN_CONTENT:
+        return f"too small to compare ({width}×{height} pixels)"
+    grey = np.asarray(image.convert("L").resize((32, 32), Image.Resampling.BOX), dtype=np.float32)
+    detail = (np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean()) / 2
+    if detail < MIN_DETAIL:
+        return "too plain to compare (no detail at 32×32)"
+    return None
 
 
 def complete(photos: Sequence[Photo], plan: Plan) -> list[Photo]:

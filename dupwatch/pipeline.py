@@ -222,10 +222,13 @@ class Pipeline:
         if known is not None:
             for search in self.searches:
                 search.remove(known.id)  # its old content must not be found as a candidate
+        if photo.exact_only is not None:
+            photo = replace(photo, fingerprints={})  # so no search ever finds it
         found = self.find(photo)
         file_id = self.store.put(photo, self._signature)
-        for search in self.searches:
-            search.add(file_id, photo)
+        if photo.fingerprints:
+            for search in self.searches:
+                search.add(file_id, photo)
         # The pair goes into the same batch as the file, before anything is yielded: a caller
         # that stops between events, or a kill, must not leave a file indexed whose duplicate
         # was never recorded (the next run would see it unchanged and never report it).
@@ -278,7 +281,7 @@ class Pipeline:
                 path = self.store.path_of(file_id)
                 if path is not None and path != photo.path and os.path.exists(path):
                     return Match(photo.path, path, "exact", "sha256", 1.0, 0), file_id
-        for search in self.searches:
+        for search in self.searches if photo.fingerprints else ():
             ranked = search.rank(photo)
             if rejected:
                 ranked = [c for c in ranked if self.store.content_hash(c.file_id) not in rejected]
@@ -311,7 +314,7 @@ class Pipeline:
             other = self.store.path_of(file_id)
             if other is not None and other != path and os.path.exists(other):
                 ranked.append(Candidate(file_id, other, 1.0, 0, True, "sha256"))
-        for search in self.searches:
+        for search in self.searches if photo.exact_only is None else ():
             ranked += self._confirmed(photo, search.rank(photo, wide=True))
         best: dict[str, Candidate] = {}
         for c in ranked:

@@ -39,6 +39,9 @@ class Photo:
     turned: float = 0.0
     # Inputs prepared by workers for batched methods (the CNN), fingerprinted by `complete`.
     pending: dict[str, np.ndarray] = field(default_factory=dict)
+    # Why the image is too small or too plain to be anyone's near-duplicate ("8×12 pixels"):
+    # only its exact copies are looked for. None for every photo.
+    exact_only: str | None = None
 
 
 @dataclass(frozen=True)

@@ -104,14 +104,16 @@ def test_missing_weights_say_where(tmp_path: Path) -> None:
 
 
 def test_robust_mode_finds_straightened_cropped_and_turned_copies(photos: Path, tmp_path: Path) -> None:
-    from dupwatch.bench.variants import HARD_TRANSFORMS, _centre_crop
+    from dupwatch.bench.variants import HARD_TRANSFORMS, TRANSFORMS, _centre_crop
 
     edits = {"zz-chelsea-straightened.jpg": ("chelsea.png", HARD_TRANSFORMS["straighten10"]),
              "zz-coffee-cropped.jpg": ("coffee.png", _centre_crop(0.7)),
-             "zz-rocket-turned.jpg": ("rocket.jpg", HARD_TRANSFORMS["rot90"])}
+             "zz-rocket-turned.jpg": ("rocket.jpg", TRANSFORMS["rot90"])}
     for name, (source, edit) in edits.items():
         (photos / name).write_bytes(edit(open_rgb(photos / source))[1])
-    plain = run("scan", photos, "--json", "--cache", tmp_path / "plain.db")
+    hash_only = tmp_path / "hash.yaml"
+    hash_only.write_text("candidates:\n  dihedral: false\n  max_distance: 12\ngeometry:\n  enabled: false\n")
+    plain = run("scan", photos, "--json", "--cache", tmp_path / "plain.db", "--config", hash_only)
     assert plain.events("duplicate") == []  # the hash alone misses all three
     config = tmp_path / "robust.yaml"
     config.write_text("robust:\n  enabled: true\n")
@@ -121,7 +123,7 @@ def test_robust_mode_finds_straightened_cropped_and_turned_copies(photos: Path, 
     assert {name: Path(d["match"]).name for name, d in found.items()} == {
         name: source for name, (source, _) in edits.items()}
     assert found["zz-chelsea-straightened.jpg"]["method"] == "cnn"
-    assert found["zz-coffee-cropped.jpg"]["method"] == "cnn"
+    assert found["zz-coffee-cropped.jpg"]["method"] in ("cnn", "geometry")  # the hash finds it at 20 bits
     assert found["zz-rocket-turned.jpg"]["transform"] == "rotate-90-ccw"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageOps
 
-from dupwatch.bench.variants import HARD_TRANSFORMS, _centre_crop
+from dupwatch.bench.variants import HARD_TRANSFORMS, TRANSFORMS, _centre_crop
 from dupwatch.compare import compare_files
 from dupwatch.errors import ConfigError, ExitCode
 from dupwatch.methods.geometry import Features, Geometry, extract, verify
@@ -34,7 +34,7 @@ def test_hard_edits_are_confirmed_with_the_transform_they_made(
     edit: str, check: object, photos: Path, tmp_path: Path
 ) -> None:
     original = photos / "chelsea.png"
-    transform = _centre_crop(0.6) if edit == "crop-60" else HARD_TRANSFORMS[edit]
+    transform = _centre_crop(0.6) if edit == "crop-60" else TRANSFORMS[edit]
     copy = tmp_path / f"copy{transform(open_rgb(original))[0]}"
     copy.write_bytes(transform(open_rgb(original))[1])
     scores = _scores(copy, original)

@@ -322,14 +322,14 @@ def test_hidden_and_partial_files_are_ignored(photos: Path, cache: Path) -> None
     (Image.Transpose.ROTATE_180, "rotate-180"), (Image.Transpose.FLIP_LEFT_RIGHT, "mirror"),
     (Image.Transpose.FLIP_TOP_BOTTOM, "flip"), (Image.Transpose.TRANSPOSE, "transpose"),
 ])
-def test_turned_copies_are_found_with_dihedral_hashes(photos: Path, cache: Path, tmp_path: Path,
-                                                      transpose: Image.Transpose, told: str) -> None:
+def test_turned_copies_are_found_by_default_with_dihedral_hashes(
+        photos: Path, cache: Path, tmp_path: Path, transpose: Image.Transpose, told: str) -> None:
     open_rgb(photos / "astronaut.png").transpose(transpose).save(photos / "zz-turned.jpg", quality=85)
-    plain = run("scan", photos, "--json", "--cache", tmp_path / "plain.db")
+    config = tmp_path / "plain.yaml"
+    config.write_text("candidates:\n  dihedral: false\n")
+    plain = run("scan", photos, "--json", "--cache", tmp_path / "plain.db", "--config", config)
     assert plain.events("duplicate") == []  # the plain hash does not see a turned copy
-    config = tmp_path / "dihedral.yaml"
-    config.write_text("candidates:\n  dihedral: true\n")
-    result = run("scan", photos, "--json", "--cache", cache, "--config", config)
+    result = run("scan", photos, "--json", "--cache", cache)
     [dup] = result.events("duplicate")
     assert dup["path"] == str(photos / "zz-turned.jpg") and dup["match"] == str(photos / "astronaut.png")
     assert dup["transform"] == told and dup["method"] == "cosine" and dup["score"] >= 0.93

@@ -156,6 +156,86 @@ def _perspective_coeffs(
     return tuple(np.linalg.solve(np.array(rows, dtype=np.float64), rhs).tolist())
 
 
+def _caption(image: Image.Image) -> Encoded:
+    """An opaque white banner with a line of text over the bottom-left, about 6 % of the photo."""
+    out = image.copy()
+    draw = ImageDraw.Draw(out)
+    w, h = out.size
+    bw, bh = round(w * 0.4), round(h * 0.15)
+    draw.rectangle((0, h - bh, bw, h), fill=(255, 255, 255))
+    size = max(10, bh // 3)
+    draw.text((bw // 12, h - bh + (bh - size) // 2), "Summer 2026 · Lake", fill=(20, 20, 20), font_size=size)
+    return _jpeg(out)
+
+
+def _sticker(image: Image.Image) -> Encoded:
+    """An opaque coloured disc with a date stamp beside it, near the top-right corner (~5 %)."""
+    out = image.copy()
+    draw = ImageDraw.Draw(out)
+    w, h = out.size
+    r = round(0.12 * min(w, h))
+    cx, cy = w - round(0.2 * w), round(0.2 * h)
+    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(230, 60, 40))
+    size = max(10, h // 25)
+    draw.text((w // 30, h // 30), "'26 07 14", fill=(255, 150, 0), font_size=size)
+    return _jpeg(out)
+
+
+def _watermark(image: Image.Image) -> Encoded:
+    """A semi-transparent white logo and name across the middle."""
+    base = image.convert("RGBA")
+    layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    w, h = base.size
+    size = max(12, h // 8)
+    draw.text((w // 8, h // 2 - size // 2), "DUPWATCH PHOTO", fill=(255, 255, 255, 90), font_size=size)
+    draw.ellipse((w // 2 - h // 6, h // 6, w // 2 + h // 6, h // 2), outline=(255, 255, 255, 90),
+                 width=max(2, h // 60))
+    return _jpeg(Image.alpha_composite(base, layer).convert("RGB"))
+
+
+def _padded(fill: tuple[int, int, int] | None) -> Transform:
+    """Padded to a square as sharing apps do: with a flat colour, or (None) the photo itself
+    enlarged and blurred behind it."""
+
+    def apply(image: Image.Image) -> Encoded:
+        w, h = image.size
+        side = max(w, h)
+        if fill is None:
+            back = image.resize((side, side), Image.Resampling.BILINEAR)
+            back = back.filter(ImageFilter.GaussianBlur(side / 40))
+        else:
+            back = Image.new("RGB", (side, side), fill)
+        back.paste(image, ((side - w) // 2, (side - h) // 2))
+        return _jpeg(back)
+
+    return apply
+
+
+def _vignette(image: Image.Image) -> Encoded:
+    """A strong vignette: the corners at about a third of their brightness."""
+    w, h = image.size
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = np.hypot((x - w / 2) / (w / 2), (y - h / 2) / (h / 2)) / math.sqrt(2)
+    gain = 1.0 - 0.7 * np.clip(r, 0, 1) ** 2
+    arr = np.asarray(image, dtype=np.float32) * gain[:, :, None]
+    return _jpeg(Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)))
+
+
+def _sepia(image: Image.Image) -> Encoded:
+    grey = ImageOps.grayscale(image)
+    return _jpeg(ImageOps.colorize(grey, black=(40, 26, 13), white=(255, 240, 192)))
+
+
+def _combined(image: Image.Image) -> Encoded:
+    """Cropped to the central 80 %, halved and saved at JPEG quality 60: a phone's share."""
+    w, h = image.size
+    cw, ch = round(w * 0.8), round(h * 0.8)
+    left, top = (w - cw) // 2, (h - ch) // 2
+    cut = image.crop((left, top, left + cw, top + ch))
+    return _jpeg(cut.resize((max(1, cw // 2), max(1, ch // 2)), Image.Resampling.LANCZOS), quality=60)
+
+
 # The variants the core must find (recall 1.0 or ≥ 0.95), by name.
 CORE_TRANSFORMS: dict[str, Transform] = {
     "copy": lambda image: _jpeg(image, quality=95),  # placeholder replaced by a byte copy below
@@ -179,11 +259,26 @@ CORE_TRANSFORMS: dict[str, Transform] = {
     "text": _text_overlay,
 }
 
-# Harder edits that the hash-and-pixel default is not expected to find (robust mode's job).
-HARD_TRANSFORMS: dict[str, Transform] = {
+# Everyday edits the default mode must find too (issue 15): overlays, padding, tone, and a
+# phone's combined crop, resize and recompression; and turned copies, found by default.
+EDIT_TRANSFORMS: dict[str, Transform] = {
+    "caption": _caption,
+    "sticker": _sticker,
+    "watermark": _watermark,
+    "sepia": _sepia,
+    "saturation+50": _enhance(ImageEnhance.Color, 1.5),
+    "pad-white": _padded((255, 255, 255)),
+    "pad-black": _padded((0, 0, 0)),
+    "pad-blur": _padded(None),
+    "vignette": _vignette,
+    "combined": _combined,
     "rot90": lambda image: _jpeg(image.transpose(Image.Transpose.ROTATE_90)),
     "rot180": lambda image: _jpeg(image.transpose(Image.Transpose.ROTATE_180)),
     "mirror": lambda image: _jpeg(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)),
+}
+
+# Harder edits that the hash-and-pixel default is not expected to find (robust mode's job).
+HARD_TRANSFORMS: dict[str, Transform] = {
     "rot10": _rotate(10),
     "rot25": _rotate(25),
     "straighten10": _straightened(10),
@@ -201,11 +296,11 @@ BENCH_TRANSFORMS: dict[str, Transform] = {
     "resize-150": CORE_TRANSFORMS["resize-150"],
     "rot5": _rotate(5),
     "rot10": HARD_TRANSFORMS["rot10"],
-    "rot90": HARD_TRANSFORMS["rot90"],
+    "rot90": EDIT_TRANSFORMS["rot90"],
     "perspective": HARD_TRANSFORMS["perspective"],
     "crop-5": CORE_TRANSFORMS["crop-5"],
     "crop-60": HARD_TRANSFORMS["crop-60"],
-    "mirror": HARD_TRANSFORMS["mirror"],
+    "mirror": EDIT_TRANSFORMS["mirror"],
     "flip": lambda image: _jpeg(image.transpose(Image.Transpose.FLIP_TOP_BOTTOM)),
     "bright+25": CORE_TRANSFORMS["bright+25"],
     "bright-25": CORE_TRANSFORMS["bright-25"],
@@ -213,11 +308,24 @@ BENCH_TRANSFORMS: dict[str, Transform] = {
 }
 
 # Every transform by name, for benchmarks that take a list.
-TRANSFORMS: dict[str, Transform] = {**CORE_TRANSFORMS, **HARD_TRANSFORMS, **BENCH_TRANSFORMS}
+TRANSFORMS: dict[str, Transform] = {**CORE_TRANSFORMS, **EDIT_TRANSFORMS, **HARD_TRANSFORMS,
+                                    **BENCH_TRANSFORMS}
 
 # Which of the core variants must be found every time (the rest: ≥ 95 %).
 RECALL_ONE = {"copy", "jpeg-q50", "png", "webp", "resize-25", "resize-50", "resize-150",
-              "exif-rot90", "exif-rot180", "exif-mirror"}
+              "exif-rot90", "exif-rot180", "exif-mirror", "rot90", "rot180", "mirror"}
+# What the default mode must reach on each of the other everyday edits (issue 15).
+EDIT_TARGETS = {"caption": 0.99, "sticker": 0.99, "watermark": 0.99, "sepia": 0.99, "saturation+50": 0.99,
+                "pad-white": 0.95, "pad-black": 0.95, "pad-blur": 0.95, "vignette": 0.95, "combined": 0.95}
+
+
+def target(name: str) -> float | None:
+    """The recall the default mode must reach on a transform; None: robust mode's job."""
+    if name in RECALL_ONE:
+        return 1.0
+    if name in EDIT_TARGETS:
+        return EDIT_TARGETS[name]
+    return 0.95 if name in CORE_TRANSFORMS else None
 
 
 @dataclass(frozen=True)

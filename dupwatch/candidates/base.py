@@ -79,8 +79,11 @@ class Scorer:
         data = self.store.fingerprint(file_id, self.method.key)
         if data is None:
             try:
-                data = fingerprint_now(path, self._plan).fingerprints[self.method.key]
+                photo = fingerprint_now(path, self._plan)
             except SkipFile:
                 return None
+            if photo.exact_only is not None:
+                return None
+            data = photo.fingerprints[self.method.key]
             self.store.put_fingerprint(file_id, self.method.key, data)
         return self.method.from_bytes(data)
