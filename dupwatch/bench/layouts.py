@@ -259,12 +259,16 @@ def _stars(n: int) -> Image.Image:
 # --- bright: high-key photos ------------------------------------------------------------------------
 
 def _bright(photo: Image.Image, n: int) -> Image.Image:
-    """Every pixel pulled towards white: 80 % end above the bright level; the photo's detail
-    is left as faint differences of a few grey levels."""
-    rgb = np.asarray(photo, dtype=np.float64)
-    depth = 255.0 - rgb
-    k = min(1.0, (255 - BRIGHT_LEVEL - 4) / max(float(np.percentile(_luma(depth), 80)), 1e-6))
-    return Image.fromarray(np.clip(np.round(255.0 - depth * k), 0, 255).astype(np.uint8))
+    """Every pixel pulled towards white, as an overexposed shot: 80 % end above the bright level
+    and keep the photo's detail as faint differences of a few grey levels; the darkest spots
+    stay light grey, so a brighter copy still holds something besides pure white."""
+    depth = 255.0 - np.asarray(photo, dtype=np.float64)
+    darkness = _luma(depth)
+    deep, mid = float(np.percentile(darkness, 99.5)), float(np.percentile(darkness, 80))
+    gamma = 60.0 if mid >= deep else min(60.0, max(1.0, np.log(0.2) / np.log(max(mid, 1e-6) / deep)))
+    faint = 80.0 * np.clip(depth / max(deep, 1e-6), 0.0, 1.0) ** gamma
+    k = min(1.0, (255 - BRIGHT_LEVEL - 4) / max(float(np.percentile(_luma(faint), 80)), 1e-6))
+    return Image.fromarray(np.clip(np.round(255.0 - faint * k), 0, 255).astype(np.uint8))
 
 
 # --- tiny: too small or too flat to carry a fingerprint -----------------------------------------------
