@@ -5,6 +5,7 @@ ingested through the same pipeline as `dupwatch scan`. A copy counts as found wh
 its own original; a match to any other photo is a false pair.
 
     python benchmarks/accuracy.py [--photos DIR] [--json] [--hard] [--config FILE] [--only A,B] [--alone]
+        [--layouts]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import arguments, summary
 from dupwatch import config as configuration
+from dupwatch.bench import layouts
 from dupwatch.bench.variants import (
     CORE_TRANSFORMS,
     EDIT_TRANSFORMS,
@@ -42,13 +44,22 @@ def main() -> int:
     parser.add_argument("--alone", action="store_true",
                         help="each copy lands alone in a library of the originals (instead of all the"
                              " copies of a transform scanned together, which then crowd each other)")
+    parser.add_argument("--layouts", action="store_true",
+                        help="add generated originals that share a layout or sit near black or white"
+                             " (dupwatch/bench/layouts.py), their copies too, in place of the photos"
+                             " they were made from; report them apart")
     args = parser.parse_args()
     originals = photo_paths(args.photos)
     transforms = {**CORE_TRANSFORMS, **EDIT_TRANSFORMS, **(HARD_TRANSFORMS if args.hard else {})}
     if args.only:
         transforms = {name: transforms[name] for name in args.only.split(",")}
     variants_dir = args.work / "variants"
-    variants = list(write_variants(originals, variants_dir, transforms))
+    made = layouts.write_layouts(originals, args.work / "layouts") if args.layouts else []
+    # A photo a layout was made from leaves the originals: a darkened photo IS an edit of it.
+    originals = [p for p in originals if p.stem not in {m.source for m in made}]
+    copied = [*originals, *(m.path for m in made if m.variants)]
+    variants = list(write_variants(copied, variants_dir, transforms))
+    originals += [m.path for m in made]
     config = configuration.load_file(args.config) if args.config else Config()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,6 +88,12 @@ def main() -> int:
                               file=sys.stderr)
             store.close()
             rows.append(Row(name, len(batch), found, wrong, target(name)))
+        for m in among_originals:
+            print(f"false pair (originals): {layouts.describe(m)}", file=sys.stderr)
+        if made and not args.alone:  # reads back the pairs each transform's library recorded
+            libraries = {name: Path(tmp) / f"{name}.db" for name in transforms}
+            text = layouts.report(made, variants, among_originals, libraries)
+            print(text, file=sys.stderr if args.json else sys.stdout)
     false_total = len(among_originals) + sum(r.false for r in rows)
     if args.json:
         print(json.dumps({"photos": len(originals), "false_pairs_among_originals": len(among_originals),

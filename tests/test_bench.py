@@ -144,3 +144,77 @@ def test_photos_sharing_a_name_in_two_folders(tmp_path: Path, photo_dir: Path) -
     result = run("bench", tmp_path, "--json", "--methods", "cosine", "--transforms", "copy", "--calls", "10")
     assert result.code == 0, result.err
     assert json.loads(result.out)["methods"][0]["transforms"] == {"copy": 1.0}
+
+
+# --- dupwatch/bench/layouts.py: originals that share a layout or sit near black or white ----------
+
+LAYOUT_COUNTS = {"product": 12, "screenshot": 12, "document": 12, "night": 18, "bright": 12, "tiny": 5}
+
+
+@pytest.fixture(scope="module")
+def layouts_twice(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Any], list[Any]]:
+    from benchmarks.common import SHARED_PHOTOS
+    from dupwatch.bench.layouts import write_layouts
+    from dupwatch.bench.variants import photo_paths
+
+    photos = photo_paths(SHARED_PHOTOS)
+    if len(photos) < 48:
+        pytest.skip("the shared photos are not here")
+    return (write_layouts(photos, tmp_path_factory.mktemp("layouts-a")),
+            write_layouts(photos[::-1], tmp_path_factory.mktemp("layouts-b")))  # any order in
+
+
+def _grey(path: Path) -> Any:
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L"), dtype=np.int16)
+
+
+def test_layout_families_counts_and_sizes(layouts_twice: tuple[list[Any], list[Any]]) -> None:
+    from PIL import Image
+
+    made, _ = layouts_twice
+    assert {f: sum(1 for m in made if m.family == f) for f in LAYOUT_COUNTS} == LAYOUT_COUNTS
+    assert len({m.path.stem for m in made}) == len(made)  # stems name the ground truth
+    sizes = {"product": {(800, 800)}, "screenshot": {(720, 1560)}, "document": {(850, 1100)},
+             "tiny": {(8, 12), (32, 32), (16, 16), (1, 1), (64, 64)}}
+    for m in made:
+        assert m.path.parent.name == m.family and m.path.read_bytes().startswith(PNG)
+        assert m.variants == (m.family != "tiny")
+        with Image.open(m.path) as im:
+            if m.family in sizes:
+                assert im.size in sizes[m.family], m.path
+            elif m.path.stem.startswith("night_stars"):
+                assert im.size == (1000, 700)
+    night = [_grey(m.path) for m in made if m.family == "night"]
+    assert all((g < 20).mean() >= 0.8 for g in night)
+    assert all(g.max() >= 40 for g in night)  # a few bright areas remain
+    bright = [_grey(m.path) for m in made if m.family == "bright"]
+    assert all((g > 235).mean() >= 0.8 and g.std() > 1 for g in bright)  # faint detail left
+
+
+def test_layouts_are_deterministic(layouts_twice: tuple[list[Any], list[Any]]) -> None:
+    a, b = layouts_twice
+    assert [m.path.name for m in a] == [m.path.name for m in b]
+    assert [m.source for m in a] == [m.source for m in b]
+    for x, y in zip(a, b, strict=True):
+        assert x.path.read_bytes() == y.path.read_bytes(), x.path.name
+
+
+@pytest.mark.parametrize(("family", "frame", "inside"), [
+    # (family, a window that is the shared frame, a window where the content differs)
+    ("product", (slice(0, 800), slice(0, 180)), (slice(300, 500), slice(300, 500))),
+    ("screenshot", (slice(0, 200), slice(0, 720)), (slice(300, 700), slice(40, 680))),
+    ("document", (slice(0, 1100), slice(0, 85)), (slice(160, 900), slice(90, 760))),
+])
+def test_a_family_shares_its_layout(layouts_twice: tuple[list[Any], list[Any]], family: str,
+                                    frame: tuple[slice, slice], inside: tuple[slice, slice]) -> None:
+    pages = [_grey(m.path) for m in layouts_twice[0] if m.family == family]
+    first = pages[0]
+    for other in pages[1:]:
+        assert (other[frame] == first[frame]).all()
+        assert abs(other[inside] - first[inside]).mean() > 2
+    if family == "screenshot":  # the bottom navigation bar too
+        assert all((p[-140:] == first[-140:]).all() for p in pages)
