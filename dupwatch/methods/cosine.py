@@ -74,8 +74,9 @@ def _unwanted() -> np.ndarray:
     return basis
 
 
-def _cosines(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The score of each row of `x` with the same row of `y` (both n × cells)."""
+def _cosines(x: np.ndarray, y: np.ndarray, overlay: bool = False) -> np.ndarray:
+    """The score of each row of `x` with the same row of `y` (both n × cells); with `overlay`,
+    the better of that and the score without the cells that differ most."""
     basis = _unwanted()
     xc = x - (x @ basis) @ basis.T
     yc = y - (y @ basis) @ basis.T
@@ -88,14 +89,16 @@ def _cosines(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     keep = ~(((x <= DARK) & (y <= DARK)) | ((x >= LIGHT) & (y >= LIGHT)))
     keep[keep.sum(axis=1) < MIN_CELLS] = True
     whole = _cosine(xc, yc, keep, ok)
+    if not overlay:
+        return whole
     # The same without the cells where the two differ most, each side scaled to unit length.
     xs, ys = _centred(xc, keep), _centred(yc, keep)
     lx = np.sqrt(np.maximum((xs * xs).sum(axis=1), 1e-12))[:, None]
     ly = np.sqrt(np.maximum((ys * ys).sum(axis=1), 1e-12))[:, None]
     apart = np.where(keep, np.abs(xs / lx - ys / ly), np.inf)
-    rank = np.argsort(np.argsort(apart, axis=1), axis=1)
-    kept = keep.sum(axis=1) - np.round(keep.sum(axis=1) * OCCLUDED)
-    past = _cosine(x, y, rank < kept[:, None], ok) - OCCLUSION_COST
+    kept = (keep.sum(axis=1) - np.round(keep.sum(axis=1) * OCCLUDED)).astype(np.intp)
+    cutoff = np.take_along_axis(np.sort(apart, axis=1), (kept - 1)[:, None], axis=1)
+    past = _cosine(x, y, apart <= cutoff, ok) - OCCLUSION_COST
     best: np.ndarray = np.maximum(whole, past)
     return best
 
@@ -136,8 +139,15 @@ class Cosine(Method):
         cells = np.stack([(r @ stack @ r.T).reshape(len(stack), -1) for r in maps])
         mine, theirs = cells[:, :1], cells[:, 1:]
         n = len(others)
-        best = np.full(n, -1.0)
-        for z in range(len(ZOOMS)):
-            best = np.maximum(best, _cosines(np.repeat(mine[z], n, axis=0), theirs[0]))
-            best = np.maximum(best, _cosines(np.repeat(mine[0], n, axis=0), theirs[z]))
+        # Every zoom of one side against the other as it is; then the look past an overlay (the
+        # costly part: a sort of every cell) only as they are and at each pair's best zoom. An
+        # overlay spoils the cosine so much that the best zoom is then no guide.
+        pairs = [(z, 0) for z in range(len(ZOOMS))] + [(0, z) for z in range(1, len(ZOOMS))]
+        scores = np.stack([_cosines(np.repeat(mine[i], n, axis=0), theirs[j]) for i, j in pairs])
+        chosen = np.argmax(scores, axis=0)
+        rows = np.arange(n)
+        x = np.stack([mine[pairs[k][0], 0] for k in chosen])
+        y = theirs[[pairs[k][1] for k in chosen], rows]
+        best = np.maximum(scores.max(axis=0), _cosines(x, y, overlay=True))
+        best = np.maximum(best, _cosines(np.repeat(mine[0], n, axis=0), theirs[0], overlay=True))
         return [float(s) for s in np.clip(best, 0.0, 1.0)]
