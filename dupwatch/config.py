@@ -72,11 +72,11 @@ class ScanConfig(Section):
         return tuple(out)
 
 
-HashName = Literal["hash", "phash", "dhash", "whash"]
+HashName = Literal["chash", "hash", "phash", "dhash", "whash"]
 
 
 class CandidatesConfig(Section):
-    hash: HashName = "hash"
+    hash: HashName = "chash"
     max_distance: int = Field(20, ge=0, le=64)
     limit: int = Field(64, ge=1)  # at most this many nearest candidates are confirmed
     dihedral: bool = True  # also look for copies turned by 90°/180° or mirrored
@@ -84,10 +84,10 @@ class CandidatesConfig(Section):
     report_raw_siblings: bool = False
 
     @model_validator(mode="after")
-    def _dihedral_needs_average_hash(self) -> CandidatesConfig:
-        if self.dihedral and self.hash != "hash":
-            # dhash, phash and whash bits do not turn with the photo; the average hash's do.
-            raise ValueError("candidates.dihedral needs candidates.hash: hash")
+    def _dihedral_needs_a_grid_hash(self) -> CandidatesConfig:
+        if self.dihedral and self.hash not in ("chash", "hash"):
+            # dhash, phash and whash bits do not turn with the photo; a grid of block means does.
+            raise ValueError("candidates.dihedral needs candidates.hash: chash or hash")
         return self
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -102,3 +103,14 @@ def small_gray(image: Image.Image, size: int) -> Image.Image:
 
 def small_rgb(image: Image.Image, size: int) -> Image.Image:
     return image.convert("RGB").resize((size, size), Image.Resampling.BOX)
+
+
+@cache
+def unwanted(side: int) -> np.ndarray:
+    """An orthonormal basis (side² × 2) of what the pixel scores ignore in a side×side grid: its
+    mean, and its radial profile (how much brighter the middle is than the corners: a vignette)."""
+    y, x = np.mgrid[0:side, 0:side].astype(np.float64)
+    middle = (side - 1) / 2
+    radius = (((x - middle) / middle) ** 2 + ((y - middle) / middle) ** 2).ravel()
+    basis, _ = np.linalg.qr(np.stack([np.ones_like(radius), radius]).T)
+    return basis

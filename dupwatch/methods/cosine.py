@@ -33,7 +33,7 @@ from functools import cache
 import numpy as np
 from PIL import Image
 
-from dupwatch.methods.base import Method, small_gray
+from dupwatch.methods.base import Method, small_gray, unwanted
 
 STORED = 32
 COMPARED = 24
@@ -64,20 +64,10 @@ def _zoom_maps() -> np.ndarray:
     return maps
 
 
-@cache
-def _unwanted() -> np.ndarray:
-    """An orthonormal basis (cells × 2) of what the score ignores: the mean and the radial profile."""
-    y, x = np.mgrid[0:COMPARED, 0:COMPARED].astype(np.float64)
-    middle = (COMPARED - 1) / 2
-    radius = (((x - middle) / middle) ** 2 + ((y - middle) / middle) ** 2).ravel()
-    basis, _ = np.linalg.qr(np.stack([np.ones_like(radius), radius]).T)
-    return basis
-
-
 def _cosines(x: np.ndarray, y: np.ndarray, overlay: bool = False) -> np.ndarray:
     """The score of each row of `x` with the same row of `y` (both n × cells); with `overlay`,
     the better of that and the score without the cells that differ most."""
-    basis = _unwanted()
+    basis = unwanted(COMPARED)
     xc = x - (x @ basis) @ basis.T
     yc = y - (y @ basis) @ basis.T
     cells = x.shape[1]

@@ -8,13 +8,20 @@ from dupwatch.methods.cnn import Cnn, CnnEuclidean
 from dupwatch.methods.cosine import Cosine
 from dupwatch.methods.euclidean import Euclidean
 from dupwatch.methods.geometry import Geometry
-from dupwatch.methods.hashes import AverageHash, DifferenceHash, HashMethod, PerceptualHash, WaveletHash
+from dupwatch.methods.hashes import (
+    AverageHash,
+    CentredHash,
+    DifferenceHash,
+    HashMethod,
+    PerceptualHash,
+    WaveletHash,
+)
 from dupwatch.methods.ssim import Ssim
 
 METHODS: dict[str, type[Method]] = {
     cls.name: cls
-    for cls in (Euclidean, Ssim, AverageHash, PerceptualHash, DifferenceHash, WaveletHash, Cosine, Cnn,
-                CnnEuclidean, Geometry)
+    for cls in (Euclidean, Ssim, AverageHash, PerceptualHash, DifferenceHash, WaveletHash, CentredHash,
+                Cosine, Cnn, CnnEuclidean, Geometry)
 }
 HASHES: dict[str, type[HashMethod]] = {
     name: cls for name, cls in METHODS.items() if issubclass(cls, HashMethod)
