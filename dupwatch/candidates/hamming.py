@@ -19,6 +19,12 @@ from dupwatch.store.base import Store
 
 Grid = Callable[[np.ndarray], np.ndarray]
 
+# The seven turned searches run for every photo that has no duplicate as it is, so they look
+# nearer and at fewer candidates: a turned copy is a plain copy turned, as near as one (the
+# wider `max_distance` is for edits: vignettes, overlays, crops).
+TURNED_DISTANCE = 12
+TURNED_LIMIT = 16
+
 # (how the new photo was turned from the old one, the turn that undoes it). Searching with the
 # undone hash and fingerprint finds the original. np.rot90 turns counter-clockwise, like Pillow.
 DIHEDRAL: list[tuple[str, Grid]] = [
@@ -71,7 +77,8 @@ class HammingSearch:
         ranked = self._rank(self.scorer, photo, None, max_distance, limit)
         if self.turned is not None and not any(c.duplicate for c in ranked):
             for turn in DIHEDRAL:
-                turned = self._rank(self.turned, photo, turn, self.max_distance, self.limit)
+                turned = self._rank(self.turned, photo, turn, min(self.max_distance, TURNED_DISTANCE),
+                                    min(self.limit, TURNED_LIMIT))
                 ranked += [c for c in turned if c.duplicate]
             ranked.sort(key=lambda c: (not c.duplicate, -c.score, c.distance, c.file_id))
         return ranked

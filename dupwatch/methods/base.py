@@ -113,4 +113,4 @@ def unwanted(side: int) -> np.ndarray:
     middle = (side - 1) / 2
     radius = (((x - middle) / middle) ** 2 + ((y - middle) / middle) ** 2).ravel()
     basis, _ = np.linalg.qr(np.stack([np.ones_like(radius), radius]).T)
-    return basis
+    return basis.astype(np.float32)

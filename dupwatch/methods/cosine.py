@@ -64,12 +64,11 @@ def _zoom_maps() -> np.ndarray:
     return maps
 
 
-def _cosines(x: np.ndarray, y: np.ndarray, overlay: bool = False) -> np.ndarray:
-    """The score of each row of `x` with the same row of `y` (both n × cells); with `overlay`,
-    the better of that and the score without the cells that differ most."""
-    basis = unwanted(COMPARED)
-    xc = x - (x @ basis) @ basis.T
-    yc = y - (y @ basis) @ basis.T
+def _cosines(x: np.ndarray, y: np.ndarray, xc: np.ndarray, yc: np.ndarray,
+             overlay: bool = False) -> np.ndarray:
+    """The score of each row of `x` with the same row of `y` (both n × cells; `xc` and `yc` are
+    them less what the score ignores, `_plain`); with `overlay`, the better of that and the
+    score without the cells that differ most."""
     cells = x.shape[1]
     # A flat image (spread under 0.1 grey level: rounding noise) has no pattern to compare,
     # and scores 0 against anything.
@@ -93,6 +92,13 @@ def _cosines(x: np.ndarray, y: np.ndarray, overlay: bool = False) -> np.ndarray:
     return best
 
 
+def _plain(x: np.ndarray) -> np.ndarray:
+    """Rows less their mean and radial profile."""
+    basis = unwanted(COMPARED)
+    plain: np.ndarray = x - (x @ basis) @ basis.T
+    return plain
+
+
 def _centred(x: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Each row of `x` less its mean over the kept cells, and 0 in the others."""
     mean = np.where(keep, x, 0.0).sum(axis=1) / np.maximum(keep.sum(axis=1), 1)
@@ -100,11 +106,18 @@ def _centred(x: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 
 def _cosine(x: np.ndarray, y: np.ndarray, keep: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """The cosine of each row pair over its kept cells, centred there."""
-    x, y = _centred(x, keep), _centred(y, keep)
-    norm = np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
-    ok = ok & (norm > 0)
-    return np.where(ok, (x * y).sum(axis=1) / np.where(ok, norm, 1.0), 0.0)
+    """The cosine of each row pair over its kept cells, centred there (from weighted sums: no
+    masked copies of the rows are made)."""
+    w = keep.astype(x.dtype)
+    n = np.maximum(w.sum(axis=1), 1.0)
+    wx, wy = w * x, w * y
+    sx, sy = wx.sum(axis=1), wy.sum(axis=1)
+    sxy = (wx * y).sum(axis=1) - sx * sy / n
+    sxx = (wx * x).sum(axis=1) - sx * sx / n
+    syy = (wy * y).sum(axis=1) - sy * sy / n
+    norm = np.sqrt(np.maximum(sxx, 0.0) * np.maximum(syy, 0.0))
+    ok = ok & (norm > 1e-6 * n)
+    return np.where(ok, sxy / np.where(ok, norm, 1.0), 0.0)
 
 
 class Cosine(Method):
@@ -125,19 +138,27 @@ class Cosine(Method):
             return []
         maps = _zoom_maps()
         # cells[z, i]: image i zoomed by ZOOMS[z], as a vector; image 0 is `a`.
-        stack = np.stack([a, *others]).astype(np.float64)
+        stack = np.stack([a, *others]).astype(np.float32)
         cells = np.stack([(r @ stack @ r.T).reshape(len(stack), -1) for r in maps])
-        mine, theirs = cells[:, :1], cells[:, 1:]
+        plain = _plain(cells)
         n = len(others)
+
+        def score(z: int, k: int, overlay: bool = False) -> np.ndarray:
+            """Image 0 zoomed by ZOOMS[z] against each other image zoomed by ZOOMS[k]."""
+            mine, mine_plain = (np.broadcast_to(v[z, 0], (n, v.shape[2])) for v in (cells, plain))
+            return _cosines(mine, cells[k, 1:], mine_plain, plain[k, 1:], overlay)
+
         # Every zoom of one side against the other as it is; then the look past an overlay (the
         # costly part: a sort of every cell) only as they are and at each pair's best zoom. An
         # overlay spoils the cosine so much that the best zoom is then no guide.
         pairs = [(z, 0) for z in range(len(ZOOMS))] + [(0, z) for z in range(1, len(ZOOMS))]
-        scores = np.stack([_cosines(np.repeat(mine[i], n, axis=0), theirs[j]) for i, j in pairs])
+        scores = np.stack([score(i, j) for i, j in pairs])
         chosen = np.argmax(scores, axis=0)
         rows = np.arange(n)
-        x = np.stack([mine[pairs[k][0], 0] for k in chosen])
-        y = theirs[[pairs[k][1] for k in chosen], rows]
-        best = np.maximum(scores.max(axis=0), _cosines(x, y, overlay=True))
-        best = np.maximum(best, _cosines(np.repeat(mine[0], n, axis=0), theirs[0], overlay=True))
+        mine_z = np.array([pairs[k][0] for k in chosen])
+        theirs_z = np.array([pairs[k][1] for k in chosen])
+        x, xc = cells[mine_z, 0], plain[mine_z, 0]
+        y, yc = cells[theirs_z, 1 + rows], plain[theirs_z, 1 + rows]
+        best = np.maximum(scores.max(axis=0), _cosines(x, y, xc, yc, overlay=True))
+        best = np.maximum(best, score(0, 0, overlay=True))
         return [float(s) for s in np.clip(best, 0.0, 1.0)]
