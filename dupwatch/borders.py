@@ -13,6 +13,12 @@ edge (a clear sky at the top) would qualify too, and cutting it is unstable: a r
 may keep a row the original lost. So borders are cut only as a frame: on two opposite sides at
 once, of about the same width (padding centres the photo; letterboxing too), or on all four
 (a product on its backdrop).
+
+A blurred pad is not flat: its gradients (1–7 grey levels a pixel) are as steep as a photo's
+own. What a blur removes is curvature: second differences are near zero in the band, jump at
+the seam (where the sharp photo starts) and stay high in the photo. So a blurred pad is found
+as two bands, at both ends of one axis and of the same width (the photo is centred), without
+curvature up to a seam and much smoother than the photo between them.
 """
 
 from __future__ import annotations
@@ -27,6 +33,15 @@ SMOOTH = 1.5
 MIN_BORDER = 0.02  # a border narrower than this share of the side is left alone
 MIN_LEFT = 0.2  # a cut leaves at least this share of each side, or nothing is cut on that axis
 SAME_WIDTH = 0.03  # opposite borders this close (share of the side) are a frame
+# A blurred pad's seam (see `_seams`): the first line whose detail (second differences, grey
+# levels) is at least SEAM_MIN and SEAM_JUMP times every line's before it (or SEAM_FLOOR, for
+# a band with almost none); the two seams of an axis within SEAM_WIDTH of the side (plus a
+# line) of the same width; and the bands' mean detail at most SEAM_SMOOTHER times the photo's.
+SEAM_MIN = 4.0
+SEAM_JUMP = 3.0
+SEAM_FLOOR = 0.5
+SEAM_WIDTH = 0.01
+SEAM_SMOOTHER = 0.3
 MARGIN = 0.01  # trimmed past the border: a JPEG blends the seam
 
 
@@ -46,6 +61,15 @@ def unbordered(image: Image.Image) -> tuple[Image.Image, tuple[int, int, int, in
     cols = (np.pad(dx, ((0, 0), (0, 1))) + np.pad(dy, ((0, 1), (0, 0)))).mean(axis=0)
     top, bottom = _run(rows), _run(rows[::-1])
     left, right = _run(cols), _run(cols[::-1])
+    # A blurred pad: its seam with the photo wins over a flat run that stops inside the band.
+    # Found at the image's own size when it is smaller than the thumbnail: an enlargement
+    # would smear the seam over several lines.
+    fine = grey if scale <= 1 else np.asarray(image.convert("L"), dtype=np.float32)
+    seam_rows, seam_cols = _seams(fine)
+    if seam_rows:
+        top, bottom = (round(k * h / fine.shape[0]) for k in seam_rows)
+    if seam_cols:
+        left, right = (round(k * w / fine.shape[1]) for k in seam_cols)
     frame = all(side >= MIN_BORDER * n for side, n in ((top, h), (bottom, h), (left, w), (right, w)))
     top, bottom = _sides(top, bottom, h, frame)
     left, right = _sides(left, right, w, frame)
@@ -56,6 +80,43 @@ def unbordered(image: Image.Image) -> tuple[Image.Image, tuple[int, int, int, in
     box = (round(left * sx + (mx if left else 0)), round(top * sy + (my if top else 0)),
            round((w - right) * sx - (mx if right else 0)), round((h - bottom) * sy - (my if bottom else 0)))
     return image.crop(box), box
+
+
+def _seams(grey: np.ndarray) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """The widths of a blurred pad's bands across the rows, and across the columns, if any.
+
+    A blur leaves gradients but no curvature: each line's detail here is its mean absolute
+    second difference (along the line and across it), which is near zero in a blurred band,
+    jumps at the seam and stays high in the photo.
+    """
+    cx = np.abs(np.diff(grey, 2, axis=1))
+    cy = np.abs(np.diff(grey, 2, axis=0))
+    rows, cols = cx.mean(axis=1), cy.mean(axis=0)
+    rows[1:-1] += cy.mean(axis=1)
+    cols[1:-1] += cx.mean(axis=0)
+    return _seam(rows), _seam(cols)
+
+
+def _seam(detail: np.ndarray) -> tuple[int, int] | None:
+    """The two bands of a blurred pad on one axis, from each line's detail: both or neither."""
+    n = len(detail)
+    lo, hi = max(2, int(np.ceil(MIN_BORDER * n))), int((1 - MIN_LEFT) / 2 * n)
+    if hi <= lo:
+        return None
+    first, last = _jump(detail, lo, hi), _jump(detail[::-1], lo, hi)
+    if first is None or last is None or abs(first - last) > SEAM_WIDTH * n + 1:
+        return None
+    band = np.concatenate([detail[:first], detail[n - last:]])
+    if band.mean() > SEAM_SMOOTHER * np.median(detail[first:n - last]):
+        return None
+    return first, last
+
+
+def _jump(detail: np.ndarray, lo: int, hi: int) -> int | None:
+    """The first line from lo to hi whose detail is far above every line's before it."""
+    before = np.maximum(np.maximum.accumulate(detail[: hi - 1]), SEAM_FLOOR)
+    jumps = (detail[lo:hi] >= SEAM_MIN) & (detail[lo:hi] >= SEAM_JUMP * before[lo - 1:hi - 1])
+    return lo + int(np.argmax(jumps)) if jumps.any() else None
 
 
 def _run(detail: np.ndarray) -> int:
