@@ -37,6 +37,7 @@ SAME_WIDTH = 0.03  # opposite borders this close (share of the side) are a frame
 # levels) is at least SEAM_MIN and SEAM_JUMP times every line's before it (or SEAM_FLOOR, for
 # a band with almost none); the two seams of an axis within SEAM_WIDTH of the side (plus a
 # line) of the same width; and the bands' mean detail at most SEAM_SMOOTHER times the photo's.
+SEAM_SIDE = 128  # blurred pads are found on a grey thumbnail at most this size (long side)
 SEAM_MIN = 4.0
 SEAM_JUMP = 3.0
 SEAM_FLOOR = 0.5
@@ -50,21 +51,23 @@ def unbordered(image: Image.Image) -> tuple[Image.Image, tuple[int, int, int, in
     # One scale for every copy, whatever its size: detail is measured per thumbnail pixel.
     scale = FIND_SIDE / max(image.size)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    grey = np.asarray(image.convert("L").resize(size, Image.Resampling.BOX), dtype=np.float32)
+    lum = image.convert("L")
+    thumb = lum.resize(size, Image.Resampling.BOX)
+    grey = np.asarray(thumb, dtype=np.float32)
     h, w = grey.shape
     if min(h, w) < 16:
         return image, None
     dx = np.abs(np.diff(grey, axis=1))
     dy = np.abs(np.diff(grey, axis=0))
     # Detail of each row and column: along it, and across to the next line inwards.
-    rows = (np.pad(dx, ((0, 0), (0, 1))) + np.pad(dy, ((0, 1), (0, 0)))).mean(axis=1)
-    cols = (np.pad(dx, ((0, 0), (0, 1))) + np.pad(dy, ((0, 1), (0, 0)))).mean(axis=0)
+    detail = np.pad(dx, ((0, 0), (0, 1))) + np.pad(dy, ((0, 1), (0, 0)))
+    rows, cols = detail.mean(axis=1), detail.mean(axis=0)
     top, bottom = _run(rows), _run(rows[::-1])
     left, right = _run(cols), _run(cols[::-1])
     # A blurred pad: its seam with the photo wins over a flat run that stops inside the band.
-    # Found at the image's own size when it is smaller than the thumbnail: an enlargement
-    # would smear the seam over several lines.
-    fine = grey if scale <= 1 else np.asarray(image.convert("L"), dtype=np.float32)
+    # Found on a smaller thumbnail, never enlarged: an enlargement would smear the seam over
+    # several lines.
+    fine = np.asarray(_shrunk(thumb if scale < 1 else lum, SEAM_SIDE), dtype=np.float32)
     seam_rows, seam_cols = _seams(fine)
     if seam_rows:
         top, bottom = (round(k * h / fine.shape[0]) for k in seam_rows)
@@ -80,6 +83,15 @@ def unbordered(image: Image.Image) -> tuple[Image.Image, tuple[int, int, int, in
     box = (round(left * sx + (mx if left else 0)), round(top * sy + (my if top else 0)),
            round((w - right) * sx - (mx if right else 0)), round((h - bottom) * sy - (my if bottom else 0)))
     return image.crop(box), box
+
+
+def _shrunk(image: Image.Image, side: int) -> Image.Image:
+    """`image` with its long side at most `side`."""
+    if max(image.size) <= side:
+        return image
+    scale = side / max(image.size)
+    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                        Image.Resampling.BOX)
 
 
 def _seams(grey: np.ndarray) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
@@ -103,11 +115,12 @@ def _seam(detail: np.ndarray) -> tuple[int, int] | None:
     lo, hi = max(2, int(np.ceil(MIN_BORDER * n))), int((1 - MIN_LEFT) / 2 * n)
     if hi <= lo:
         return None
-    first, last = _jump(detail, lo, hi), _jump(detail[::-1], lo, hi)
+    first = _jump(detail, lo, hi)
+    last = None if first is None else _jump(detail[::-1], lo, hi)
     if first is None or last is None or abs(first - last) > SEAM_WIDTH * n + 1:
         return None
-    band = np.concatenate([detail[:first], detail[n - last:]])
-    if band.mean() > SEAM_SMOOTHER * np.median(detail[first:n - last]):
+    band = (detail[:first].sum() + detail[n - last:].sum()) / (first + last)
+    if band > SEAM_SMOOTHER * np.median(detail[first:n - last]):
         return None
     return first, last
 
