@@ -300,7 +300,7 @@ class Pipeline:
         return round(turn, 1) if abs(turn) >= TURN_SHOWN else None
 
     def _confirmed(self, photo: Photo, ranked: list[Candidate]) -> list[Candidate]:
-        if self.geometry is None or any(c.duplicate for c in ranked):
+        if self.geometry is None:
             return ranked
         return self.geometry.confirm(photo, ranked)
 

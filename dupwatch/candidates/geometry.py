@@ -10,6 +10,12 @@ on geometry alone.
 Features are read from the cache. A file indexed without them (the default mode computes them
 only when a pair lands in the zone) is fingerprinted from its file once and stored, and so is
 the new photo: it travels on in `photo.fingerprints` and is stored with it.
+
+A homography fits one plane, and a CNN embedding one kind of scene: two shots of a façade from
+two places, or two pages of one document, pass either. So a pair geometry confirms, and a pair
+robust mode's CNN accepts, must also be one capture: the two photos, laid one on the other, agree
+pixel for pixel (`geometry.same_capture`). The pixels are decoded again from both files, small,
+as the fingerprints were made; nothing more is stored.
 """
 
 from __future__ import annotations
@@ -19,13 +25,23 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 import numpy as np
+from PIL import Image
 
+from dupwatch.borders import unbordered
 from dupwatch.candidates.base import Candidate, Scorer
+from dupwatch.canvas import straightened
+from dupwatch.decode import decode
 from dupwatch.errors import SkipFile
-from dupwatch.fingerprint import Plan, fingerprint_now
-from dupwatch.methods.geometry import Geometry
+from dupwatch.fingerprint import Plan, fingerprint_now, read
+from dupwatch.methods import geometry
+from dupwatch.methods.geometry import Features, Geometry, Verdict
+from dupwatch.quiet import quiet
 from dupwatch.record import Photo
 from dupwatch.store.base import Store
+
+# Acceptances by these methods must also be one capture (see above). The hash search's cosine
+# compares the pixels themselves already.
+DOUBTED = frozenset({"cnn"})
 
 
 class GeometryCheck:
@@ -36,13 +52,20 @@ class GeometryCheck:
         self.verify_from = dict(verify_from)
         self._scorer = Scorer(store, self.method, threshold)
         self._plan = Plan((self.method.name,), self.method.options)
+        self._pixels: dict[str, np.ndarray | None] = {}  # grey images of the photo being confirmed
 
     def grey(self, candidate: Candidate) -> bool:
         floor = self.verify_from.get(candidate.method)
-        return not candidate.duplicate and floor is not None and candidate.score >= floor
+        return (not candidate.duplicate and floor is not None and candidate.score >= floor
+                and candidate.geometry is None)  # not judged already
 
     def confirm(self, photo: Photo, ranked: list[Candidate]) -> list[Candidate]:
-        """`ranked` with its best grey-zone candidates replaced by geometry's verdict on them."""
+        """`ranked` with its doubted acceptances checked as one capture, and when none is left,
+        its best grey-zone candidates replaced by geometry's verdict on them."""
+        self._pixels.clear()  # files may change between photos
+        ranked = [self.capture(photo, c) if c.duplicate and c.method in DOUBTED else c for c in ranked]
+        if any(c.duplicate for c in ranked):
+            return ranked
         out, checked = [], 0
         for c in ranked:
             if checked < self.checks and self.grey(c):
@@ -59,8 +82,62 @@ class GeometryCheck:
         if mine is None or theirs is None:
             return None
         verdict = self.method.verdict(mine, theirs)
-        return replace(candidate, score=verdict.score, duplicate=verdict.score >= self.threshold,
-                       method=self.method.name, geometry=verdict.to_json())
+        found = replace(candidate, score=verdict.score, duplicate=verdict.score >= self.threshold,
+                        method=self.method.name, geometry=verdict.to_json())
+        if not found.duplicate:
+            return found
+        agreement = self._agreement(photo, candidate, mine, theirs, verdict)
+        if agreement is None:
+            return found
+        shown = {**verdict.to_json(), "capture": round(agreement, 3)}
+        if agreement < geometry.MIN_CAPTURE:  # one scene, another capture: not a duplicate
+            return replace(found, score=0.0, duplicate=False, geometry=shown)
+        return replace(found, geometry=shown)
+
+    def capture(self, photo: Photo, candidate: Candidate) -> Candidate:
+        """`candidate`, an acceptance, kept only if the two photos are one capture."""
+        mine = self._features(photo)
+        theirs = self._scorer.stored(candidate.file_id, candidate.path)
+        if mine is None or theirs is None:
+            return candidate
+        verdict = self.method.verdict(mine, theirs)
+        agreement = self._agreement(photo, candidate, mine, theirs, verdict)
+        if agreement is None or agreement >= geometry.MIN_CAPTURE:
+            return candidate
+        shown = {**verdict.to_json(), "capture": round(agreement, 3)}
+        return replace(candidate, duplicate=False, geometry=shown)
+
+    def _agreement(self, photo: Photo, candidate: Candidate, mine: np.ndarray, theirs: np.ndarray,
+                   verdict: Verdict) -> float | None:
+        """`geometry.same_capture` of the two photos, under geometry's homography or laid whole
+        one on the other; None when it cannot be told."""
+        a, b = self._grey(photo.path), self._grey(candidate.path)
+        if a is None or b is None:
+            return None
+        fa, fb = Features.unpack(mine), Features.unpack(theirs)
+        frames = (fa.width, fa.height), (fb.width, fb.height)
+        return geometry.same_capture(a, b, geometry.alignments(fa, fb, verdict), *frames)
+
+    def _grey(self, path: str) -> np.ndarray | None:
+        """The photo as its fingerprints saw it (upright, off its canvas or borders), in grey at
+        CAPTURE_SIDE; None when it cannot be read now."""
+        if path not in self._pixels:
+            try:
+                data, _ = read(path)
+                size = self.method.needs_size
+                with quiet(path):
+                    image, turned = straightened(decode(path, data, size).image, size)
+                if not turned:
+                    image, _ = unbordered(image)
+            except (SkipFile, OSError):
+                self._pixels[path] = None
+                return None
+            grey = image.convert("L")
+            scale = geometry.CAPTURE_SIDE / max(grey.size)
+            grey = grey.resize((max(1, round(grey.width * scale)), max(1, round(grey.height * scale))),
+                               Image.Resampling.BOX)
+            self._pixels[path] = np.asarray(grey)
+        return self._pixels[path]
 
     def _features(self, photo: Photo) -> np.ndarray | None:
         key = self.method.key

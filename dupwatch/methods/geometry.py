@@ -30,7 +30,7 @@ from __future__ import annotations
 import importlib.util
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -181,6 +181,8 @@ class Verdict:
     # Inliers per keypoint that the homography carries into the other photo, on the side with
     # fewer: a true copy re-finds most of them, a look-alike structure only its repeats.
     density: float = 0.0
+    # a's frame onto b's (SIDE on the long side each; a as it is, mirrored or not), when found.
+    homography: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def inlier_ratio(self) -> float:
@@ -235,8 +237,11 @@ def judge(a: Features, b: Features, matched: Sequence[tuple[int, int]], mirrored
     spread = _spread(src[inlying])
     scale, rotation, shear, perspective = _shape(homography)
     density = _density(inliers, a, homography, b)
+    carry = homography
     if mirrored:
         rotation = -rotation  # a was mirrored before matching: report the turn of the original
+        flip = np.array([[-1.0, 0.0, a.width], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+        carry = homography @ flip  # from the original a, as the pixels are
     reason = None
     if inliers < MIN_INLIERS:
         reason = "too few inliers"
@@ -251,7 +256,8 @@ def judge(a: Features, b: Features, matched: Sequence[tuple[int, int]], mirrored
     elif not (1 / MAX_ZOOM <= scale <= MAX_ZOOM) or shear > MAX_SHEAR or perspective > MAX_PERSPECTIVE:
         reason = "degenerate transform"
     score = 0.0 if reason else inliers / (inliers + HALF)
-    return Verdict(score, inliers, len(pairs), coverage, 1 / scale, rotation, mirrored, reason, density)
+    return Verdict(score, inliers, len(pairs), coverage, 1 / scale, rotation, mirrored, reason, density,
+                   carry)
 
 
 @cache
@@ -324,3 +330,125 @@ class Geometry(Method):
 
     def verdict(self, a: np.ndarray, b: np.ndarray) -> Verdict:
         return verify(Features.unpack(a), Features.unpack(b))
+
+
+# --- Same capture: do the pixels agree where the homography lays one photo on the other? -------
+#
+# A homography fits one plane. Two shots of a façade from two places fit it too, and two pages of
+# one document line up their margins and lines of text. An edit of one capture (a crop, a turn, a
+# resize, a recompression, a tone change) puts the same pixels back where they were; another
+# capture does not: parallax off the plane, people moved, other light, other words. So the photo
+# with more pixels on the overlap is warped onto the other, both small, and compared block by
+# block, each block normalised for its own brightness and contrast (a tone curve, a vignette).
+
+CAPTURE_SIDE = 256  # pixels on the long side of each photo when compared
+CAPTURE_BLOCK = 16  # pixels: each block is compared on its own
+CAPTURE_BLUR = 1.0  # sigma (pixels) over both before comparing: JPEG blocks, half-pixel error
+CAPTURE_FLAT = 16.0  # grey-level variance below which a block is flat (no evidence either way)
+CAPTURE_EDGE = 3  # pixels of the warped photo's edge left out (interpolated against black)
+
+
+def capture_agreement(a: np.ndarray, b: np.ndarray, carry: np.ndarray,
+                      a_frame: tuple[int, int], b_frame: tuple[int, int]) -> tuple[np.ndarray, int]:
+    """Correlation of each block of the overlap that has texture in both, and the blocks overlapping.
+
+    `a` and `b` are grey images (any size, the photo's shape), `carry` a homography from `a_frame`
+    to `b_frame` (width, height: the frames the features were found in).
+    """
+    cv2 = _cv2()
+    to_a = np.diag([a.shape[1] / a_frame[0], a.shape[0] / a_frame[1], 1.0])
+    to_b = np.diag([b.shape[1] / b_frame[0], b.shape[0] / b_frame[1], 1.0])
+    try:
+        forward = to_b @ carry @ np.linalg.inv(to_a)
+        back = np.linalg.inv(forward)
+    except np.linalg.LinAlgError:
+        return np.zeros(0, np.float32), 0
+    zoom = math.sqrt(abs(float(np.linalg.det(forward[:2, :2] / forward[2, 2]))))
+    if not 1 / MAX_ZOOM <= zoom <= MAX_ZOOM:
+        return np.zeros(0, np.float32), 0  # no overlap worth a look
+    # Warp the photo that shows the overlap larger onto the other: shrinking loses nothing.
+    source, target, warp = (b, a, back) if zoom > 1 else (a, b, forward)
+    shrink = min(zoom, 1 / zoom) if zoom > 0 else 1.0
+    source = source.astype(np.float32)
+    if shrink < 0.9:
+        source = cv2.GaussianBlur(source, (0, 0), 0.5 / shrink)
+    size = (target.shape[1], target.shape[0])
+    warped = cv2.warpPerspective(source, warp, size, flags=cv2.INTER_LINEAR)
+    inside = cv2.warpPerspective(np.ones(source.shape, np.uint8), warp, size, flags=cv2.INTER_NEAREST)
+    inside = cv2.erode(inside, np.ones((2 * CAPTURE_EDGE + 1,) * 2, np.uint8))
+    one = cv2.GaussianBlur(warped, (0, 0), CAPTURE_BLUR)
+    two = cv2.GaussianBlur(target.astype(np.float32), (0, 0), CAPTURE_BLUR)
+    n = CAPTURE_BLOCK
+    rows, cols = target.shape[0] // n, target.shape[1] // n
+
+    def blocks(x: np.ndarray) -> np.ndarray:
+        return x[: rows * n, : cols * n].reshape(rows, n, cols, n).swapaxes(1, 2).reshape(rows * cols, n * n)
+
+    whole = blocks(inside).min(axis=1) > 0
+    p, q = blocks(one)[whole], blocks(two)[whole]
+    p = p - p.mean(axis=1, keepdims=True)
+    q = q - q.mean(axis=1, keepdims=True)
+    vp, vq = (p * p).mean(axis=1), (q * q).mean(axis=1)
+    textured = (vp > CAPTURE_FLAT) & (vq > CAPTURE_FLAT)
+    ncc = (p * q).mean(axis=1)[textured] / np.sqrt(vp[textured] * vq[textured])
+    return ncc.astype(np.float32), int(whole.sum())
+
+
+CAPTURE_QUANTILE = 0.2  # an overlay (a caption, a sticker, a logo) may cover this share of blocks
+# The correlation that share of the textured blocks must reach or pass. Measured on the shared
+# photos' edits and on other captures (a stereo pair, pages of one document, one app's
+# screenshots): see README, "Same capture".
+MIN_CAPTURE = 0.75
+CAPTURE_MIN_BLOCKS = 8  # fewer textured blocks in the overlap: the pixels cannot tell
+
+
+def same_capture(a: np.ndarray, b: np.ndarray, carries: Sequence[np.ndarray],
+                 a_frame: tuple[int, int], b_frame: tuple[int, int]) -> float | None:
+    """How well the pixels of `a` and `b` agree under the best of `carries` (a homography from
+    `a_frame` to `b_frame` each), from -1 to 1; None when no overlap has enough texture to tell."""
+    best: float | None = None
+    for carry in carries:
+        ncc, _ = capture_agreement(a, b, carry, a_frame, b_frame)
+        if len(ncc) >= CAPTURE_MIN_BLOCKS:
+            value = float(np.quantile(ncc, CAPTURE_QUANTILE))
+            best = value if best is None else max(best, value)
+    return best
+
+
+ROUGH_RATIO = 0.9  # a looser ratio test: an alignment to be checked pixel by pixel, not a verdict
+ROUGH_MATCHES = 6
+
+
+def rough(a: Features, b: Features) -> list[np.ndarray]:
+    """Similarity transforms (turn, zoom, shift; as the pixels are, and mirrored) from a to b
+    through whatever matches there are, when too few for a verdict: only to lay one photo on
+    the other for `same_capture`, which then decides."""
+    cv2 = _cv2()
+    out: list[np.ndarray] = []
+    if len(a.descriptors) < ROUGH_MATCHES or len(b.descriptors) < ROUGH_MATCHES:
+        return out
+    flip = np.array([[-1.0, 0.0, a.width], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    theirs = b.descriptors.astype(np.float32)
+    for source, after in ((a, np.eye(3)), (a.mirrored(), flip)):
+        pairs = _matcher().knnMatch(source.descriptors.astype(np.float32), theirs, k=2)
+        good = np.array([(p[0].queryIdx, p[0].trainIdx) for p in pairs
+                         if len(p) == 2 and p[0].distance < ROUGH_RATIO * p[1].distance], dtype=np.intp)
+        if len(good) < ROUGH_MATCHES:
+            continue
+        affine, _ = cv2.estimateAffinePartial2D(source.points[good[:, 0]], b.points[good[:, 1]],
+                                                method=cv2.RANSAC, ransacReprojThreshold=2 * REPROJECTION)
+        if affine is not None:
+            out.append(np.vstack([affine, [0.0, 0.0, 1.0]]) @ after)
+    return out
+
+
+def stretch(a_frame: tuple[int, int], b_frame: tuple[int, int]) -> np.ndarray:
+    """The homography that lays one frame over the other whole: a plain copy, resized."""
+    return np.diag([b_frame[0] / a_frame[0], b_frame[1] / a_frame[1], 1.0])
+
+
+def alignments(a: Features, b: Features, verdict: Verdict) -> list[np.ndarray]:
+    """Ways to lay a on b for `same_capture`: the verdict's homography when one was fitted, else
+    rough ones; and always the whole frame on the whole frame."""
+    found = [verdict.homography] if verdict.homography is not None else rough(a, b)
+    return [*found, stretch((a.width, a.height), (b.width, b.height))]
