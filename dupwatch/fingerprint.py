@@ -147,9 +147,7 @@ def fingerprint_bytes(path: str, data: bytes | BinaryIO, stat: FileStat, plan: P
         data.seek(0)
     with quiet(path):
         decoded = decode(path, data, size, grey)
-    image, turned = straightened(decoded.image, size)  # a photo turned onto a canvas: the photo, upright
-    if not turned:
-        image, _ = unbordered(image)  # padding, letterboxing, a plain backdrop: cut off
+    image, turned = the_photo(decoded.image, size)
     return Photo(
         path=path,
         stat=stat,
@@ -161,6 +159,16 @@ def fingerprint_bytes(path: str, data: bytes | BinaryIO, stat: FileStat, plan: P
         pending={m.key: m.prepare(image) for m in methods if m.batched},
         exact_only=plain(image, decoded.width / decoded.image.width),
     )
+
+
+def the_photo(image: Image.Image, size: int) -> tuple[Image.Image, float]:
+    """What every method sees of a decoded image, and how far it was turned on a canvas: a photo
+    turned onto a canvas turned back and cut out, else its borders (padding, letterboxing, a
+    plain backdrop) cut off."""
+    image, turned = straightened(image, size)
+    if not turned:
+        image, _ = unbordered(image)
+    return image, turned
 
 
 def plain(image: Image.Image, scale: float = 1.0) -> str | None:

@@ -27,12 +27,10 @@ from dataclasses import replace
 import numpy as np
 from PIL import Image
 
-from dupwatch.borders import unbordered
 from dupwatch.candidates.base import Candidate, Scorer
-from dupwatch.canvas import straightened
 from dupwatch.decode import decode
 from dupwatch.errors import SkipFile
-from dupwatch.fingerprint import Plan, fingerprint_now, read
+from dupwatch.fingerprint import Plan, fingerprint_now, read, the_photo
 from dupwatch.methods import geometry
 from dupwatch.methods.geometry import Features, Geometry, Verdict
 from dupwatch.quiet import quiet
@@ -126,9 +124,7 @@ class GeometryCheck:
                 data, _ = read(path)
                 size = self.method.needs_size
                 with quiet(path):
-                    image, turned = straightened(decode(path, data, size).image, size)
-                if not turned:
-                    image, _ = unbordered(image)
+                    image, _ = the_photo(decode(path, data, size).image, size)
             except (SkipFile, OSError):
                 self._pixels[path] = None
                 return None
