@@ -19,6 +19,7 @@ import skimage
 from PIL import Image
 
 from dupwatch.cli import main
+from dupwatch.errors import ExitCode
 
 SAMPLES = Path(skimage.__file__).parent / "data"
 # Real colour photographs, distinct from each other (scikit-image's sample data, see its README).
@@ -67,6 +68,16 @@ def run(*args: str | Path) -> Result:
     with redirect_stdout(out), redirect_stderr(err):
         code = main([str(a) for a in args])
     return Result(code, out.getvalue(), err.getvalue())
+
+
+def scan_found(folder: Path, tmp_path: Path, config: str) -> dict[str, str]:
+    """`folder` scanned with `config` into a fresh cache: which file each duplicate names as its
+    original, by file name."""
+    path = tmp_path / "config.yaml"
+    path.write_text(config)
+    result = run("scan", folder, "--json", "--cache", tmp_path / "c.db", "--config", path)
+    assert result.code == ExitCode.OK, result.err
+    return {Path(d["path"]).name: Path(d["match"]).name for d in result.events("duplicate")}
 
 
 def run_process(*args: str | Path, env: dict[str, str] | None = None, **kw: Any) -> Result:

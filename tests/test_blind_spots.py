@@ -9,19 +9,10 @@ import pytest
 from PIL import Image, ImageDraw
 
 from dupwatch.bench.variants import EDIT_TRANSFORMS
-from dupwatch.errors import ExitCode
-from tests.conftest import PHOTOS, open_rgb, run
+from tests.conftest import PHOTOS, open_rgb, run, scan_found
 
 # Geometry off: what a `pip install dupwatch` user has (OpenCV is an extra).
 DEFAULT_INSTALL = "geometry:\n  enabled: false\n"
-
-
-def scan_found(photos: Path, tmp_path: Path, config: str = DEFAULT_INSTALL) -> dict[str, str]:
-    path = tmp_path / "config.yaml"
-    path.write_text(config)
-    result = run("scan", photos, "--json", "--cache", tmp_path / "c.db", "--config", path)
-    assert result.code == ExitCode.OK, result.err
-    return {Path(d["path"]).name: Path(d["match"]).name for d in result.events("duplicate")}
 
 
 def test_overlays_padding_tone_and_turns_are_found_by_default(photos: Path, tmp_path: Path) -> None:
@@ -40,7 +31,7 @@ def test_overlays_padding_tone_and_turns_are_found_by_default(photos: Path, tmp_
             copy = f"zz-{Path(name).stem}-{edit}{suffix}"
             (photos / copy).write_bytes(data)
             wanted[copy] = name
-    found = scan_found(photos, tmp_path)
+    found = scan_found(photos, tmp_path, DEFAULT_INSTALL)
     # Still missed: chelsea's combined crop, whose candidate hash is 26 bits from its original's
     # (the 10 % crop shifts the 8×8 grid); the caption covers too much of these three (retina's
     # is most of its plain black surround; cosine 0.85–0.93).
@@ -72,7 +63,7 @@ def test_an_image_too_small_or_plain_is_matched_by_its_bytes_only(photos: Path, 
     sky.save(photos / "sky.jpg")
     Image.new("L", (12, 8), 160).save(photos / "swatch.png")
     shutil.copy(photos / "disc.png", photos / "zz disc copy.png")
-    found = scan_found(photos, tmp_path)
+    found = scan_found(photos, tmp_path, DEFAULT_INSTALL)
     assert found == {"zz disc copy.png": "disc.png"}  # its exact copy, and nothing else
     result = run("compare", photos / "disc.png", photos / "planet.jpg")
     # 27×27: the disc, its black border cut off.
@@ -94,7 +85,7 @@ def test_photos_in_one_layout_are_kept_apart(tmp_path: Path) -> None:
     folder = tmp_path / "layouts"
     write_layouts(photos, folder)
     (folder / "tiny" / "tiny_pixel_1.png").unlink()  # under 8 pixels: skipped, said in a line
-    found = scan_found(folder, tmp_path)
+    found = scan_found(folder, tmp_path, DEFAULT_INSTALL)
     # Left: two screenshots of one app whose photos are alike at 32×32 (cosine 0.944); the app's
     # frame, shared by both, fills most of the screen.
     assert found == {"screenshot_09.png": "screenshot_04.png"}

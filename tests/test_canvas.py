@@ -10,8 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from dupwatch.canvas import canvas, straightened
-from dupwatch.errors import ExitCode
-from tests.conftest import PHOTOS, SAMPLES, open_rgb, run
+from tests.conftest import PHOTOS, SAMPLES, open_rgb, run, scan_found
 
 
 def _inner(image: Image.Image, margin: float = 0.02) -> Image.Image:
@@ -77,11 +76,7 @@ def turned_copies_found(photos: Path, tmp_path: Path, angles: list[float], confi
     for name, angle in zip(PHOTOS, angles, strict=True):
         turned = open_rgb(photos / name).rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
         turned.save(photos / f"zz-{Path(name).stem}-turned.jpg", quality=90)
-    path = tmp_path / "config.yaml"
-    path.write_text(config)
-    result = run("scan", photos, "--json", "--cache", tmp_path / "c.db", "--config", path)
-    assert result.code == ExitCode.OK, result.err
-    return {Path(d["path"]).name: Path(d["match"]).name for d in result.events("duplicate")}
+    return scan_found(photos, tmp_path, config)
 
 
 def test_the_default_mode_finds_copies_turned_onto_a_canvas(photos: Path, tmp_path: Path) -> None:
