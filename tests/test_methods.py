@@ -4,6 +4,9 @@ edited copy and below it for a different photograph."""
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -67,6 +70,29 @@ def test_cosine_ignores_brightness_and_small_crops(astronaut: Image.Image) -> No
     base = cosine.fingerprint(astronaut)
     assert cosine.compare(base, cosine.fingerprint(brighter)) >= cosine.default_threshold
     assert cosine.compare(base, cosine.fingerprint(cropped)) >= cosine.default_threshold
+
+
+@pytest.mark.parametrize("name", ["cosine", "euclidean", "ssim"])
+def test_pairs_scored_together_score_as_each_alone(name: str, astronaut: Image.Image) -> None:
+    # A photo's turned searches are scored in one batch, each turn against its own candidates.
+    method = get_method(name)
+    photos = [astronaut, *(open_rgb(SAMPLES / n) for n in ("chelsea.png", "coffee.png", "rocket.jpg"))]
+    prints = [method.fingerprint(p) for p in photos]
+    mine = [np.rot90(prints[0], k) for k in range(4)]
+    others = [prints[0], prints[1], prints[2], method.fingerprint(_reencoded(photos[3]))]
+    alone = [method.compare(a, b) for a, b in zip(mine, others, strict=True)]
+    assert method.compare_pairs(mine, others) == pytest.approx(alone, abs=1e-5)
+    assert method.compare_many(mine[0], others) == pytest.approx([method.compare(mine[0], b) for b in others],
+                                                                 abs=1e-5)
+
+
+def test_openblas_spins_no_threads_of_its_own() -> None:
+    # Its idle threads spin between dupwatch's small matrix products, taking a core from the
+    # decoding workers; every dupwatch process (and the workers it starts) sets one thread.
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    code = "import dupwatch, os; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"
 
 
 def test_flat_image_matches_nothing(astronaut: Image.Image) -> None:

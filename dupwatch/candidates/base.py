@@ -28,6 +28,17 @@ class Candidate:
     geometry: dict[str, Any] | None = None  # what a geometric check found, if one ran
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """What one search of the index found: the photo's fingerprint as the search turned it, and
+    the files it found at their distances."""
+
+    mine: np.ndarray
+    ids: Sequence[int]
+    distances: Sequence[int]
+    transform: str | None = None  # how the new photo was turned from the files found, if it was
+
+
 class Search(Protocol):
     def add(self, file_id: int, photo: Photo) -> None: ...
 
@@ -53,25 +64,26 @@ class Scorer:
         self.threshold = threshold
         self._plan = Plan((method.name,), method.options)
 
-    def score(
-        self,
-        photo: Photo,
-        mine: np.ndarray,
-        ids: Sequence[int],
-        distances: Sequence[int],
-        transform: str | None = None,
-    ) -> list[Candidate]:
-        found: list[tuple[int, int, str, np.ndarray]] = []
-        for file_id, distance in zip(ids, distances, strict=True):
-            path = self.store.path_of(file_id)
-            if path is None or path == photo.path:
-                continue
-            theirs = self.stored(file_id, path)
-            if theirs is not None:
-                found.append((file_id, distance, path, theirs))
-        scores = self.method.compare_many(mine, [f[3] for f in found])
-        out = [Candidate(file_id, path, score, distance, score >= self.threshold, self.method.name, transform)
-               for (file_id, distance, path, _), score in zip(found, scores, strict=True)]
+    def score(self, photo: Photo, lookups: Sequence[Lookup]) -> list[Candidate]:
+        """Each file the lookups found, scored against the photo as that lookup turned it; best
+        first. The lookups' pairs are scored together: one pass over the arrays, not one each."""
+        found: list[tuple[Lookup, int, int, str, np.ndarray]] = []
+        for look in lookups:
+            for file_id, distance in zip(look.ids, look.distances, strict=True):
+                path = self.store.path_of(file_id)
+                if path is None or path == photo.path:
+                    continue
+                theirs = self.stored(file_id, path)
+                if theirs is not None:
+                    found.append((look, file_id, distance, path, theirs))
+        others = [f[4] for f in found]
+        if len(lookups) == 1:
+            scores = self.method.compare_many(lookups[0].mine, others)
+        else:
+            scores = self.method.compare_pairs([f[0].mine for f in found], others)
+        name = self.method.name
+        out = [Candidate(file_id, path, score, distance, score >= self.threshold, name, look.transform)
+               for (look, file_id, distance, path, _), score in zip(found, scores, strict=True)]
         out.sort(key=lambda c: (-c.score, c.distance, c.file_id))
         return [c for c in out if os.path.exists(c.path)]
 

@@ -7,11 +7,11 @@ cost eight cheap passes over the index and no new decode. The turned pixel finge
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from dupwatch.candidates.base import Candidate, Scorer
+from dupwatch.candidates.base import Candidate, Lookup, Scorer
 from dupwatch.index.hamming import HammingIndex
 from dupwatch.methods.hashes import HashMethod
 from dupwatch.record import Photo
@@ -38,9 +38,11 @@ DIHEDRAL: list[tuple[str, Grid]] = [
 ]
 
 
-def turn_hash(value: int, grid: Grid) -> int:
+def turned_hashes(value: int, grids: Sequence[Grid]) -> list[int]:
+    """The hash `value` turned by each of `grids`, in one pass."""
     bits = np.unpackbits(np.array([value], dtype=">u8").view(np.uint8)).reshape(8, 8)
-    return int(np.packbits(np.ascontiguousarray(grid(bits))).view(">u8")[0])
+    turned = np.stack([grid(bits) for grid in grids])
+    return [int(v) for v in np.packbits(turned.reshape(len(grids), 64), axis=1).view(">u8").ravel()]
 
 
 class HammingSearch:
@@ -74,21 +76,23 @@ class HammingSearch:
 
     def rank(self, photo: Photo, wide: bool = False) -> list[Candidate]:
         limit, max_distance = (max(256, self.limit), 64) if wide else (self.limit, self.max_distance)
-        ranked = self._rank(self.scorer, photo, None, max_distance, limit)
+        value = self.value(photo)
+        ranked = self.scorer.score(photo, [self._lookup(self.scorer, photo, value, max_distance, limit)])
         if self.turned is not None and not any(c.duplicate for c in ranked):
-            for turn in DIHEDRAL:
-                turned = self._rank(self.turned, photo, turn, min(self.max_distance, TURNED_DISTANCE),
-                                    min(self.limit, TURNED_LIMIT))
-                ranked += [c for c in turned if c.duplicate]
+            distance, most = min(self.max_distance, TURNED_DISTANCE), min(self.limit, TURNED_LIMIT)
+            values = turned_hashes(value, [grid for _, grid in DIHEDRAL])
+            lookups = [self._lookup(self.turned, photo, v, distance, most, turn)
+                       for turn, v in zip(DIHEDRAL, values, strict=True)]
+            ranked += [c for c in self.turned.score(photo, lookups) if c.duplicate]
             ranked.sort(key=lambda c: (not c.duplicate, -c.score, c.distance, c.file_id))
         return ranked
 
-    def _rank(self, scorer: Scorer, photo: Photo, turn: tuple[str, Grid] | None, max_distance: int,
-              limit: int) -> list[Candidate]:
-        value = self.value(photo)
-        mine = scorer.method.from_bytes(photo.fingerprints[scorer.method.key])
-        if turn is not None:
-            value, mine = turn_hash(value, turn[1]), np.ascontiguousarray(turn[1](mine))
+    def _lookup(self, scorer: Scorer, photo: Photo, value: int, max_distance: int, limit: int,
+                turn: tuple[str, Grid] | None = None) -> Lookup:
+        """The files within `max_distance` of the hash `value` (the photo's, turned by `turn`)."""
         ids, distances = self.index.search(value, max_distance)
-        told = None if turn is None else turn[0]
-        return scorer.score(photo, mine, ids[:limit].tolist(), distances[:limit].tolist(), told)
+        ids, distances = ids[:limit].tolist(), distances[:limit].tolist()
+        mine = scorer.method.from_bytes(photo.fingerprints[scorer.method.key])
+        if turn is None:
+            return Lookup(mine, ids, distances)
+        return Lookup(np.ascontiguousarray(turn[1](mine)), ids, distances, turn[0])

@@ -89,6 +89,11 @@ class Method(ABC):
         """Score `a` against each of `others`; methods that can batch the work override this."""
         return [self.compare(a, b) for b in others]
 
+    def compare_pairs(self, mine: Sequence[np.ndarray], others: Sequence[np.ndarray]) -> list[float]:
+        """Score each of `mine` against the same place in `others` (a photo turned several ways,
+        each against its own candidates); methods that can batch the work override this."""
+        return [self.compare(a, b) for a, b in zip(mine, others, strict=True)]
+
     def to_bytes(self, fingerprint: np.ndarray) -> bytes:
         return np.ascontiguousarray(fingerprint, dtype=self.dtype).tobytes()
 

@@ -66,55 +66,61 @@ def _zoom_maps() -> np.ndarray:
 
 def _cosines(x: np.ndarray, y: np.ndarray, xc: np.ndarray, yc: np.ndarray,
              overlay: bool = False) -> np.ndarray:
-    """The score of each row of `x` with the same row of `y` (both n × cells; `xc` and `yc` are
-    them less what the score ignores, `_plain`); with `overlay`, the better of that and the
-    score without the cells that differ most."""
-    cells = x.shape[1]
+    """The score of each vector (last axis) of `x` with the same one of `y`, broadcast against
+    each other; `xc` and `yc` are them less what the score ignores (`_plain`). With `overlay`,
+    the better of that and the score without the cells that differ most."""
+    cells = x.shape[-1]
     # A flat image (spread under 0.1 grey level: rounding noise) has no pattern to compare,
     # and scores 0 against anything.
-    ok = ((xc * xc).sum(axis=1) > 0.01 * cells) & ((yc * yc).sum(axis=1) > 0.01 * cells)
+    ok = (_dot(xc, xc) > 0.01 * cells) & (_dot(yc, yc) > 0.01 * cells)
     # Cells white or black in both say nothing (one app's screens, one backdrop): left out,
     # unless too few would be left, as in a bright or dark photo, where every cell counts.
     keep = ~(((x <= DARK) & (y <= DARK)) | ((x >= LIGHT) & (y >= LIGHT)))
-    keep[keep.sum(axis=1) < MIN_CELLS] = True
+    keep[keep.sum(axis=-1) < MIN_CELLS] = True
     whole = _cosine(xc, yc, keep, ok)
     if not overlay:
         return whole
     # The same without the cells where the two differ most, each side scaled to unit length.
     xs, ys = _centred(xc, keep), _centred(yc, keep)
-    lx = np.sqrt(np.maximum((xs * xs).sum(axis=1), 1e-12))[:, None]
-    ly = np.sqrt(np.maximum((ys * ys).sum(axis=1), 1e-12))[:, None]
+    lx = np.sqrt(np.maximum(_dot(xs, xs), 1e-12))[..., None]
+    ly = np.sqrt(np.maximum(_dot(ys, ys), 1e-12))[..., None]
     apart = np.where(keep, np.abs(xs / lx - ys / ly), np.inf)
-    kept = (keep.sum(axis=1) - np.round(keep.sum(axis=1) * OCCLUDED)).astype(np.intp)
-    cutoff = np.take_along_axis(np.sort(apart, axis=1), (kept - 1)[:, None], axis=1)
+    kept = (keep.sum(axis=-1) - np.round(keep.sum(axis=-1) * OCCLUDED)).astype(np.intp)
+    cutoff = np.take_along_axis(np.sort(apart, axis=-1), (kept - 1)[..., None], axis=-1)
     past = _cosine(x, y, apart <= cutoff, ok) - OCCLUSION_COST
     best: np.ndarray = np.maximum(whole, past)
     return best
 
 
+def _dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The dot product of each vector (last axis) of `x` with the same one of `y`."""
+    dot: np.ndarray = np.einsum("...i,...i->...", x, y)
+    return dot
+
+
 def _plain(x: np.ndarray) -> np.ndarray:
-    """Rows less their mean and radial profile."""
+    """Vectors less their mean and radial profile."""
     basis = unwanted(COMPARED)
     plain: np.ndarray = x - (x @ basis) @ basis.T
     return plain
 
 
 def _centred(x: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """Each row of `x` less its mean over the kept cells, and 0 in the others."""
-    mean = np.where(keep, x, 0.0).sum(axis=1) / np.maximum(keep.sum(axis=1), 1)
-    return np.where(keep, x - mean[:, None], 0.0)
+    """Each vector of `x` less its mean over the kept cells, and 0 in the others."""
+    mean = np.where(keep, x, 0.0).sum(axis=-1) / np.maximum(keep.sum(axis=-1), 1)
+    return np.where(keep, x - mean[..., None], 0.0)
 
 
 def _cosine(x: np.ndarray, y: np.ndarray, keep: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """The cosine of each row pair over its kept cells, centred there (from weighted sums: no
-    masked copies of the rows are made)."""
+    """The cosine of each pair of vectors over its kept cells, centred there (from weighted
+    sums: no masked copies of the vectors are made)."""
     w = keep.astype(x.dtype)
-    n = np.maximum(w.sum(axis=1), 1.0)
+    n = np.maximum(w.sum(axis=-1), 1.0)
     wx, wy = w * x, w * y
-    sx, sy = wx.sum(axis=1), wy.sum(axis=1)
-    sxy = (wx * y).sum(axis=1) - sx * sy / n
-    sxx = (wx * x).sum(axis=1) - sx * sx / n
-    syy = (wy * y).sum(axis=1) - sy * sy / n
+    sx, sy = wx.sum(axis=-1), wy.sum(axis=-1)
+    sxy = _dot(wx, y) - sx * sy / n
+    sxx = _dot(wx, x) - sx * sx / n
+    syy = _dot(wy, y) - sy * sy / n
     norm = np.sqrt(np.maximum(sxx, 0.0) * np.maximum(syy, 0.0))
     ok = ok & (norm > 1e-6 * n)
     return np.where(ok, sxy / np.where(ok, norm, 1.0), 0.0)
@@ -134,31 +140,46 @@ class Cosine(Method):
         return self.compare_many(a, [b])[0]
 
     def compare_many(self, a: np.ndarray, others: Sequence[np.ndarray]) -> list[float]:
+        return self.compare_pairs([a] * len(others), others)
+
+    def compare_pairs(self, mine: Sequence[np.ndarray], others: Sequence[np.ndarray]) -> list[float]:
         if not others:
             return []
-        maps = _zoom_maps()
-        # cells[z, i]: image i zoomed by ZOOMS[z], as a vector; image 0 is `a`.
-        stack = np.stack([a, *others]).astype(np.float32)
-        cells = np.stack([(r @ stack @ r.T).reshape(len(stack), -1) for r in maps])
-        plain = _plain(cells)
-        n = len(others)
+        return [float(s) for s in np.clip(_scores(np.stack(mine), np.stack(others)), 0.0, 1.0)]
 
-        def score(z: int, k: int, overlay: bool = False) -> np.ndarray:
-            """Image 0 zoomed by ZOOMS[z] against each other image zoomed by ZOOMS[k]."""
-            mine, mine_plain = (np.broadcast_to(v[z, 0], (n, v.shape[2])) for v in (cells, plain))
-            return _cosines(mine, cells[k, 1:], mine_plain, plain[k, 1:], overlay)
 
-        # Every zoom of one side against the other as it is; then the look past an overlay (the
-        # costly part: a sort of every cell) only as they are and at each pair's best zoom. An
-        # overlay spoils the cosine so much that the best zoom is then no guide.
-        pairs = [(z, 0) for z in range(len(ZOOMS))] + [(0, z) for z in range(1, len(ZOOMS))]
-        scores = np.stack([score(i, j) for i, j in pairs])
-        chosen = np.argmax(scores, axis=0)
-        rows = np.arange(n)
-        mine_z = np.array([pairs[k][0] for k in chosen])
-        theirs_z = np.array([pairs[k][1] for k in chosen])
-        x, xc = cells[mine_z, 0], plain[mine_z, 0]
-        y, yc = cells[theirs_z, 1 + rows], plain[theirs_z, 1 + rows]
-        best = np.maximum(scores.max(axis=0), _cosines(x, y, xc, yc, overlay=True))
-        best = np.maximum(best, score(0, 0, overlay=True))
-        return [float(s) for s in np.clip(best, 0.0, 1.0)]
+def _zoomed(images: np.ndarray) -> np.ndarray:
+    """Every image (m × 32 × 32) at every zoom, as vectors: (zooms, m, 24²). A zoom is `R @ G @ R.T`
+    (`_zoom_maps`); done as two large matrix products rather than zooms × m small ones."""
+    maps = _zoom_maps()
+    zooms, m = len(ZOOMS), len(images)
+    # Each image's rows through every zoom's R: (m·32, 32) @ (32, zooms·24).
+    rows = images.reshape(m * STORED, STORED) @ maps.reshape(zooms * COMPARED, STORED).T
+    # Then its columns: per zoom, R (24 × 32) @ (32, m·24).
+    rows = rows.reshape(m, STORED, zooms, COMPARED).transpose(2, 1, 0, 3).reshape(zooms, STORED, m * COMPARED)
+    both = (maps @ rows).reshape(zooms, COMPARED, m, COMPARED)
+    zoomed: np.ndarray = both.transpose(0, 2, 1, 3).reshape(zooms, m, COMPARED * COMPARED)
+    return zoomed
+
+
+def _scores(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The score of each `a[i]` with `b[i]` (both n × 32 × 32), all pairs in a few array passes."""
+    n = len(a)
+    # cells[z, i]: image i zoomed by ZOOMS[z]; a's images first, then b's.
+    cells = _zoomed(np.concatenate([a, b]).astype(np.float32))
+    plain = _plain(cells)
+    # Every zoom of one side against the other as it is.
+    scores = np.concatenate([_cosines(cells[:, :n], cells[:1, n:], plain[:, :n], plain[:1, n:]),
+                             _cosines(cells[:1, :n], cells[1:, n:], plain[:1, :n], plain[1:, n:])])
+    mine = np.array([*range(len(ZOOMS)), *[0] * (len(ZOOMS) - 1)])
+    theirs = np.array([*[0] * len(ZOOMS), *range(1, len(ZOOMS))])
+    # Then the look past an overlay (the costly part: a sort of every cell) only as they are and
+    # at each pair's best zoom. An overlay spoils the cosine so much that the best zoom is then
+    # no guide.
+    chosen = np.argmax(scores, axis=0)
+    rows, unzoomed = np.tile(np.arange(n), 2), np.zeros(n, dtype=np.intp)
+    x = np.concatenate([mine[chosen], unzoomed]), rows
+    y = np.concatenate([theirs[chosen], unzoomed]), rows + n
+    past = _cosines(cells[x], cells[y], plain[x], plain[y], overlay=True)
+    best: np.ndarray = np.maximum(scores.max(axis=0), np.maximum(past[:n], past[n:]))
+    return best
