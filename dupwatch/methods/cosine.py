@@ -14,8 +14,10 @@ trimmed then lines up with its original.
 An overlay (a caption box, a sticker, a date stamp) changes a few cells completely and costs the
 cosine more than any other edit. So the cosine is taken a second time without the cells where
 the two images disagree most (`OCCLUDED`): a copy under an overlay then scores as if it had none.
-Dropping the worst cells flatters two different photos too, by about as much as
-`OCCLUSION_COST`, which is taken off that second score; the better of the two counts.
+An overlay is one patch, so the disagreement is first averaged over each cell's 3×3
+neighbourhood: the patch stands out whole, while the scattered differences of two different
+photos blur away. Dropping the worst cells still flatters two different photos a little, by about
+as much as `OCCLUSION_COST`, which is taken off that second score; the better of the two counts.
 
 Cells near white or near black in *both* images are left out: one app's screens, one backdrop,
 one page's margins say nothing about whether the photos in them are the same. When fewer than a
@@ -40,7 +42,7 @@ COMPARED = 24
 ZOOMS = (0.0, 0.025, 0.05, 0.075, 0.1)
 DARK, LIGHT = 20, 235  # grey levels at or past which a cell shared by both images says nothing...
 MIN_CELLS = COMPARED * COMPARED // 10  # ...unless fewer cells than this would be left
-OCCLUDED = 0.12  # the share of cells an overlay may cover and still be looked past...
+OCCLUDED = 0.15  # the share of cells an overlay may cover and still be looked past...
 OCCLUSION_COST = 0.045  # ...at this cost to the score
 
 
@@ -84,12 +86,25 @@ def _cosines(x: np.ndarray, y: np.ndarray, xc: np.ndarray, yc: np.ndarray,
     xs, ys = _centred(xc, keep), _centred(yc, keep)
     lx = np.sqrt(np.maximum(_dot(xs, xs), 1e-12))[..., None]
     ly = np.sqrt(np.maximum(_dot(ys, ys), 1e-12))[..., None]
-    apart = np.where(keep, np.abs(xs / lx - ys / ly), np.inf)
+    apart = np.where(keep, _patches(np.abs(xs / lx - ys / ly)), np.inf)
     kept = (keep.sum(axis=-1) - np.round(keep.sum(axis=-1) * OCCLUDED)).astype(np.intp)
     cutoff = np.take_along_axis(np.sort(apart, axis=-1), (kept - 1)[..., None], axis=-1)
     past = _cosine(x, y, apart <= cutoff, ok) - OCCLUSION_COST
     best: np.ndarray = np.maximum(whole, past)
     return best
+
+
+def _patches(cells: np.ndarray) -> np.ndarray:
+    """Each cell of each 24×24 grid (a vector, last axis) as the mean of its 3×3 neighbourhood."""
+    grid = cells.reshape(*cells.shape[:-1], COMPARED, COMPARED)
+    edges = [(0, 0)] * (grid.ndim - 2) + [(1, 1), (1, 1)]
+    padded = np.pad(grid, edges, mode="edge")
+    total = np.zeros_like(grid)
+    for i in range(3):
+        for j in range(3):
+            total += padded[..., i:i + COMPARED, j:j + COMPARED]
+    mean: np.ndarray = (total / 9).reshape(cells.shape)
+    return mean
 
 
 def _dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
