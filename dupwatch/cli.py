@@ -37,8 +37,9 @@ from dupwatch.report import (
 )
 from dupwatch.sinks import log as notice_log
 from dupwatch.sinks.outbox import open_outbox
+from dupwatch.store import Catalog, open_store
 from dupwatch.store import sqlite as sqlite_store
-from dupwatch.store.sqlite import SqliteStore, cache_error
+from dupwatch.store.sqlite import cache_error
 from dupwatch.walk import Selection, walk
 
 log = logging.getLogger("dupwatch")
@@ -185,9 +186,8 @@ def scan(args: argparse.Namespace) -> ExitCode:
     workers = args.workers if args.workers is not None else default_workers(config.scan.workers)
     started = time.monotonic()
     paths = list(walk(args.paths, selection, config.scan.follow_symlinks))
-    cache = config.cache.resolved()
-    store = SqliteStore(cache)
-    outbox = open_outbox(config, lambda: SqliteStore(cache), wait_for_lock=False)
+    store = open_store(config.cache)
+    outbox = open_outbox(config, lambda: open_store(config.cache), wait_for_lock=False)
     outbox.start()
     tally = Tally()
     pipeline: Pipeline | None = None
@@ -265,7 +265,7 @@ def notices(args: argparse.Namespace) -> ExitCode:
     since = None if args.since is None else parse_since(args.since)
     reviewed: set[int] = set()
     if args.unreviewed:
-        store = SqliteStore(config.cache.resolved())
+        store = open_store(config.cache)
         try:
             reviewed = store.reviewed_ids()
         finally:
@@ -311,7 +311,7 @@ def ignore(args: argparse.Namespace) -> ExitCode:
 
     config = _config(args)
     a, b = (str(Path(p).absolute()) for p in (args.a, args.b))
-    store = SqliteStore(config.cache.resolved())
+    store = open_store(config.cache)
     try:
         hashes = [_content_hash(store, path) for path in (a, b)]
         # Undone, the pair is a duplicate again: its newest notice's XMP tag goes back on, as the
@@ -330,7 +330,7 @@ def ignore(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
-def _content_hash(store: SqliteStore, path: str) -> bytes:
+def _content_hash(store: Catalog, path: str) -> bytes:
     """The SHA-256 of a file's bytes: the cache's, while the file is as indexed; else read now."""
     import hashlib
     import os
@@ -350,7 +350,7 @@ def _content_hash(store: SqliteStore, path: str) -> bytes:
 
 def seen(args: argparse.Namespace) -> ExitCode:
     config = _config(args)
-    store = SqliteStore(config.cache.resolved())
+    store = open_store(config.cache)
     try:
         missing = [n for n in args.ids if not store.set_seen(n, not args.undo)]
     finally:
@@ -397,7 +397,7 @@ def query(args: argparse.Namespace) -> ExitCode:
     if args.k < 1:
         raise DupwatchError("-k must be at least 1")
     config = _config(args)
-    store = SqliteStore(config.cache.resolved())
+    store = open_store(config.cache)
     try:
         ranked = Pipeline(config, store).query(str(Path(args.image).absolute()), args.k)
     finally:

@@ -22,8 +22,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 from dupwatch.bench.variants import Variant
+from dupwatch.config import CacheConfig
 from dupwatch.record import Match
-from dupwatch.store.sqlite import SqliteStore
+from dupwatch.store import open_store
 
 PER_FAMILY = 12
 STAR_FIELDS = 6
@@ -295,7 +296,7 @@ def describe(m: Match) -> str:
 
 def recorded(library: Path) -> list[Match]:
     """Every pair a library (a cache file) holds."""
-    store = SqliteStore(library)
+    store = open_store(CacheConfig(path=library))
     try:
         return list(store.pairs())
     finally:

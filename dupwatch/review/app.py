@@ -26,8 +26,8 @@ from dupwatch.report import canvas_text, shown, transform_text
 from dupwatch.review import auth
 from dupwatch.review.decide import not_duplicate, sidecars_of
 from dupwatch.review.thumbs import SIZES, Thumbnails
+from dupwatch.store import open_store
 from dupwatch.store.base import Reviewed, ReviewFilter, Status, Store
-from dupwatch.store.sqlite import SqliteStore
 
 STATUSES: dict[Status, str] = {"unreviewed": "not yet reviewed", "seen": "seen",
                                "not-duplicate": "not a duplicate", "all": "all"}
@@ -55,7 +55,7 @@ def create_app(config: Config, store: Callable[[], Store] | None = None) -> Flas
     def db() -> Store:
         # One connection per server thread (SQLite connections stay in their thread).
         if getattr(opened, "store", None) is None:
-            opened.store = store() if store is not None else SqliteStore(cache)
+            opened.store = store() if store is not None else open_store(config.cache)
         found: Store = opened.store
         return found
 

@@ -14,7 +14,7 @@ from dupwatch.config import Config
 from dupwatch.errors import ConfigError, DupwatchError
 from dupwatch.review.auth import check_bind
 from dupwatch.review.thumbs import Pruned, prune
-from dupwatch.store.sqlite import SqliteStore
+from dupwatch.store import open_store
 
 log = logging.getLogger("dupwatch")
 THREADS = 4  # thumbnails are made in these; a phone asks for a page's worth at once
@@ -68,7 +68,7 @@ class ReviewServer:
         """Thumbnails of contents no longer indexed go, then the least recently shown past
         `review.thumbnails_max_mb`."""
         cache = self._config.cache.resolved()
-        store = SqliteStore(cache)
+        store = open_store(self._config.cache)
         try:
             indexed = store.content_hashes()
         finally:

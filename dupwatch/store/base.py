@@ -71,7 +71,10 @@ class Reviewed:
     hashes: tuple[bytes, bytes] | None  # the two contents, as the notice found them
 
 
-class Store(Protocol):
+class Catalog(Protocol):
+    """The files dupwatch knows, their fingerprints and the pairs found among them. One writer
+    (the `Library`) changes it; anyone may read it."""
+
     def get(self, path: str) -> Known | None: ...
 
     def path_of(self, file_id: int) -> str | None: ...
@@ -112,8 +115,33 @@ class Store(Protocol):
         """Remember a pair; False when it was known already (and so must not be reported again).
         A new pair's notice is written with it, in the same transaction."""
 
-    # The notices outbox. Sinks deliver from their own connection (one per sink thread): what
-    # they see is what has been committed, so nothing is told that a kill could take back.
+    def pairs(self) -> Iterator[Match]: ...
+
+    def content_hash(self, file_id: int) -> bytes | None: ...
+
+    def content_hashes(self) -> set[bytes]:
+        """The contents of every indexed file."""
+
+    def count(self) -> int: ...
+
+    def turned(self, file_id: int) -> float:
+        """Degrees an indexed file was turned on a canvas (`Photo.turned`)."""
+
+    def beside(self, name: str) -> Path | None:
+        """Where an index rebuilt from this store may be kept between runs (None: nowhere)."""
+
+    def file_done(self) -> None:
+        """The writes for one file (and its pair) are complete: a batch may be committed now."""
+
+    def commit(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Outbox(Protocol):
+    """The notices, in the order they were found, and how far each sink has delivered them.
+    Sinks deliver from their own connection (one per sink thread): what they see is what has been
+    committed, so nothing is told that a kill could take back."""
 
     def notices(self, after: int, limit: int) -> list[Notice]:
         """Committed notices with an id above `after`, oldest first."""
@@ -125,20 +153,25 @@ class Store(Protocol):
     def delivered(self, sink: str, notice_id: int) -> None:
         """`sink` has delivered every notice up to `notice_id` (committed at once)."""
 
-    def pairs(self) -> Iterator[Match]: ...
+    def close(self) -> None: ...
 
-    # Review: decisions are committed at once, whatever batch the connection is in.
+
+class Decisions(Protocol):
+    """What the user decided: pairs that are not duplicates, notices seen. Committed at once,
+    whatever batch the connection is in."""
 
     def not_duplicates(self, content_hash: bytes) -> set[bytes]:
         """The contents the user said are not duplicates of this one."""
-
-    def content_hash(self, file_id: int) -> bytes | None: ...
 
     def set_not_duplicate(self, a: bytes, b: bytes, decided: bool) -> bool:
         """Decide (or undo) that contents `a` and `b` are not duplicates; True if that changed."""
 
     def set_seen(self, notice_id: int, seen: bool) -> bool:
         """Mark a notice seen (or not); False when there is no such notice."""
+
+
+class Review(Protocol):
+    """What the review page and `dupwatch notices` read: notices with their files as they are now."""
 
     def review(self, which: ReviewFilter, offset: int, limit: int) -> tuple[list[Reviewed], int]:
         """Notices newest first as the filter selects them, one page, and how many it selects."""
@@ -157,20 +190,7 @@ class Store(Protocol):
     def notice_methods(self) -> list[str]:
         """The methods that notices name, for the page's filter."""
 
-    def count(self) -> int: ...
 
-    def turned(self, file_id: int) -> float:
-        """Degrees an indexed file was turned on a canvas (`Photo.turned`)."""
-
-    def content_hashes(self) -> set[bytes]:
-        """The contents of every indexed file."""
-
-    def beside(self, name: str) -> Path | None:
-        """Where an index rebuilt from this store may be kept between runs (None: nowhere)."""
-
-    def file_done(self) -> None:
-        """The writes for one file (and its pair) are complete: a batch may be committed now."""
-
-    def commit(self) -> None: ...
-
-    def close(self) -> None: ...
+class Store(Catalog, Outbox, Decisions, Review, Protocol):
+    """Every role of one cache, as `open_store` gives it (one connection: a process may hold
+    several, one per thread). Code that needs one role takes that role."""

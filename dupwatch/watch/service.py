@@ -29,7 +29,7 @@ from dupwatch.errors import ConfigError, DupwatchError, ExitCode, SkipFile, Usag
 from dupwatch.pipeline import Duplicate, Indexed, Pipeline, Unchanged, default_workers
 from dupwatch.report import Tally, duplicate_text, shown, skipped_text
 from dupwatch.sinks.outbox import Outbox, open_outbox
-from dupwatch.store.sqlite import SqliteStore
+from dupwatch.store import open_store
 from dupwatch.walk import Selection, walk
 from dupwatch.watch.observer import Gone, Moved, Watcher
 from dupwatch.watch.sdnotify import Notifier
@@ -109,7 +109,7 @@ class Service:
                     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         self.review = self._review(self.config)  # a busy port or a missing password stops the start
         try:
-            self.store = SqliteStore(self.config.cache.resolved())
+            self.store = open_store(self.config.cache)
             self.outbox = self._outbox(self.config)
             try:
                 if self.review is not None:
@@ -153,8 +153,7 @@ class Service:
 
     @staticmethod
     def _outbox(config: Config) -> Outbox:
-        cache = config.cache.resolved()
-        return open_outbox(config, lambda: SqliteStore(cache), wait_for_lock=True)
+        return open_outbox(config, lambda: open_store(config.cache), wait_for_lock=True)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         # Only flags here: the loop may be inside the store or a notify call when a signal lands.
@@ -379,7 +378,7 @@ class Service:
         # Everything new is built before anything old is let go, so that a failure keeps the old.
         store = self.store
         if config.cache.resolved() != old.cache.resolved():
-            store = SqliteStore(config.cache.resolved())
+            store = open_store(config.cache)
         pipeline = self.pipeline
         outbox = self.outbox
         review = self.review
