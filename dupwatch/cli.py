@@ -206,7 +206,7 @@ def scan(args: argparse.Namespace) -> ExitCode:
         out.close()
         seen = {p for p in paths if isinstance(p, str)}
         roots = [str(Path(p).absolute()) for p in args.paths if Path(p).is_dir()]
-        forgotten = sum(pipeline.forget_missing(root, seen, whole_root=True) for root in roots)
+        forgotten = sum(pipeline.library.forget_missing(root, seen, whole_root=True) for root in roots)
     finally:
         if pipeline is not None:
             pipeline.close()

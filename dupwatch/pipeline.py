@@ -24,6 +24,7 @@ from dupwatch.candidates.neighbours import NeighbourSearch
 from dupwatch.config import Config
 from dupwatch.errors import ConfigError, SkipFile
 from dupwatch.fingerprint import Plan, fingerprint_files, fingerprint_now
+from dupwatch.library import Library
 from dupwatch.methods import geometry
 from dupwatch.methods.cnn import CnnMethod
 from dupwatch.methods.registry import get_hash, get_method
@@ -36,8 +37,6 @@ from dupwatch.workers import Workers
 TURNED_THRESHOLD = 0.96
 # A turn on a canvas smaller than this is not worth a word in a notice (the fit is good to 0.1°).
 TURN_SHOWN = 0.5
-# More files than this all gone from one root at once: suspect an unmounted disk, not deletions.
-MASS_FORGET = 20
 TROUBLE = "a decoding process died reading it (killed for memory, or a crash in a decoder)"
 
 log = logging.getLogger("dupwatch")
@@ -90,6 +89,7 @@ class Pipeline:
             # from the decode they already make. Otherwise only a rare grey-zone pair needs them.
             names.append(self.geometry.method.name)
         self.plan = Plan(tuple(dict.fromkeys(names)), options, config.scan.max_file_mb)
+        self.library = Library(store, self.searches)
         self._signature = self.plan.signature
         self._workers: Workers | None = None
 
@@ -98,8 +98,7 @@ class Pipeline:
         if self._workers is not None:
             self._workers.close()
             self._workers = None
-        for search in self.searches:
-            search.close()
+        self.library.close()
 
     # -- ingest: scan and watch ---------------------------------------------------------------
 
@@ -187,7 +186,7 @@ class Pipeline:
 
     def _troubled(self, path: str) -> SkipFile | None:
         """A file that killed a worker before, unchanged since: not tried again."""
-        known = self.store.trouble(path)
+        known = self.library.trouble(path)
         if known is None:
             return None
         try:
@@ -203,12 +202,11 @@ class Pipeline:
             st = os.stat(path)
         except OSError:
             return SkipFile(path, reason)
-        self.store.put_trouble(path, st.st_size, st.st_mtime_ns, reason)
-        self.store.commit()  # now: the next file may kill a worker again, or this process
+        self.library.remember_trouble(path, st, reason)
         return SkipFile(path, reason)
 
     def _unchanged(self, path: str) -> bool:
-        known = self.store.get(path)
+        known = self.library.known(path)
         if known is None or known.plan != self._signature:
             return False
         try:
@@ -218,51 +216,12 @@ class Pipeline:
         return st.st_size == known.size and st.st_mtime_ns == known.mtime_ns
 
     def record(self, photo: Photo) -> Iterator[Event]:
-        known = self.store.get(photo.path)
-        if known is not None:
-            for search in self.searches:
-                search.remove(known.id)  # its old content must not be found as a candidate
-        if photo.exact_only is not None:
-            photo = replace(photo, fingerprints={})  # so no search ever finds it
+        self.library.replacing(photo.path)
         found = self.find(photo)
-        file_id = self.store.put(photo, self._signature)
-        if photo.fingerprints:
-            for search in self.searches:
-                search.add(file_id, photo)
-        # The pair goes into the same batch as the file, before anything is yielded: a caller
-        # that stops between events, or a kill, must not leave a file indexed whose duplicate
-        # was never recorded (the next run would see it unchanged and never report it).
-        new_pair = found is not None and self.store.record_pair(file_id, found[1], found[0])
-        if new_pair:
-            # Told only once committed: a kill after this line cannot take the pair back, so
-            # the next run never tells it again (stdout, like the sinks, says each pair once).
-            self.store.commit()
-        else:
-            self.store.file_done()
+        new_pair = self.library.add(photo, self._signature, found)
         yield Indexed(photo.path)
         if found is not None and new_pair:
             yield Duplicate(found[0])
-
-    def forget_missing(self, root: str, seen: set[str], whole_root: bool = False) -> int:
-        """Drop cached files under `root` that are gone from disk; returns how many.
-
-        With `whole_root` (a scanned or watched root, not one deleted folder), a root whose
-        every cached file is gone is left alone: that is far likelier an unmounted disk or
-        share than a library deleted, and forgetting it would report every pair again later.
-        """
-        cached = list(self.store.paths_under(root))
-        gone = [p for p in cached if p not in seen and not os.path.lexists(p)]
-        if whole_root and len(gone) == len(cached) > MASS_FORGET:
-            log.warning("%s: all %d cached files are gone; not forgetting them (is a disk or share"
-                        " unmounted?). Delete the cache to start afresh.", root, len(gone))
-            return 0
-        for path in gone:
-            file_id = self.store.remove(path)
-            if file_id is not None:
-                for search in self.searches:
-                    search.remove(file_id)
-        self.store.commit()
-        return len(gone)
 
     # -- candidates and confirm ---------------------------------------------------------------
 
@@ -281,7 +240,7 @@ class Pipeline:
                 path = self.store.path_of(file_id)
                 if path is not None and path != photo.path and os.path.exists(path):
                     return Match(photo.path, path, "exact", "sha256", 1.0, 0), file_id
-        for search in self.searches if photo.fingerprints else ():
+        for search in self.searches if photo.exact_only is None else ():
             ranked = search.rank(photo)
             if rejected:
                 ranked = [c for c in ranked if self.store.content_hash(c.file_id) not in rejected]

@@ -202,7 +202,8 @@ class Service:
         finally:
             self._catching_up = False
         if not self._stop.is_set():
-            forgotten = sum(self.pipeline.forget_missing(root, set(), whole_root=True) for root in roots)
+            library = self.pipeline.library
+            forgotten = sum(library.forget_missing(root, set(), whole_root=True) for root in roots)
             log.info("caught up: %s", tally.text(forgotten, time.monotonic() - started))
 
     def _serve(self) -> None:
@@ -248,19 +249,18 @@ class Service:
             if isinstance(change, Gone):
                 self._gone.append((now + self.config.watch.settle_seconds + GONE_GRACE, change))
             elif change.folder:
-                for path in list(self.store.paths_under(change.old)):
-                    self._rename(path, change.new + path[len(change.old):])
+                self.pipeline.library.move_folder(change.old, change.new)
             else:
-                self._rename(change.old, change.new)
+                self.pipeline.library.move(change.old, change.new)
         self.store.commit()
 
     def _forget_gone(self, now: float) -> None:
         while self._gone and self._gone[0][0] <= now:
             _, gone = self._gone.popleft()
             if gone.folder:
-                self.pipeline.forget_missing(gone.path, set())  # each file checked on disk
+                self.pipeline.library.forget_missing(gone.path, set())  # each file checked on disk
             elif not os.path.lexists(gone.path):  # not made anew since
-                self._drop(gone.path)
+                self.pipeline.library.forget(gone.path)
         self.store.commit()
 
     def _claim(self, path: str | SkipFile) -> str | SkipFile:
@@ -271,31 +271,14 @@ class Service:
         the file then looks deleted here and new there. The same device and inode, size and
         mtime at a path that is gone is that move, and the moved file keeps its id and pairs.
         """
-        if isinstance(path, SkipFile) or self.store.get(path) is not None:
+        if isinstance(path, SkipFile):
             return path
         try:
             st = os.stat(path)
         except OSError:
             return path  # the pipeline says why
-        for old in self.store.paths_of_inode(st.st_dev, st.st_ino):
-            known = self.store.get(old)
-            if (known is not None and (known.size, known.mtime_ns) == (st.st_size, st.st_mtime_ns)
-                    and not os.path.lexists(old)):
-                self.store.rename(old, path)
-                break
+        self.pipeline.library.claim(path, st)
         return path
-
-    def _rename(self, old: str, new: str) -> None:
-        if self.store.get(old) is None:
-            return
-        self._drop(new)  # a file moved over another replaces it
-        self.store.rename(old, new)
-
-    def _drop(self, path: str) -> None:
-        file_id = self.store.remove(path)
-        if file_id is not None:
-            for search in self.pipeline.searches:
-                search.remove(file_id)
 
     def _ingest(self, paths: Iterable[str | SkipFile], workers: int, tally: Tally | None = None) -> None:
         # On a stop no new path goes in, and the files in flight are finished, not cut off: the
