@@ -33,11 +33,17 @@ DEFAULT_MAX_FILE_MB = 300
 # The content hash reads the file in pieces of this size, never all of it at once.
 CHUNK = 2**20
 # An image smaller than this on a side (borders cut off), or with less detail than this at 32×32
-# (mean grey-level step between neighbouring pixels), carries no pattern: an icon, a flat swatch
-# or gradient, a star field (its stars are single pixels). It would "match" any image of the
-# same shape or tone, so only its exact copies are looked for.
+# (the spread of its grey levels, in grey levels, once a smooth surface is taken out), carries no
+# pattern: an icon, a flat swatch or gradient, a star field (its stars are single pixels, and a
+# glow over its horizon is a smooth surface). It would "match" any image of the same shape or
+# tone, so only its exact copies are looked for.
 MIN_CONTENT = 48
-MIN_DETAIL = 1.0
+MIN_DETAIL = 4.0
+# Files are decoded with their short side at least this long (longer if a method asks): enough
+# to cut a border to within about a pixel of the fingerprint's grid when the photo is a small
+# part of the picture (a product on a plain backdrop, a photo in a screenshot). JPEG's scaled
+# decoding still reads a camera's photo at an eighth of its size.
+DECODED = 256
 
 
 @dataclass(frozen=True)
@@ -139,7 +145,7 @@ def fingerprint_bytes(path: str, data: bytes | BinaryIO, stat: FileStat, plan: P
     """Every fingerprint of `path`, from its bytes or from the file open at its start."""
     methods = plan.instances
     grey = not any(m.needs_colour for m in methods)
-    size = max(m.needs_size for m in methods)
+    size = max(DECODED, *(m.needs_size for m in methods))
     if isinstance(data, bytes):
         digest = hashlib.sha256(data).digest()
     else:
@@ -177,11 +183,21 @@ def plain(image: Image.Image, scale: float = 1.0) -> str | None:
     width, height = round(image.width * scale), round(image.height * scale)
     if min(width, height) < MIN_CONTENT:
         return f"too small to compare ({width}×{height} pixels)"
-    grey = np.asarray(image.convert("L").resize((32, 32), Image.Resampling.BOX), dtype=np.float32)
-    detail = (np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean()) / 2
+    grey = np.asarray(image.convert("L").resize((32, 32), Image.Resampling.BOX), dtype=np.float64).ravel()
+    surface = _smooth(32)
+    detail = float(np.std(grey - surface @ (surface.T @ grey)))
     if detail < MIN_DETAIL:
         return "too plain to compare (no detail at 32×32)"
     return None
+
+
+@cache
+def _smooth(side: int) -> np.ndarray:
+    """An orthonormal basis (side² × 6) of the smooth surfaces over a side×side grid: a level,
+    two slopes and three curvatures (what a gradient, a glow or a vignette is made of)."""
+    y, x = (a.ravel() / (side - 1) - 0.5 for a in np.mgrid[0:side, 0:side].astype(np.float64))
+    basis, _ = np.linalg.qr(np.stack([np.ones_like(x), x, y, x * x, y * y, x * y]).T)
+    return basis
 
 
 def complete(photos: Sequence[Photo], plan: Plan) -> list[Photo]:
