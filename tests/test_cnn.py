@@ -77,7 +77,7 @@ def test_scan_with_cnn_confirm_stores_embeddings(photos: Path, cache: Path, tmp_
     [dup] = first.events("duplicate")
     assert dup["method"] == "cnn" and dup["match"] == str(photos / "chelsea.png")
     with sqlite3.connect(cache) as db:
-        sizes = {len(r[0]) for r in db.execute("SELECT data FROM fingerprints WHERE method LIKE 'cnn/%'")}
+        sizes = {len(r[0]) for r in db.execute("SELECT data FROM grids WHERE method LIKE 'cnn/%'")}
     assert sizes == {1280 * 2}  # float16
     again = run("scan", photos, "--json", "--cache", cache, "--config", config)
     assert again.events("summary")[0]["unchanged"] == 9  # not decoded, so not embedded again

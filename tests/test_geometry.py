@@ -73,7 +73,7 @@ def test_features_survive_packing_and_the_cache(photos: Path, tmp_path: Path) ->
     assert run("scan", photos, crop, "--cache", cache, "--config", config).code == ExitCode.OK
     with sqlite3.connect(cache) as db:
         stored = dict(db.execute(
-            "SELECT f.path, p.data FROM fingerprints p JOIN files f ON f.id = p.file_id WHERE p.method = ?",
+            "SELECT f.path, p.data FROM grids p JOIN files f ON f.id = p.file_id WHERE p.method = ?",
             (GEOMETRY.key,)))
     assert set(stored) >= {str(crop), str(photos / "coffee.png")}
     cached = GEOMETRY.verdict(GEOMETRY.from_bytes(stored[str(crop)]),

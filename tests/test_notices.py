@@ -32,7 +32,7 @@ from dupwatch.sinks.log import NoticeLog
 from dupwatch.sinks.outbox import Outbox
 from dupwatch.store.migrations import MIGRATIONS
 from dupwatch.store.sqlite import SqliteStore
-from tests.conftest import run
+from tests.conftest import BEFORE_SCHEMA_6, run
 from tests.receiver import Receiver
 
 # A file name that a shell would split, expand and run: it must reach the hook as one argument.
@@ -282,8 +282,8 @@ def test_pairs_from_before_notices_are_not_told_again(photos: Path, cache: Path,
     shutil.copy(photos / "coffee.png", photos / "zz coffee copy.png")
     SqliteStore(cache).close()
     with sqlite3.connect(cache) as db:  # a cache made by the release before notices
-        db.executescript("DROP TABLE troubles; DROP TABLE notices; DROP TABLE sink_positions;"
-                         " DROP TABLE not_duplicates;"
+        db.executescript(BEFORE_SCHEMA_6 + "; DROP TABLE troubles; DROP TABLE notices;"
+                         " DROP TABLE sink_positions; DROP TABLE not_duplicates;"
                           " ALTER TABLE files DROP COLUMN turned;"
                           " PRAGMA user_version = 1;")
         db.execute("DELETE FROM sqlite_sequence")

@@ -24,6 +24,11 @@ from dupwatch.store.base import FileView, Known, Reviewed, ReviewFilter, Trouble
 from dupwatch.store.migrations import MIGRATIONS
 
 BATCH_FILES = 256
+# Fingerprints this small (a 64-bit hash) are kept apart from the large ones (migration 6).
+HASH_BYTES = 16
+# A new cache's page size: a 1 KB pixel grid and its row fit a 16 KB page fifteen times over,
+# a 4 KB page only three times.
+PAGE_BYTES = 16384
 BATCH_SECONDS = 1.0
 
 
@@ -81,6 +86,7 @@ class SqliteStore:
                                 f" {exc.strerror or exc}; use another --cache (or cache.path)") from None
         try:
             self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+            self._db.execute(f"PRAGMA page_size={PAGE_BYTES}")  # a new, empty file only; else ignored
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -160,15 +166,14 @@ class SqliteStore:
                 " WHERE id = ?",
                 (*values, file_id),
             )
-            self._db.execute("DELETE FROM fingerprints WHERE file_id = ?", (file_id,))
+            self._db.execute("DELETE FROM hashes WHERE file_id = ?", (file_id,))
+            self._db.execute("DELETE FROM grids WHERE file_id = ?", (file_id,))
             if bytes(row[1]) != photo.content_hash:
                 # New content: what was said about the old content no longer holds. The same
                 # bytes touched or fingerprinted anew keep their pairs, so none is told twice.
                 self._db.execute("DELETE FROM pairs WHERE file_id = ? OR match_id = ?", (file_id, file_id))
-        self._db.executemany(
-            "INSERT INTO fingerprints (file_id, method, data) VALUES (?, ?, ?)",
-            [(file_id, key, data) for key, data in photo.fingerprints.items()],
-        )
+        for key, data in photo.fingerprints.items():
+            self._put_fingerprint(file_id, key, data)
         return file_id
 
     def remove(self, path: str) -> int | None:
@@ -215,20 +220,27 @@ class SqliteStore:
 
     def fingerprint(self, file_id: int, key: str) -> bytes | None:
         row = self._db.execute(
-            "SELECT data FROM fingerprints WHERE file_id = ? AND method = ?", (file_id, key)
+            "SELECT data FROM hashes WHERE method = ? AND file_id = ?"
+            " UNION ALL SELECT data FROM grids WHERE file_id = ? AND method = ?", (key, file_id, file_id, key)
         ).fetchone()
         return bytes(row[0]) if row else None
 
     def put_fingerprint(self, file_id: int, key: str, data: bytes) -> None:
         self._write()
-        self._db.execute(
-            "INSERT OR REPLACE INTO fingerprints (file_id, method, data) VALUES (?, ?, ?)",
-            (file_id, key, data),
-        )
+        self._put_fingerprint(file_id, key, data)
+
+    def _put_fingerprint(self, file_id: int, key: str, data: bytes) -> None:
+        if len(data) <= HASH_BYTES:
+            self._db.execute("INSERT OR REPLACE INTO hashes (method, file_id, data) VALUES (?, ?, ?)",
+                             (key, file_id, data))
+        else:
+            self._db.execute("INSERT OR REPLACE INTO grids (file_id, method, data) VALUES (?, ?, ?)",
+                             (file_id, key, data))
 
     def fingerprints(self, key: str) -> tuple[np.ndarray, list[bytes]]:
         rows = self._db.execute(
-            "SELECT file_id, data FROM fingerprints WHERE method = ? ORDER BY file_id", (key,)
+            "SELECT file_id, data FROM hashes WHERE method = ?"
+            " UNION ALL SELECT file_id, data FROM grids WHERE method = ? ORDER BY file_id", (key, key)
         ).fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         return ids, [r[1] for r in rows]
