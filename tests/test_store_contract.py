@@ -430,6 +430,21 @@ def test_errors_are_one_line_without_the_password(pg_server: str, tmp_path: Path
     assert "s3cret" not in result.err and "Traceback" not in result.err and len(result.err.splitlines()) == 1
 
 
+def test_a_connection_the_server_drops_is_a_one_line_error(pg_url: str) -> None:
+    store = open_store(CacheConfig(url=pg_url, host="h"))
+    import psycopg
+
+    try:
+        put(store, photo("/p/a.jpg"))
+        with psycopg.connect(pg_url, autocommit=True) as admin:  # as a server restart would
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                          " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        with pytest.raises(DupwatchError, match=r"^cache postgresql://postgres@/dupwatch_test_\d+\?host="):
+            store.get("/p/a.jpg")
+    finally:
+        store.close()
+
+
 def test_a_url_without_the_extra_says_what_to_install(tmp_path: Path) -> None:
     # As on an install without the postgres extra: psycopg cannot be imported.
     code = ("import sys; sys.modules['psycopg'] = None; from dupwatch.cli import main;"
