@@ -134,6 +134,21 @@ def test_paths_under_is_a_folder_not_a_pattern(store: Store) -> None:
     assert got is not None and os.fsencode(store.path_of(got.id) or "") == b"/p/50%/\xff\xfe.jpg"
 
 
+def test_any_file_name_comes_back_as_it_was(store: Store) -> None:
+    weird = [LATIN1, "/p/new\nline.jpg", "/p/private \U0010ff80\U0010ffff.jpg", "/p/\U0001f600 ü.jpg",
+             os.fsdecode(b"/p/\x80\xff/\xc3.jpg")]
+    for n, path in enumerate(weird):
+        put(store, photo(path, str(n).encode()))
+    put(store, photo("/p/original.jpg", b"original"))
+    for path in weird:
+        known = store.get(path)
+        assert known is not None and store.path_of(known.id) == path
+        assert pair(store, path, "/p/original.jpg")
+    store.commit()
+    assert [n.match.path for n in store.notices(0, 10)] == weird
+    assert sorted(store.paths_under("/p")) == sorted([*weird[1:], "/p/original.jpg"])
+
+
 def test_paths_of_inode(store: Store) -> None:
     put(store, photo("/p/a.jpg", b"one", ino=7))
     put(store, photo("/p/hardlink.jpg", b"one", ino=7))
@@ -382,6 +397,50 @@ def test_inode_numbers_past_two_to_the_63(pg_url: str) -> None:
         assert store.paths_of_inode(42, 2**64 - 1) == ["/p/huge-inode.jpg"]
     finally:
         store.close()
+
+
+def test_notice_ids_are_handed_out_in_commit_order(pg_url: str) -> None:
+    # Were they not, a sink could deliver host B's notice 2 (committed) and move past notice 1
+    # that host A's batch still held: notice 1 would never be sent.
+    nas = open_store(CacheConfig(url=pg_url, host="nas"))
+    desk = open_store(CacheConfig(url=pg_url, host="desktop"))
+    try:
+        for s in (nas, desk):
+            put(s, photo("/p/a.jpg", s.host.encode()))  # type: ignore[attr-defined]
+            put(s, photo("/p/b.jpg", s.host.encode() + b"b"))  # type: ignore[attr-defined]
+            s.commit()
+        a_ids = [k.id for k in map(nas.get, ("/p/a.jpg", "/p/b.jpg")) if k]
+        b_ids = [k.id for k in map(desk.get, ("/p/a.jpg", "/p/b.jpg")) if k]
+        assert nas.record_pair(a_ids[1], a_ids[0], Match("/p/b.jpg", "/p/a.jpg", "near", "cosine", 0.9, 1))
+        done = threading.Event()
+
+        def other_host() -> None:
+            desk.record_pair(b_ids[1], b_ids[0], Match("/p/b.jpg", "/p/a.jpg", "near", "cosine", 0.9, 1))
+            desk.commit()
+            done.set()
+
+        thread = threading.Thread(target=other_host)
+        thread.start()
+        assert not done.wait(1.0)  # waits for the nas's batch
+        nas.commit()
+        thread.join(30)
+        assert done.is_set()
+        notices = nas.notices(0, 10)
+        assert [n.id for n in notices] == [1, 2]
+        assert [n.match.match for n in notices] == ["/p/a.jpg", "/p/a.jpg"]
+    finally:
+        nas.close()
+        desk.close()
+
+
+def test_a_database_not_in_utf8_is_refused(pg_server: str) -> None:
+    import psycopg
+
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE dupwatch_ascii ENCODING 'SQL_ASCII' TEMPLATE template0")
+    url = pg_server.replace("/postgres?", "/dupwatch_ascii?")
+    with pytest.raises(DupwatchError, match="encoding is SQL_ASCII; create it with ENCODING 'UTF8'"):
+        open_store(CacheConfig(url=url))
 
 
 def test_processes_starting_at_once_migrate_once(pg_url: str) -> None:
