@@ -192,6 +192,9 @@ def test_troubles_are_remembered_and_replaced(store: Store) -> None:
 def test_turned_and_count(store: Store) -> None:
     a = put(store, photo("/p/a.jpg", b"one", turned=12.5))
     assert store.turned(a) == 12.5 and store.turned(a + 100) == 0.0 and store.count() == 1
+    plain = put(store, photo("/p/tiny.png", b"tiny", fingerprints={}))  # exact-only: no fingerprint
+    assert store.get("/p/tiny.png") is not None and store.fingerprint(plain, "hash/1") is None
+    assert store.count() == 2
 
 
 # -- pairs and the outbox ------------------------------------------------------------------

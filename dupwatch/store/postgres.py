@@ -190,34 +190,34 @@ class PostgresStore:
         st = photo.stat
         values = (st.size, st.mtime_ns, st.dev, st.ino, photo.content_hash, photo.width, photo.height,
                   plan, time.time(), photo.turned)
+        methods = [names.to_store(key) for key in photo.fingerprints]
+        data = list(photo.fingerprints.values())
+        # A new file, the usual case, in one round trip: the file and its fingerprints together.
+        inserted = self._one(
+            "WITH f AS (INSERT INTO files (host, path, size, mtime_ns, dev, ino, content_hash, width, height,"
+            " plan, indexed_at, turned) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (host, path) DO NOTHING RETURNING id),"
+            " fp AS (INSERT INTO fingerprints (file_id, method, data) SELECT f.id, x.method, x.data"
+            " FROM f, unnest(%s::text[], %s::bytea[]) AS x (method, data))"
+            " SELECT id FROM f", (self.host, photo.path, *values, methods, data))
+        if inserted is not None:
+            return int(inserted["id"])
         row = self._one("SELECT id, content_hash FROM files WHERE host = %s AND path = %s FOR UPDATE",
                         (self.host, photo.path))
-        if row is None:
-            inserted = self._one(
-                "INSERT INTO files (host, path, size, mtime_ns, dev, ino, content_hash, width, height,"
-                " plan, indexed_at, turned) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " RETURNING id", (self.host, photo.path, *values))
-            assert inserted is not None
-            file_id = int(inserted["id"])
-        else:
-            file_id = int(row["id"])
-            self._execute(
-                "UPDATE files SET size = %s, mtime_ns = %s, dev = %s, ino = %s, content_hash = %s,"
-                " width = %s, height = %s, plan = %s, indexed_at = %s, turned = %s WHERE id = %s",
-                (*values, file_id))
-            self._execute("DELETE FROM fingerprints WHERE file_id = %s", (file_id,))
-            if bytes(row["content_hash"]) != photo.content_hash:
-                # New content: what was said about the old content no longer holds. The same
-                # bytes touched or fingerprinted anew keep their pairs, so none is told twice.
-                self._execute("DELETE FROM pairs WHERE file_id = %s OR match_id = %s", (file_id, file_id))
-        if photo.fingerprints:
-            with self._conn.cursor() as cur:
-                try:
-                    cur.executemany("INSERT INTO fingerprints (file_id, method, data) VALUES (%s, %s, %s)",
-                                    [(file_id, names.to_store(key), data)
-                                     for key, data in photo.fingerprints.items()])
-                except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                    raise pg_error(self.url, exc) from None
+        if row is None:  # removed since, by another process of this host
+            return self.put(photo, plan)
+        file_id = int(row["id"])
+        self._execute(
+            "UPDATE files SET size = %s, mtime_ns = %s, dev = %s, ino = %s, content_hash = %s,"
+            " width = %s, height = %s, plan = %s, indexed_at = %s, turned = %s WHERE id = %s",
+            (*values, file_id))
+        self._execute("DELETE FROM fingerprints WHERE file_id = %s", (file_id,))
+        if bytes(row["content_hash"]) != photo.content_hash:
+            # New content: what was said about the old content no longer holds. The same
+            # bytes touched or fingerprinted anew keep their pairs, so none is told twice.
+            self._execute("DELETE FROM pairs WHERE file_id = %s OR match_id = %s", (file_id, file_id))
+        self._execute("INSERT INTO fingerprints (file_id, method, data) SELECT %s, x.method, x.data"
+                      " FROM unnest(%s::text[], %s::bytea[]) AS x (method, data)", (file_id, methods, data))
         return file_id
 
     def remove(self, path: str) -> int | None:
