@@ -436,6 +436,26 @@ def test_notice_ids_are_handed_out_in_commit_order(pg_url: str) -> None:
         desk.close()
 
 
+def test_a_user_who_may_not_create_tables_opens_an_up_to_date_database(pg_url: str) -> None:
+    open_store(CacheConfig(url=pg_url, host="nas")).close()  # the owner made the schema
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE ROLE worker LOGIN")
+        conn.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO worker")
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        conn.execute("CREATE ROLE stranger LOGIN")
+    with pytest.raises(DupwatchError, match="permission denied for table schema_version; give this user"):
+        open_store(CacheConfig(url=pg_url.replace("postgres:@", "stranger@")))
+    store = open_store(CacheConfig(url=pg_url.replace("postgres:@", "worker@"), host="nas"))
+    try:
+        put(store, photo("/p/a.jpg"))
+        store.commit()
+        assert store.count() == 1
+    finally:
+        store.close()
+
+
 def test_a_database_not_in_utf8_is_refused(pg_server: str) -> None:
     import psycopg
 

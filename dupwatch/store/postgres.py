@@ -37,6 +37,9 @@ from dupwatch.store.pg_schema import MIGRATE_LOCK, MIGRATIONS, NOTICES_LOCK
 from dupwatch.store.sqlite import BATCH_FILES, BATCH_SECONDS
 
 SCHEMES = ("postgresql", "postgres")
+# What the server or the network does to us, as opposed to a bug in a query: one line for the user.
+USER_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.InsufficientPrivilege,
+               psycopg.errors.ReadOnlySqlTransaction)
 
 
 class _NameLoader(Loader):
@@ -67,6 +70,8 @@ def pg_error(url: str, exc: psycopg.Error, opening: bool = False) -> DupwatchErr
         advice = "check the user and password (in the URL, $PGPASSWORD or ~/.pgpass)"
     elif "database" in low and "does not exist" in low:
         advice = "create it first (createdb, or CREATE DATABASE), see docs/postgres.md"
+    elif "read-only transaction" in low:
+        advice = "this server is a read-only standby: use the primary's URL"
     elif "permission denied" in low:
         advice = "give this user the rights on the database (see docs/postgres.md)"
     elif "is the server running" in low:
@@ -105,7 +110,7 @@ class PostgresStore:
         bound = tuple(names.to_store(p) if isinstance(p, str) else p for p in parameters)
         try:
             return self._conn.execute(sql, bound or None)
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        except USER_ERRORS as exc:
             raise pg_error(self.url, exc) from None
 
     def _one(self, sql: str, parameters: Sequence[Any] = ()) -> DictRow | None:
@@ -121,7 +126,11 @@ class PostgresStore:
         self._execute("BEGIN")
         try:
             self._execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
-            self._execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+            known = self._one("SELECT to_regclass('schema_version') IS NOT NULL AS known")
+            # Created only in a new database: IF NOT EXISTS would need the right to create, which a
+            # user that only reads and writes the rows may not have.
+            if known is None or not known["known"]:
+                self._execute("CREATE TABLE schema_version (version integer NOT NULL)")
             row = self._one("SELECT version FROM schema_version")
             if row is None:
                 self._execute("INSERT INTO schema_version (version) VALUES (0)")
