@@ -84,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="config file (default: $DUPWATCH_CONFIG, then the user config dir)")
     common.add_argument("-v", "--verbose", action="store_true", help="log more")
     cached = argparse.ArgumentParser(add_help=False)
-    cached.add_argument("--cache", type=Path, metavar="PATH", help="the cache database to use")
+    cached.add_argument("--cache", type=_cache_arg, metavar="PATH|URL",
+                        help="the cache to use: an SQLite file, or a postgresql:// URL (docs/postgres.md)")
 
     parser = argparse.ArgumentParser(
         prog="dupwatch", description="Find duplicate and near-duplicate photos.",
@@ -165,11 +166,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cache_arg(value: str) -> Path | str:
+    """--cache: a postgresql:// URL stays text; anything else is the SQLite file's path."""
+    return value if value.startswith(configuration.PG_SCHEMES) else Path(value)
+
+
 def _config(args: argparse.Namespace) -> Config:
     config = configuration.load(args.config)
     cache = getattr(args, "cache", None)
-    if cache is not None:
-        config = config.model_copy(update={"cache": config.cache.model_copy(update={"path": cache})})
+    if isinstance(cache, str):
+        # The database instead of the config's; cache.path still holds the local files.
+        config = config.model_copy(update={"cache": config.cache.model_copy(update={"url": cache})})
+    elif cache is not None:
+        sqlite_file = config.cache.model_copy(update={"path": cache, "url": None})
+        config = config.model_copy(update={"cache": sqlite_file})
     return config
 
 
@@ -177,7 +187,8 @@ def _cache_of(args: argparse.Namespace) -> Path:
     try:
         return _config(args).cache.resolved()
     except DupwatchError:
-        return configuration.CacheConfig(path=getattr(args, "cache", None)).resolved()
+        cache = getattr(args, "cache", None)
+        return configuration.CacheConfig(path=cache if isinstance(cache, Path) else None).resolved()
 
 
 def scan(args: argparse.Namespace) -> ExitCode:

@@ -44,8 +44,32 @@ class Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+PG_SCHEMES = ("postgresql://", "postgres://")
+
+
 class CacheConfig(Section):
+    # The SQLite cache; with `url` set, the folder of the files kept beside it (the review key,
+    # thumbnails, the notice log and its lock), which stay local to each host.
     path: Path | None = None  # None: <user cache dir>/index.sqlite3
+    # A shared PostgreSQL database instead of the SQLite file (docs/postgres.md).
+    url: str | None = None
+    # This machine's name in a shared database: a file is known by (host, path). None: the
+    # machine's host name.
+    host: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(PG_SCHEMES):
+            raise ValueError("must be a postgresql:// URL (postgresql://user@server/database)")
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host_name(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or value != value.strip() or ":" in value):
+            raise ValueError(f"not a host name: {quoted(value)} (no spaces at its ends, no ':')")
+        return value
 
     def resolved(self) -> Path:
         if self.path is not None:

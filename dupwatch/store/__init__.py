@@ -7,6 +7,7 @@ the sinks' own connections open theirs through it, so that the config alone says
 from __future__ import annotations
 
 from dupwatch.config import CacheConfig
+from dupwatch.errors import DupwatchError
 from dupwatch.store.base import Catalog, Decisions, Known, Outbox, Review, Store
 from dupwatch.store.sqlite import SqliteStore
 
@@ -14,5 +15,15 @@ __all__ = ["Catalog", "Decisions", "Known", "Outbox", "Review", "Store", "open_s
 
 
 def open_store(cache: CacheConfig) -> Store:
-    """A new connection to the cache that `cache` (the config's section) names."""
-    return SqliteStore(cache.resolved())
+    """A new connection to the cache that `cache` (the config's section) names: the PostgreSQL
+    database at `cache.url` when it is set, else the SQLite file at `cache.path`."""
+    if cache.url is None:
+        return SqliteStore(cache.resolved())
+    try:
+        # Only a URL needs psycopg: the default install does without it.
+        from dupwatch.store.postgres import PostgresStore
+    except ImportError as exc:
+        raise DupwatchError(f"cache.url needs PostgreSQL support, which is not installed ({exc.name} is"
+                            " missing): pip install 'dupwatch[postgres]' (or '.[postgres]' in a checkout)"
+                            ) from None
+    return PostgresStore(cache.url, cache.host)

@@ -1,0 +1,116 @@
+"""The PostgreSQL schema, as ordered steps. `schema_version.version` is the number applied.
+
+Never edit a step once released: add a new one. All steps a process applies run in one
+transaction under an advisory lock, so two processes starting at once do not both migrate.
+
+Several hosts share one database: a file is known by (host, path). Paths and notice paths are
+`COLLATE "C"`: byte order, which `paths_under`'s range (and the review page's folder filter)
+relies on, and which no locale's rules can change under an index.
+"""
+
+from __future__ import annotations
+
+# Advisory lock keys (any bigint, unique to dupwatch within a database): "dupwatch" in ASCII.
+MIGRATE_LOCK = 0x6475707761746368
+# Held by a transaction from its first new notice until it commits: notice ids are then handed
+# out in commit order, so a sink that has delivered notice n never finds a smaller id later.
+NOTICES_LOCK = MIGRATE_LOCK + 1
+
+MIGRATIONS: list[str] = [
+    # 1: everything the SQLite store holds after its fifth step, with a host on each file.
+    """
+    CREATE TABLE files (
+        id           bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        host         text    COLLATE "C" NOT NULL,
+        path         text    COLLATE "C" NOT NULL,
+        size         bigint  NOT NULL,
+        mtime_ns     bigint  NOT NULL,
+        dev          numeric(20) NOT NULL,  -- st_dev and st_ino are unsigned 64-bit numbers
+        ino          numeric(20) NOT NULL,
+        content_hash bytea   NOT NULL,
+        width        integer NOT NULL,
+        height       integer NOT NULL,
+        plan         text    NOT NULL,
+        indexed_at   double precision NOT NULL,
+        turned       double precision NOT NULL DEFAULT 0,
+        UNIQUE (host, path)
+    );
+    CREATE INDEX files_content_hash ON files (content_hash);
+    CREATE INDEX files_inode ON files (host, dev, ino);
+
+    -- One row per file and method key ("hash/1", "cosine/1", "cnn/..."): no schema change to
+    -- add a method.
+    CREATE TABLE fingerprints (
+        file_id bigint NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+        method  text   NOT NULL,
+        data    bytea  NOT NULL,
+        PRIMARY KEY (file_id, method)
+    );
+    CREATE INDEX fingerprints_method ON fingerprints (method, file_id);
+
+    -- A pair is known in either direction: the unique index on the ordered ids makes a second
+    -- insert, from this host or another, a no-op.
+    CREATE TABLE pairs (
+        id        bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        file_id   bigint  NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+        match_id  bigint  NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+        kind      text    NOT NULL CHECK (kind IN ('exact', 'near')),
+        method    text    NOT NULL,
+        score     double precision NOT NULL,
+        distance  integer NOT NULL,
+        found_at  double precision NOT NULL
+    );
+    CREATE UNIQUE INDEX pairs_either_way ON pairs ((least(file_id, match_id)), (greatest(file_id, match_id)));
+    CREATE INDEX pairs_match ON pairs (match_id);
+    CREATE INDEX pairs_file ON pairs (file_id);
+
+    -- The notices outbox: written in the transaction that records its pair; identity ids are
+    -- never reused. A notice outlives its files (it is what was said at the time).
+    CREATE TABLE notices (
+        id         bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        host       text    NOT NULL,  -- the host that found it
+        found_at   double precision NOT NULL,
+        path       text    COLLATE "C" NOT NULL,
+        match      text    COLLATE "C" NOT NULL,
+        kind       text    NOT NULL,
+        method     text    NOT NULL,
+        score      double precision NOT NULL,
+        distance   integer NOT NULL,
+        transform  text,
+        geometry   text,  -- JSON: what a geometric check found
+        turned     double precision,
+        file_id    bigint,
+        match_id   bigint,
+        path_hash  bytea,
+        match_hash bytea,
+        seen_at    double precision  -- acknowledged on the review page
+    );
+    CREATE INDEX notices_hashes ON notices
+        ((least(path_hash, match_hash)), (greatest(path_hash, match_hash)));
+
+    CREATE TABLE sink_positions (
+        sink      text   PRIMARY KEY,
+        delivered bigint NOT NULL  -- the last notice id this sink has delivered
+    );
+
+    -- "Not a duplicate" is a decision about two contents, the lower hash first.
+    CREATE TABLE not_duplicates (
+        low        bytea NOT NULL,
+        high       bytea NOT NULL,
+        decided_at double precision NOT NULL,
+        PRIMARY KEY (low, high)
+    );
+    CREATE INDEX not_duplicates_high ON not_duplicates (high);
+
+    -- Files that killed a decoding process, per host.
+    CREATE TABLE troubles (
+        host     text    COLLATE "C" NOT NULL,
+        path     text    COLLATE "C" NOT NULL,
+        size     bigint  NOT NULL,
+        mtime_ns bigint  NOT NULL,
+        reason   text    NOT NULL,
+        found_at double precision NOT NULL,
+        PRIMARY KEY (host, path)
+    );
+    """,
+]
