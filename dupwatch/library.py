@@ -36,6 +36,13 @@ class Library:
     def trouble(self, path: str) -> Trouble | None:
         return self.catalog.trouble(path)
 
+    @staticmethod
+    def present(path: str) -> bool:
+        """Whether a file the catalog names is still there to be told as a match (it may be gone
+        and not yet forgotten): a file of this machine is looked for; another host's, named
+        `host:path`, is taken on trust, as that host forgets its files when they go."""
+        return not path.startswith("/") or os.path.exists(path)
+
     # -- changing -------------------------------------------------------------------------------
 
     def replacing(self, path: str) -> None:

@@ -238,7 +238,7 @@ class Pipeline:
         if photo.content_hash not in rejected:
             for file_id in self.store.exact(photo.content_hash):
                 path = self.store.path_of(file_id)
-                if path is not None and path != photo.path and os.path.exists(path):
+                if path is not None and path != photo.path and self.library.present(path):
                     return Match(photo.path, path, "exact", "sha256", 1.0, 0), file_id
         for search in self.searches if photo.exact_only is None else ():
             ranked = search.rank(photo)
@@ -247,7 +247,7 @@ class Pipeline:
             if siblings:
                 ranked = [c for c in ranked if not raw.siblings(photo.path, c.path)]
             for c in self._confirmed(photo, ranked):
-                if c.duplicate:
+                if c.duplicate and self.library.present(c.path):
                     match = Match(photo.path, c.path, "near", c.method, c.score, c.distance, c.transform,
                                   c.geometry, self._turned(photo, c.file_id))
                     return match, c.file_id
@@ -271,13 +271,14 @@ class Pipeline:
         ranked: list[Candidate] = []
         for file_id in self.store.exact(photo.content_hash):
             other = self.store.path_of(file_id)
-            if other is not None and other != path and os.path.exists(other):
+            if other is not None and other != path and self.library.present(other):
                 ranked.append(Candidate(file_id, other, 1.0, 0, True, "sha256"))
         for search in self.searches if photo.exact_only is None else ():
             ranked += self._confirmed(photo, search.rank(photo, wide=True))
         best: dict[str, Candidate] = {}
         for c in ranked:
-            best.setdefault(c.path, c)
+            if self.library.present(c.path):
+                best.setdefault(c.path, c)
         return sorted(best.values(), key=lambda c: (not c.duplicate, -c.score))[:k]
 
 

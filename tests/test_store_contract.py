@@ -574,3 +574,27 @@ def test_scan_into_postgresql_finds_a_recompressed_copy_once(pg_url: str, tmp_pa
         assert store.count() == 5 and len(store.notices(0, 10)) == 1
     finally:
         store.close()
+
+
+def test_a_copy_on_one_host_duplicates_a_photo_on_another(pg_url: str, tmp_path: Path) -> None:
+    """Two hosts on one database: the desk's copy of a photo that only the NAS has is told, and
+    named by the NAS's `host:path` (a file of another host is not looked for on this disk)."""
+    nas, desk = tmp_path / "nas", tmp_path / "desk"
+    nas.mkdir()
+    desk.mkdir()
+    for name in ("astronaut.png", "chelsea.png"):
+        (nas / name).write_bytes((SAMPLES / name).read_bytes())
+    with Image.open(SAMPLES / "chelsea.png") as im:
+        im.convert("RGB").resize((300, 200)).save(desk / "chelsea small.jpg", quality=70)
+    (desk / "astronaut.png").write_bytes((SAMPLES / "astronaut.png").read_bytes())  # same bytes
+    configs = {}
+    for host in ("nas", "desk"):
+        configs[host] = tmp_path / f"{host}.yaml"
+        configs[host].write_text(f"cache:\n  url: {pg_url}\n  host: {host}\n")
+    first = run_process("scan", nas, "--json", "--config", configs["nas"])
+    assert first.code == ExitCode.OK, first.err
+    second = run_process("scan", desk, "--json", "--config", configs["desk"])
+    assert second.code == ExitCode.OK, second.err
+    told = {Path(d["path"]).name: d["match"] for d in second.events("duplicate")}
+    assert told == {"chelsea small.jpg": f"nas:{nas / 'chelsea.png'}",
+                    "astronaut.png": f"nas:{nas / 'astronaut.png'}"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -85,7 +84,7 @@ class Scorer:
         out = [Candidate(file_id, path, score, distance, score >= self.threshold, name, look.transform)
                for (look, file_id, distance, path, _), score in zip(found, scores, strict=True)]
         out.sort(key=lambda c: (-c.score, c.distance, c.file_id))
-        return [c for c in out if os.path.exists(c.path)]
+        return out
 
     def stored(self, file_id: int, path: str) -> np.ndarray | None:
         data = self.store.fingerprint(file_id, self.method.key)
