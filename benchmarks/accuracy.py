@@ -88,8 +88,8 @@ def main() -> int:
                               f" {m.method} {m.score:.3f} {m.transform or ''} {m.geometry or ''}",
                               file=sys.stderr)
             store.close()
-            wanted = robust_target(name) if config.robust.enabled else target(name)
-            rows.append(Row(name, len(batch), found, wrong, wanted))
+            rows.append(Row(name, len(batch), found, wrong,
+                            robust_target(name) if config.robust.enabled else target(name)))
         for m in among_originals:
             print(f"false pair (originals): {layouts.describe(m)}", file=sys.stderr)
         if made and not args.alone:  # reads back the pairs each transform's library recorded
