@@ -54,7 +54,7 @@ REPROJECTION = 4.0  # pixels at SIDE: how far an inlier may land from where the 
 HALF = 25  # inliers at which the score is 0.5
 MIN_INLIERS = 15
 MIN_INLIER_RATIO = 0.25
-MIN_COVERAGE = 0.04  # share of each image that the inliers' convex hull spans
+MIN_COVERAGE = 0.04  # share of each image's overlap with the other that the inliers' hull spans
 MAX_ZOOM = 6.0  # how much larger one photo's content may appear in the other (normalised frames)
 MAX_SHEAR = 3.0  # ratio of the affine part's singular values
 MAX_PERSPECTIVE = 0.002  # |h31|, |h32| at SIDE: a tilt, not a projection to infinity
@@ -233,7 +233,11 @@ def judge(a: Features, b: Features, matched: Sequence[tuple[int, int]], mirrored
         return Verdict(0.0, 0, len(pairs), 0.0, 1.0, 0.0, mirrored, "no homography")
     inlying = mask.ravel().astype(bool)
     inliers = int(inlying.sum())
-    coverage = min(_hull_share(src[inlying], a), _hull_share(dst[inlying], b))
+    coverage = min(_hull_share(src[inlying], a, _overlap(b, np.linalg.pinv(homography), a)),
+                   _hull_share(dst[inlying], b, _overlap(a, homography, b)))
+    # ...and of one of the two frames whole: a crop's inliers span most of the crop.
+    spanned = max(_hull_share(src[inlying], a, a.width * a.height),
+                  _hull_share(dst[inlying], b, b.width * b.height))
     spread = _spread(src[inlying])
     scale, rotation, shear, perspective = _shape(homography)
     density = _density(inliers, a, homography, b)
@@ -247,7 +251,7 @@ def judge(a: Features, b: Features, matched: Sequence[tuple[int, int]], mirrored
         reason = "too few inliers"
     elif inliers / len(pairs) < MIN_INLIER_RATIO:
         reason = "too small a share of the matches are inliers"
-    elif coverage < MIN_COVERAGE:
+    elif coverage < MIN_COVERAGE or spanned < MIN_COVERAGE:
         reason = "inliers bunched in a small area"
     elif spread < MIN_SPREAD:
         reason = "inliers along a line"
@@ -266,11 +270,27 @@ def _matcher() -> Any:
     return cv2.BFMatcher(cv2.NORM_L2)
 
 
-def _hull_share(points: np.ndarray, features: Features) -> float:
+def _hull_share(points: np.ndarray, features: Features, overlap: float) -> float:
+    """The share of the overlap (in `features`' frame, its area given) that the points span."""
     if len(points) < 3:
         return 0.0
     area = float(_cv2().contourArea(_cv2().convexHull(points.astype(np.float32))))
-    return area / max(1.0, features.width * features.height)
+    return area / max(1.0, min(overlap, features.width * features.height))
+
+
+def _overlap(source: Features, homography: np.ndarray, target: Features) -> float:
+    """The area of `target`'s frame that `source`'s frame, carried by the homography, covers: a
+    crop's features can only span that much of its original."""
+    cv2 = _cv2()
+    corners = np.array([[0, 0], [source.width, 0], [source.width, source.height], [0, source.height]],
+                       dtype=np.float64).reshape(-1, 1, 2)
+    carried = cv2.perspectiveTransform(corners, homography).reshape(-1, 2).astype(np.float32)
+    frame = np.array([[0, 0], [target.width, 0], [target.width, target.height], [0, target.height]],
+                     dtype=np.float32)
+    if not np.isfinite(carried).all() or not cv2.isContourConvex(carried.reshape(-1, 1, 2)):
+        return float(target.width * target.height)  # a wild homography: the whole frame
+    area, _ = cv2.intersectConvexConvex(carried, frame)
+    return max(float(area), 1.0)
 
 
 def _density(inliers: int, a: Features, homography: np.ndarray, b: Features) -> float:
