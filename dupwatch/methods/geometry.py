@@ -181,6 +181,10 @@ class Verdict:
     # Inliers per keypoint that the homography carries into the other photo, on the side with
     # fewer: a true copy re-finds most of them, a look-alike structure only its repeats.
     density: float = 0.0
+    # Median distance (pixels at SIDE) from where the homography puts an inlier to where it was
+    # found: an edit of one capture is one exact plane-to-plane mapping, another shot of a scene
+    # with depth only roughly one (parallax).
+    residual: float = 0.0
     # a's frame onto b's (SIDE on the long side each; a as it is, mirrored or not), when found.
     homography: np.ndarray | None = field(default=None, compare=False, repr=False)
 
@@ -192,7 +196,7 @@ class Verdict:
         return {"inliers": self.inliers, "inlier_ratio": round(self.inlier_ratio, 3),
                 "coverage": round(self.coverage, 3), "scale": round(self.scale, 3),
                 "rotation": round(self.rotation, 1), "mirrored": self.mirrored,
-                "density": round(self.density, 3)}
+                "density": round(self.density, 3), "residual": round(self.residual, 3)}
 
 
 NOTHING = Verdict(0.0, 0, 0, 0.0, 1.0, 0.0, False, "too few features")
@@ -241,6 +245,7 @@ def judge(a: Features, b: Features, matched: Sequence[tuple[int, int]], mirrored
     spread = _spread(src[inlying])
     scale, rotation, shear, perspective = _shape(homography)
     density = _density(inliers, a, homography, b)
+    residual = _residual(src[inlying], dst[inlying], homography)
     carry = homography
     if mirrored:
         rotation = -rotation  # a was mirrored before matching: report the turn of the original
@@ -261,7 +266,14 @@ def judge(a: Features, b: Features, matched: Sequence[tuple[int, int]], mirrored
         reason = "degenerate transform"
     score = 0.0 if reason else inliers / (inliers + HALF)
     return Verdict(score, inliers, len(pairs), coverage, 1 / scale, rotation, mirrored, reason, density,
-                   carry)
+                   residual, carry)
+
+
+def _residual(src: np.ndarray, dst: np.ndarray, homography: np.ndarray) -> float:
+    if not len(src):
+        return 0.0
+    carried = _cv2().perspectiveTransform(src.reshape(-1, 1, 2).astype(np.float64), homography)
+    return float(np.median(np.linalg.norm(carried.reshape(-1, 2) - dst, axis=1)))
 
 
 @cache
@@ -419,6 +431,10 @@ CAPTURE_QUANTILE = 0.2  # an overlay (a caption, a sticker, a logo) may cover th
 # photos' edits and on other captures (a stereo pair, pages of one document, one app's
 # screenshots): see README, "Same capture".
 MIN_CAPTURE = 0.75
+# The most an edit's inliers stray from its homography (median, pixels at SIDE). Measured on the
+# shared photos' edits: the screenshot's photo and the 25 % resize stray most; other shots of a
+# building (Strecha's castle) up to several times more (docs/robust.md).
+MAX_RESIDUAL = 0.8
 CAPTURE_MIN_BLOCKS = 8  # fewer textured blocks in the overlap: the pixels cannot tell
 
 
