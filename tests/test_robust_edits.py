@@ -119,5 +119,5 @@ def test_two_shots_of_one_castle_are_not_paired(tmp_path: Path) -> None:
         (folder / name).write_bytes(data)
     shots = [np.asarray(Image.open(folder / n).convert("L").resize((96, 64)), np.float32).ravel()
              for n in ("100_7105.JPG", "100_7106.JPG")]
-    assert np.corrcoef(*shots)[0, 1] > 0.9  # alike at a glance: the pair a finder could mistake
+    assert np.corrcoef(shots[0], shots[1])[0, 1] > 0.9  # alike at a glance: the pair a finder could mistake
     assert robust_scan(folder, tmp_path) == {}
