@@ -225,7 +225,7 @@ def _shown_rectangle(busy: np.ndarray) -> tuple[int, int, int, int] | None:
     h, w = busy.shape
     k = max(3, round(SCREEN_OPEN * min(h, w))) | 1
     solid = _open(busy, k)
-    rows: np.ndarray = solid.any(axis=1)
+    rows = np.asarray(solid.any(axis=1), dtype=bool)
     best: tuple[int, int] | None = None
     y = 0
     while y < h:  # runs of rows holding something solid; those at an edge are bars
