@@ -27,6 +27,7 @@ from dupwatch.bench.variants import (
     EDIT_TRANSFORMS,
     HARD_TRANSFORMS,
     photo_paths,
+    robust_target,
     target,
     write_variants,
 )
@@ -87,7 +88,8 @@ def main() -> int:
                               f" {m.method} {m.score:.3f} {m.transform or ''} {m.geometry or ''}",
                               file=sys.stderr)
             store.close()
-            rows.append(Row(name, len(batch), found, wrong, target(name)))
+            rows.append(Row(name, len(batch), found, wrong,
+                            robust_target(name) if config.robust.enabled else target(name)))
         for m in among_originals:
             print(f"false pair (originals): {layouts.describe(m)}", file=sys.stderr)
         if made and not args.alone:  # reads back the pairs each transform's library recorded
@@ -109,7 +111,8 @@ def main() -> int:
     missed = [r for r in rows if r.target is not None and r.recall < r.target]
     core = [r for r in rows if r.target is not None]
     if core:
-        summary(f"accuracy, default settings, {len(core)} everyday edits of {len(originals)} photos",
+        mode = "robust mode" if config.robust.enabled else "default settings"
+        summary(f"accuracy, {mode}, {len(core)} edits of {len(originals)} photos",
                 f"recall {min(r.recall for r in core):.3f}–{max(r.recall for r in core):.3f};"
                 f" {false_total} false pairs; {len(missed)} under target")
     return 1 if missed or len(among_originals) else 0

@@ -74,6 +74,9 @@ def straightened(image: Image.Image, min_size: int = FIND_SIDE) -> tuple[Image.I
     need): turning costs in proportion to the pixels. Turns past 45° come back as the nearest
     quarter turn (a sideways photo on its canvas).
     """
+    shown = framed(image)
+    if shown is not None:
+        return shown, 0.0
     if _flat_corners(image) < 2:
         return image, 0.0  # nearly every photo: four 3×3 crops and done
     small = np.asarray(_shrunk(image, FIND_SIDE).convert("RGB"))
@@ -169,3 +172,105 @@ def _turned_rectangle(photo: np.ndarray) -> tuple[float, float, float] | None:
 def _shrunk(image: Image.Image, side: int) -> Image.Image:
     """At most about `side` on the long side, by box averaging: a tenth of a resize's cost."""
     return image.reduce(max(1, max(image.size) // side))
+
+
+# --- A photo shown on a phone's screen ---------------------------------------------------------
+#
+# A screenshot of a photo in an app (a gallery, a chat, a social feed) is the photo, smaller, on
+# the app's flat background between bars, buttons and lines of text. Every method would see the
+# app as much as the photo, and two different photos in one app's frame alike. So a screenshot's
+# photo is cut out before any fingerprint, as a turned photo is cut out of its canvas.
+#
+# Only phone-shaped images are looked at (a photo is rarely that long and narrow). The app's
+# background is the commonest colour; text and icons are thin and go in a morphological opening
+# of what is not background, bars reach an edge of the screen; what is left is the photo: a
+# block of rows holding a solid rectangle of not-background, background right above and below.
+
+SCREEN_ASPECT = 1.7  # long side / short side of a phone's screen or more (16:9 is 1.78)
+SCREEN_SIDE = 512  # the photo is looked for on a thumbnail this size
+SCREEN_TOLERANCE = 6  # grey levels from the background's that are background
+SCREEN_BACKGROUND = 0.25  # the background covers at least this much of the screen
+SCREEN_OPEN = 1 / 12  # of the short side: text and icons thinner than this are not the photo
+SCREEN_PHOTO = 0.08  # the photo covers at least this much of the screen
+SCREEN_SOLID = 0.6  # of the photo's rectangle is not background (a photo's own white sky may be)
+SCREEN_CLEAR = 0.9  # of the lines around the photo are background
+SCREEN_MARGIN = 0.01  # trimmed from each side of the cut-out: its edge was resampled
+
+
+def framed(image: Image.Image) -> Image.Image | None:
+    """The photo a screenshot shows, cut out of `image`; None when `image` is not a screenshot of
+    a photo."""
+    w, h = image.size
+    if max(w, h) < SCREEN_ASPECT * min(w, h) or min(w, h) < 64:
+        return None
+    small = _shrunk(image, SCREEN_SIDE).convert("L")
+    grey = np.asarray(small, dtype=np.int16)
+    counts = np.bincount(grey.ravel(), minlength=256)
+    background = int(np.argmax(counts))
+    flat = np.abs(grey - background) <= SCREEN_TOLERANCE
+    if flat.mean() < SCREEN_BACKGROUND:
+        return None
+    found = _shown_rectangle(~flat)
+    if found is None:
+        return None
+    top, bottom, left, right = found
+    sx, sy = w / grey.shape[1], h / grey.shape[0]
+    mx, my = SCREEN_MARGIN * (right - left), SCREEN_MARGIN * (bottom - top)
+    return image.crop((round((left + mx) * sx), round((top + my) * sy),
+                       round((right - mx) * sx), round((bottom - my) * sy)))
+
+
+def _shown_rectangle(busy: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Top, bottom, left and right (exclusive) of the photo in a screen's not-background mask."""
+    h, w = busy.shape
+    k = max(3, round(SCREEN_OPEN * min(h, w))) | 1
+    solid = _open(busy, k)
+    rows = np.asarray(solid.any(axis=1), dtype=bool)
+    best: tuple[int, int] | None = None
+    y = 0
+    while y < h:  # runs of rows holding something solid; those at an edge are bars
+        if not rows[y]:
+            y += 1
+            continue
+        start = y
+        while y < h and rows[y]:
+            y += 1
+        if start > 0 and y < h and (best is None or y - start > best[1] - best[0]):
+            best = (start, y)
+    if best is None:
+        return None
+    top, bottom = best
+    cols = np.nonzero(solid[top:bottom].any(axis=0))[0]
+    left, right = int(cols[0]), int(cols[-1]) + 1
+    if (bottom - top) * (right - left) < SCREEN_PHOTO * h * w:
+        return None
+    if busy[top:bottom, left:right].mean() < SCREEN_SOLID:
+        return None
+    # A photo's own bright sky may match the background and go in the opening: its rows are
+    # taken back up to the first line of background above and below.
+    while top > 0 and busy[top - 1, left:right].mean() > 1 - SCREEN_CLEAR:
+        top -= 1
+    while bottom < h and busy[bottom, left:right].mean() > 1 - SCREEN_CLEAR:
+        bottom += 1
+    if top == 0 or bottom == h:
+        return None  # it runs into a bar: not a photo on the app's background
+    # ...and so are the columns beside it, when it does not fill the screen's width.
+    for side in (busy[top:bottom, max(0, left - 3):left], busy[top:bottom, right:right + 3]):
+        if side.size and 1 - side.mean() < SCREEN_CLEAR:
+            return None
+    return top, bottom, left, right
+
+
+def _open(mask: np.ndarray, k: int) -> np.ndarray:
+    """Morphological opening of a boolean mask by a k×k square, k odd (numpy only: summed-area
+    tables); outside the mask counts as False."""
+    r = k // 2
+
+    def window_sums(m: np.ndarray) -> np.ndarray:
+        padded = np.pad(m.astype(np.int32), ((r + 1, r), (r + 1, r)))
+        table = padded.cumsum(axis=0).cumsum(axis=1)
+        sums: np.ndarray = table[k:, k:] - table[:-k, k:] - table[k:, :-k] + table[:-k, :-k]
+        return sums
+
+    eroded = window_sums(mask) == k * k
+    return window_sums(eroded) > 0

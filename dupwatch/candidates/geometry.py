@@ -84,6 +84,8 @@ class GeometryCheck:
                         method=self.method.name, geometry=verdict.to_json())
         if not found.duplicate:
             return found
+        if verdict.residual > geometry.MAX_RESIDUAL:  # parallax: another shot of one scene
+            return replace(found, score=0.0, duplicate=False)
         agreement = self._agreement(photo, candidate, mine, theirs, verdict)
         if agreement is None:
             return found
@@ -99,6 +101,8 @@ class GeometryCheck:
         if mine is None or theirs is None:
             return candidate
         verdict = self.method.verdict(mine, theirs)
+        if verdict.score > 0 and verdict.residual > geometry.MAX_RESIDUAL:  # parallax
+            return replace(candidate, duplicate=False, geometry=verdict.to_json())
         agreement = self._agreement(photo, candidate, mine, theirs, verdict)
         if agreement is None or agreement >= geometry.MIN_CAPTURE:
             return candidate
