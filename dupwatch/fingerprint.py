@@ -39,10 +39,11 @@ CHUNK = 2**20
 # tone, so only its exact copies are looked for.
 MIN_CONTENT = 48
 MIN_DETAIL = 4.0
-# Files are decoded with their short side at least this long (longer if a method asks): enough
-# to cut a border to within about a pixel of the fingerprint's grid when the photo is a small
-# part of the picture (a product on a plain backdrop, a photo in a screenshot). JPEG's scaled
-# decoding still reads a camera's photo at an eighth of its size.
+# A photo left smaller than this on a side once its borders are cut off is decoded again, with
+# its short side at least this long: the cut is then right to within about a pixel of the
+# fingerprint's grid even when the photo is a small part of the picture (a product on a plain
+# backdrop, a page's text block). Most files are never decoded twice: a camera's photo, at an
+# eighth of its size, is larger than this already.
 DECODED = 256
 
 
@@ -145,7 +146,7 @@ def fingerprint_bytes(path: str, data: bytes | BinaryIO, stat: FileStat, plan: P
     """Every fingerprint of `path`, from its bytes or from the file open at its start."""
     methods = plan.instances
     grey = not any(m.needs_colour for m in methods)
-    size = max(DECODED, *(m.needs_size for m in methods))
+    size = max(m.needs_size for m in methods)
     if isinstance(data, bytes):
         digest = hashlib.sha256(data).digest()
     else:
@@ -154,6 +155,13 @@ def fingerprint_bytes(path: str, data: bytes | BinaryIO, stat: FileStat, plan: P
     with quiet(path):
         decoded = decode(path, data, size, grey)
     image, turned = the_photo(decoded.image, size)
+    if not turned and min(image.size) < DECODED and image.size != decoded.image.size \
+            and decoded.image.width < decoded.width:
+        if not isinstance(data, bytes):
+            data.seek(0)
+        with quiet(path):
+            decoded = decode(path, data, DECODED, grey)
+        image, _ = unbordered(decoded.image)
     return Photo(
         path=path,
         stat=stat,
