@@ -161,7 +161,7 @@ def fingerprint_bytes(path: str, data: bytes | BinaryIO, stat: FileStat, plan: P
             data.seek(0)
         with quiet(path):
             decoded = decode(path, data, DECODED, grey)
-        image, _ = unbordered(decoded.image)
+        image, turned = the_photo(decoded.image, size)
     return Photo(
         path=path,
         stat=stat,

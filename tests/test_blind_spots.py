@@ -115,3 +115,22 @@ def test_star_fields_with_one_glow_are_not_each_others_copies(tmp_path: Path) ->
     for n in (1, 3, 5):
         _stars(n).resize((250, 175)).save(folder / f"stars-{n}.jpg", quality=60)
     assert scan_found(folder, tmp_path, DEFAULT_INSTALL) == {}
+
+
+def test_a_shared_screenshot_is_a_copy_of_its_own_screenshot(photos: Path, tmp_path: Path) -> None:
+    """Phone screenshots of two photos in one app, and each one's copy as a chat sends it on (half
+    size, JPEG): each copy is found as a copy of its own screenshot. A small JPEG is decoded again
+    at a larger size once cut; the second look must cut the app's frame off as the first did."""
+    from dupwatch.bench.variants import HARD_TRANSFORMS
+
+    folder = tmp_path / "screens"
+    folder.mkdir()
+    for name in ("chelsea.png", "coffee.png"):
+        suffix, data = HARD_TRANSFORMS["screenshot"](open_rgb(photos / name))
+        screen = folder / f"screen-{Path(name).stem}{suffix}"
+        screen.write_bytes(data)
+        with Image.open(screen) as im:
+            small = im.convert("RGB").resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS)
+        small.save(folder / f"zz-shared-{Path(name).stem}.jpg", quality=70)
+    found = scan_found(folder, tmp_path, DEFAULT_INSTALL)
+    assert found == {f"zz-shared-{stem}.jpg": f"screen-{stem}.png" for stem in ("chelsea", "coffee")}
