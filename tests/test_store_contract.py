@@ -391,15 +391,14 @@ def test_two_hosts_share_contents_but_not_paths(pg_url: str, tmp_path: Path) -> 
         desk.close()
 
 
-def test_inode_numbers_past_two_to_the_63(pg_url: str) -> None:
-    # st_ino is unsigned 64-bit (overlayfs and some NFS servers use the top bits). SQLite's
-    # INTEGER cannot hold them (an OverflowError there, left to the SQLite store's owner).
-    store = open_store(CacheConfig(url=pg_url, host="h"))
-    try:
-        put(store, photo("/p/huge-inode.jpg", b"big", ino=2**64 - 1))
-        assert store.paths_of_inode(42, 2**64 - 1) == ["/p/huge-inode.jpg"]
-    finally:
-        store.close()
+def test_inode_numbers_past_two_to_the_63(store: Store) -> None:
+    # st_ino is unsigned 64-bit (overlayfs and some NFS servers use the top bits); SQLite's
+    # INTEGER is signed 64-bit, and raised OverflowError on them.
+    put(store, photo("/p/huge-inode.jpg", b"big", ino=2**64 - 1))
+    put(store, photo("/p/top-bit.jpg", b"top", ino=2**63))
+    assert store.paths_of_inode(42, 2**64 - 1) == ["/p/huge-inode.jpg"]
+    assert store.paths_of_inode(42, 2**63) == ["/p/top-bit.jpg"]
+    assert store.paths_of_inode(42, 2**63 - 1) == []
 
 
 def test_notice_ids_are_handed_out_in_commit_order(pg_url: str) -> None:

@@ -146,7 +146,7 @@ class SqliteStore:
     def put(self, photo: Photo, plan: str) -> int:
         self._write()
         st = photo.stat
-        values = (photo.path, st.size, st.mtime_ns, st.dev, st.ino, photo.content_hash,
+        values = (photo.path, st.size, st.mtime_ns, _signed(st.dev), _signed(st.ino), photo.content_hash,
                   photo.width, photo.height, plan, time.time(), photo.turned)
         row = self._db.execute(
             "SELECT id, content_hash FROM files WHERE path = ?", (photo.path,)
@@ -200,7 +200,8 @@ class SqliteStore:
                          " VALUES (?, ?, ?, ?, ?)", (path, size, mtime_ns, reason, time.time()))
 
     def paths_of_inode(self, dev: int, ino: int) -> list[str]:
-        rows = self._db.execute("SELECT path FROM files WHERE dev = ? AND ino = ?", (dev, ino)).fetchall()
+        rows = self._db.execute("SELECT path FROM files WHERE dev = ? AND ino = ?",
+                                (_signed(dev), _signed(ino))).fetchall()
         return [r[0] for r in rows]
 
     def paths_under(self, root: str) -> Iterator[str]:
@@ -372,6 +373,12 @@ class SqliteStore:
 
     def beside(self, name: str) -> Path | None:
         return self.path.with_name(f"{self.path.name}.{name}")
+
+
+def _signed(n: int) -> int:
+    """An unsigned 64-bit number (a device or inode number: overlayfs and some NFS servers use the
+    top bit) as the signed one SQLite's INTEGER holds, with the same 64 bits."""
+    return n - 2**64 if n >= 2**63 else n
 
 
 def cache_error(path: Path, exc: sqlite3.Error, opening: bool = False) -> DupwatchError:
