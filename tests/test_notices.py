@@ -218,7 +218,7 @@ def test_failed_deliveries_are_retried_with_backoff(tmp_path: Path, photos: Path
     assert run("scan", photos, "--cache", cache).code == ExitCode.OK  # a notice waits in the outbox
     flaky = Receiver(fail=2)
     sink = AppriseTarget(flaky.url(), "notices.apprise.urls[0]")
-    outbox = Outbox([sink], lambda: SqliteStore(cache), tmp_path / "lock", BurstConfig(quiet_seconds=0), True)
+    outbox = Outbox([sink], lambda: SqliteStore(cache), BurstConfig(quiet_seconds=0), True)
     try:
         with sqlite3.connect(cache) as db:  # the sink is new: make it start before notice 1
             db.execute("INSERT INTO sink_positions VALUES (?, 0)", (sink.key,))

@@ -597,3 +597,18 @@ def test_a_copy_on_one_host_duplicates_a_photo_on_another(pg_url: str, tmp_path:
     told = {Path(d["path"]).name: d["match"] for d in second.events("duplicate")}
     assert told == {"chelsea small.jpg": f"nas:{nas / 'chelsea.png'}",
                     "astronaut.png": f"nas:{nas / 'astronaut.png'}"}
+
+
+def test_one_connection_at_a_time_delivers_the_notices(cache: CacheConfig) -> None:
+    """The delivering role: one holder of all (for PostgreSQL, of all hosts), free again once
+    its connection closes."""
+    first, second = open_store(cache), open_store(cache)
+    try:
+        assert first.take_delivery() is None
+        held = second.take_delivery()
+        assert held is not None and "delivers them" in held
+        first.close()
+        assert second.take_delivery() is None
+    finally:
+        first.close()
+        second.close()

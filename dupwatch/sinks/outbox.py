@@ -7,22 +7,21 @@ or dead target never makes it wait, and a notice still pending when the process 
 kill -9) is sent at the next start. Delivery is at least once: a kill between a send and its
 position being saved sends that one notice again.
 
-One process per cache delivers: the one holding `<cache>.notices.lock` (flock; the kernel lets
-go of it when the process dies, however it dies). A `scan` run while the watcher holds it leaves
-the notices to the watcher, which reads the outbox every half second.
+One process per cache delivers, of every host that shares it: the one whose store connection
+took the delivering role (`take_delivery`: a flock on `<cache>.notices.lock` for SQLite, an
+advisory lock for PostgreSQL; either is let go when the process dies, however it dies). A `scan`
+run while the watcher delivers leaves the notices to the watcher, which reads the outbox every
+half second.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from dupwatch.config import BurstConfig, Config
 from dupwatch.errors import DupwatchError
@@ -44,19 +43,17 @@ YIELD_SECONDS = 0.0  # sleep(0) lets the ingesting thread take the GIL between t
 
 def open_outbox(config: Config, store: Callable[[], Store], wait_for_lock: bool) -> Outbox:
     """The outbox of the config's sinks (none enabled: one that does nothing)."""
-    cache = config.cache.resolved()
-    return Outbox(build(config), store, cache.with_name(cache.name + ".notices.lock"),
-                  config.notices.burst, wait_for_lock)
+    return Outbox(build(config), store, config.notices.burst, wait_for_lock)
 
 
 class Outbox:
-    def __init__(self, sinks: Sequence[Sink], store: Callable[[], Store], lock: Path,
-                 burst: BurstConfig, wait_for_lock: bool) -> None:
-        self.sinks, self._store, self._lock, self._burst = list(sinks), store, lock, burst
+    def __init__(self, sinks: Sequence[Sink], store: Callable[[], Store], burst: BurstConfig,
+                 wait_for_lock: bool) -> None:
+        self.sinks, self._store, self._burst = list(sinks), store, burst
         self._wait = wait_for_lock
         self._stop = threading.Event()
         self._deadline = float("inf")
-        self._fd: int | None = None
+        self._holder: Store | None = None  # the connection that holds the delivering role
         self._targets: list[_Target] = []
         self._supervisor: threading.Thread | None = None
 
@@ -94,34 +91,29 @@ class Outbox:
             target.wakeup.set()
         for target in self._targets:
             target.thread.join(max(0.0, self._deadline - time.monotonic()) + 1.0)
-        if self._fd is not None:
-            os.close(self._fd)  # releases the lock
-            self._fd = None
+        if self._holder is not None:
+            self._holder.close()  # lets go of the delivering role
+            self._holder = None
 
     # -- one delivering process per cache -----------------------------------------------------
 
     def _take_lock(self) -> bool:
+        store = self._store()
         try:
-            self._lock.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self._lock, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise DupwatchError(f"cannot open {self._lock}: {exc.strerror or exc}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
+            held_by = store.take_delivery()
+        except BaseException:
+            store.close()
+            raise
+        if held_by is not None:
+            store.close()
             if not self._wait:
-                log.info("notices: dupwatch process %s delivers them (it holds %s)", holder, self._lock)
+                log.info("notices: %s", held_by)
             return False
-        with contextlib.suppress(OSError):  # who delivers, for the line above: a full disk may refuse it
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
+        self._holder = store  # the role lasts as long as this connection
         return True
 
     def _wait_for_lock(self) -> None:
-        log.info("notices: another dupwatch process delivers them for now (%s)", self._lock)
+        log.info("notices: another dupwatch process delivers them for now")
         while not self._stop.wait(LOCK_RETRY_SECONDS):
             with contextlib.suppress(DupwatchError):
                 if self._take_lock():

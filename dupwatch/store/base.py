@@ -153,6 +153,11 @@ class Outbox(Protocol):
     def delivered(self, sink: str, notice_id: int) -> None:
         """`sink` has delivered every notice up to `notice_id` (committed at once)."""
 
+    def take_delivery(self) -> str | None:
+        """Become the one process that delivers this cache's notices (of every host sharing it),
+        until this connection closes, however the process ends; None when it did, else who holds
+        that role now, in words for a log line. Never waits."""
+
     def close(self) -> None: ...
 
 

@@ -15,6 +15,8 @@ MIGRATE_LOCK = 0x6475707761746368
 # Held by a transaction from its first new notice until it commits: notice ids are then handed
 # out in commit order, so a sink that has delivered notice n never finds a smaller id later.
 NOTICES_LOCK = MIGRATE_LOCK + 1
+# Held, for its session, by the one process of all hosts that delivers the notices.
+DELIVERY_LOCK = MIGRATE_LOCK + 2
 
 MIGRATIONS: list[str] = [
     # 1: everything the SQLite store holds after its fifth step, with a host on each file.

@@ -33,7 +33,7 @@ from dupwatch.errors import DupwatchError
 from dupwatch.record import Match, Notice, Photo
 from dupwatch.store import names
 from dupwatch.store.base import FileView, Known, Reviewed, ReviewFilter, Trouble
-from dupwatch.store.pg_schema import MIGRATE_LOCK, MIGRATIONS, NOTICES_LOCK
+from dupwatch.store.pg_schema import DELIVERY_LOCK, MIGRATE_LOCK, MIGRATIONS, NOTICES_LOCK
 from dupwatch.store.sqlite import BATCH_FILES, BATCH_SECONDS
 
 SCHEMES = ("postgresql", "postgres")
@@ -170,6 +170,14 @@ class PostgresStore:
     def commit(self) -> None:
         if self._in_transaction():
             self._execute("COMMIT")  # a failed transaction is rolled back by it
+
+    def take_delivery(self) -> str | None:
+        # A session lock: the server lets go of it when this connection ends, a killed process's
+        # included (its socket closes).
+        row = self._one("SELECT pg_try_advisory_lock(%s) AS taken", (DELIVERY_LOCK,))
+        if row is not None and row["taken"]:
+            return None
+        return "another dupwatch process, on this host or another, delivers them (the database's lock)"
 
     def close(self) -> None:
         if self._conn.closed:

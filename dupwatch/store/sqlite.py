@@ -7,7 +7,10 @@ for the lock instead of failing.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -95,6 +98,8 @@ class SqliteStore:
             raise cache_error(path, exc, opening=True) from None
         self._pending = 0
         self._batch_started = 0.0
+        self._delivery: int | None = None  # the notices lock's descriptor, while this delivers
+        self._closed = False
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -130,8 +135,34 @@ class SqliteStore:
             self._db.execute("COMMIT")
 
     def close(self) -> None:
+        """Commit and let go (of the delivering role too); closing twice is closing once."""
+        if self._closed:
+            return
+        self._closed = True
         self.commit()
         self._db.close()
+        if self._delivery is not None:
+            os.close(self._delivery)  # releases the lock
+            self._delivery = None
+
+    def take_delivery(self) -> str | None:
+        # flock: the kernel lets go of it when the process dies, however it dies.
+        lock = self.path.with_name(self.path.name + ".notices.lock")
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise DupwatchError(f"cannot open {lock}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            return f"dupwatch process {holder} delivers them (it holds {lock})"
+        with contextlib.suppress(OSError):  # who delivers, for the line above: a full disk may refuse it
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._delivery = fd
+        return None
 
     def get(self, path: str) -> Known | None:
         row = self._db.execute(
