@@ -34,6 +34,7 @@ from dupwatch.record import Match, Notice, Photo
 from dupwatch.store import names
 from dupwatch.store.base import FileView, Known, Reviewed, ReviewFilter, Trouble
 from dupwatch.store.pg_schema import DELIVERY_LOCK, MIGRATE_LOCK, MIGRATIONS, NOTICES_LOCK
+from dupwatch.store.sql import review_where
 from dupwatch.store.sqlite import BATCH_FILES, BATCH_SECONDS
 
 SCHEMES = ("postgresql", "postgres")
@@ -401,7 +402,7 @@ class PostgresStore:
     # -- review ------------------------------------------------------------------------------
 
     def review(self, which: ReviewFilter, offset: int, limit: int) -> tuple[list[Reviewed], int]:
-        where, args = _review_where(which)
+        where, args = review_where(which, STATUS, "%s")
         # The SQL here is built from this module's constants only; values go in as parameters.
         row = self._one(f"SELECT count(*) AS n FROM notices n WHERE {where}", args)  # noqa: S608
         total = 0 if row is None else int(row["n"])
@@ -468,27 +469,6 @@ STATUS = {
     "not-duplicate": NOT_DUPLICATE,
     "all": "TRUE",
 }
-
-
-def _review_where(which: ReviewFilter) -> tuple[str, list[Any]]:
-    clauses: list[str] = [STATUS[which.status]]
-    args: list[Any] = []
-    if which.folder:
-        prefix = which.folder.rstrip("/") + "/"
-        end = prefix[:-1] + "0"  # "0" follows "/": a range, not LIKE (% and _ are common in names)
-        clauses.append("((n.path >= %s AND n.path < %s) OR (n.match >= %s AND n.match < %s))")
-        args += [prefix, end, prefix, end]
-    for column, value in (("n.method", which.method), ("n.kind", which.kind)):
-        if value:
-            clauses.append(f"{column} = %s")
-            args.append(value)
-    if which.since is not None:
-        clauses.append("n.found_at >= %s")
-        args.append(which.since)
-    if which.until is not None:
-        clauses.append("n.found_at < %s")
-        args.append(which.until)
-    return " AND ".join(clauses), args
 
 
 def _notice(row: DictRow) -> Notice:

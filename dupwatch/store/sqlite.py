@@ -25,6 +25,7 @@ from dupwatch.record import Match, Notice, Photo
 from dupwatch.store import names
 from dupwatch.store.base import FileView, Known, Reviewed, ReviewFilter, Trouble
 from dupwatch.store.migrations import MIGRATIONS
+from dupwatch.store.sql import review_where
 
 BATCH_FILES = 256
 # Fingerprints this small (a 64-bit hash) are kept apart from the large ones (migration 6).
@@ -365,7 +366,7 @@ class SqliteStore:
         return cur.rowcount == 1
 
     def review(self, which: ReviewFilter, offset: int, limit: int) -> tuple[list[Reviewed], int]:
-        where, args = _review_where(which)
+        where, args = review_where(which, STATUS, "?")
         # The SQL here is built from this module's constants only; values go in as parameters.
         total = int(self._db.execute(f"SELECT count(*) FROM notices n WHERE {where}", args).fetchone()[0])  # noqa: S608
         rows = self._db.execute(
@@ -503,27 +504,6 @@ STATUS = {
     "not-duplicate": NOT_DUPLICATE,
     "all": "1",
 }
-
-
-def _review_where(which: ReviewFilter) -> tuple[str, list[Any]]:
-    clauses: list[str] = [STATUS[which.status]]
-    args: list[Any] = []
-    if which.folder:
-        prefix = which.folder.rstrip("/") + "/"
-        end = prefix[:-1] + "0"  # "0" follows "/": a range, not LIKE (% and _ are common in names)
-        clauses.append("((n.path >= ? AND n.path < ?) OR (n.match >= ? AND n.match < ?))")
-        args += [prefix, end, prefix, end]
-    for column, value in (("n.method", which.method), ("n.kind", which.kind)):
-        if value:
-            clauses.append(f"{column} = ?")
-            args.append(value)
-    if which.since is not None:
-        clauses.append("n.found_at >= ?")
-        args.append(which.since)
-    if which.until is not None:
-        clauses.append("n.found_at < ?")
-        args.append(which.until)
-    return " AND ".join(clauses), args
 
 
 def _notice(row: Any) -> Notice:
