@@ -612,3 +612,14 @@ def test_one_connection_at_a_time_delivers_the_notices(cache: CacheConfig) -> No
     finally:
         first.close()
         second.close()
+
+
+def test_check_of_a_database_says_what_it_holds(pg_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "coffee.png").write_bytes((SAMPLES / "coffee.png").read_bytes())
+    assert run_process("scan", folder, "--cache", pg_url).code == ExitCode.OK
+    checked = run_process("check", "--cache", pg_url)
+    assert checked.code == ExitCode.OK, checked.err
+    assert checked.out.splitlines()[0].endswith(": 1 files, 0 notices (every host's)")
+    assert checked.out.splitlines()[1].startswith("ok")
