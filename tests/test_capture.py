@@ -8,18 +8,13 @@ from pathlib import Path
 import pytest
 
 from dupwatch.bench.variants import HARD_TRANSFORMS
-from dupwatch.errors import ExitCode
-from tests.conftest import SAMPLES, open_rgb, run
+from tests.conftest import SAMPLES, open_rgb, scan_found
 
 ROBUST = "robust:\n  enabled: true\n"
 
 
 def robust_scan(folder: Path, tmp_path: Path) -> dict[str, str]:
-    config = tmp_path / "robust.yaml"
-    config.write_text(ROBUST)
-    result = run("scan", folder, "--json", "--cache", tmp_path / "robust.db", "--config", config)
-    assert result.code == ExitCode.OK, result.err
-    return {Path(d["path"]).name: Path(d["match"]).name for d in result.events("duplicate")}
+    return scan_found(folder, tmp_path, ROBUST)
 
 
 def test_a_stereo_pair_is_two_captures_not_a_duplicate(tmp_path: Path) -> None:

@@ -14,8 +14,7 @@ from PIL import Image
 from benchmarks.common import SHARED_PHOTOS
 from dupwatch.bench.variants import HARD_TRANSFORMS, photo_paths
 from dupwatch.canvas import framed
-from dupwatch.errors import ExitCode
-from tests.conftest import SAMPLES, open_rgb, run
+from tests.conftest import SAMPLES, open_rgb, scan_found
 
 ROBUST = "robust:\n  enabled: true\n"
 KODAK = SHARED_PHOTOS / "kodak"
@@ -23,11 +22,7 @@ SCEAUX = Path("/work/.mirror/openMVG+ImageDataset_SceauxCastle/repo")
 
 
 def robust_scan(folder: Path, tmp_path: Path) -> dict[str, str]:
-    config = tmp_path / "robust.yaml"
-    config.write_text(ROBUST)
-    result = run("scan", folder, "--json", "--cache", tmp_path / "robust.db", "--config", config)
-    assert result.code == ExitCode.OK, result.err
-    return {Path(d["path"]).name: Path(d["match"]).name for d in result.events("duplicate")}
+    return scan_found(folder, tmp_path, ROBUST)
 
 
 def test_a_screenshot_is_cut_to_the_photo_it_shows() -> None:
