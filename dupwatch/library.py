@@ -54,14 +54,14 @@ class Library:
 
     def add(self, photo: Photo, plan: str, found: tuple[Match, int] | None) -> bool:
         """Index `photo` (its fingerprints `plan`) and the pair it was found in, if any; True when
-        that pair is new, and so to be told.
+        that pair is new, and so to be told. `replacing(photo.path)` came first, before the photo
+        was matched: its old content is out of every search already.
 
         The pair goes into the same batch as the file: a kill must not leave a file indexed whose
         duplicate was never recorded (the next run would see it unchanged and never report it).
         A new pair is committed before this returns, so that a kill after it cannot take the pair
         back and the next run never tells it again.
         """
-        self.replacing(photo.path)
         if photo.exact_only is not None:
             photo = replace(photo, fingerprints={})  # matched by its bytes only: no search finds it
         file_id = self.catalog.put(photo, plan)
