@@ -343,6 +343,24 @@ PRESET_KEYS: dict[str, dict[tuple[str, str], Any]] = {
 ROBUST_THRESHOLD = 0.85  # robust.threshold of the normal preset
 
 
+KeepCriterion = Literal["pixels", "lossless", "original-format", "size", "metadata", "oldest", "newest"]
+
+
+class GroupsConfig(Section):
+    # The order that picks the copy to keep: the first criterion two copies differ on decides.
+    # A file in a `reference` folder always wins; a copy you chose wins over the order.
+    keep: tuple[KeepCriterion, ...] = ("pixels", "lossless", "original-format", "size", "metadata", "oldest")
+
+    @field_validator("keep")
+    @classmethod
+    def _distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("names a criterion twice")
+        if {"oldest", "newest"} <= set(value):
+            raise ValueError("names both oldest and newest")
+        return value
+
+
 class Config(Section):
     # How readily a photo is called a duplicate: strict (fewer edits found, no look-alikes),
     # normal, or loose (more edits found, and some look-alikes). Keys set below win over it.
@@ -357,6 +375,13 @@ class Config(Section):
     watch: WatchConfig = WatchConfig()
     notices: NoticesConfig = NoticesConfig()
     review: ReviewConfig = ReviewConfig()
+    groups: GroupsConfig = GroupsConfig()
+    # Folders whose files are only ever the copy to keep and the match: never reported as
+    # duplicates, never tagged (an archive you trust). They are scanned and watched like any other.
+    reference: tuple[Path, ...] = ()
+
+    def reference_roots(self) -> list[str]:
+        return [os.path.abspath(p.expanduser()) for p in self.reference]
 
     @model_validator(mode="before")
     @classmethod

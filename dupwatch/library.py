@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+from dupwatch import keeper
 from dupwatch.candidates.base import Search
 from dupwatch.record import Match, Photo
-from dupwatch.store.base import Catalog, Known, Trouble
+from dupwatch.store.base import Catalog, Group, Known, Member, Trouble
 
 # More files than this all gone from one root at once: suspect an unmounted disk, not deletions.
 MASS_FORGET = 20
@@ -23,10 +24,33 @@ MASS_FORGET = 20
 log = logging.getLogger("dupwatch")
 
 
+@dataclass(frozen=True)
+class Found:
+    """What matching found for a new photo: the pair to tell (`match`, with the indexed file's
+    id) and every indexed file it was confirmed to duplicate, whose groups it joins."""
+
+    match: Match
+    file_id: int
+    linked: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Keeping:
+    """A group as the user sees it: its members best first, and why the first is the keeper."""
+
+    id: int
+    members: list[Member]  # the keeper first
+    why: str
+
+
 class Library:
-    def __init__(self, catalog: Catalog, searches: Sequence[Search]) -> None:
+    def __init__(self, catalog: Catalog, searches: Sequence[Search], reference: Sequence[str] = (),
+                 order: Sequence[str] = keeper.DEFAULT_ORDER) -> None:
         self.catalog = catalog
         self.searches = list(searches)
+        # Folders whose files are only ever keepers and matches: never told, never tagged.
+        self.reference = tuple(r.rstrip("/") + "/" for r in reference)
+        self.order = tuple(order)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -35,6 +59,30 @@ class Library:
 
     def trouble(self, path: str) -> Trouble | None:
         return self.catalog.trouble(path)
+
+    def in_reference(self, path: str) -> bool:
+        return path.startswith(self.reference) if self.reference else False
+
+    def keeper_of(self, file_id: int) -> int:
+        """The keeper of a file's group; the file itself when it belongs to none."""
+        group_id = self.catalog.group_of(file_id)
+        group = None if group_id is None else self.catalog.group(group_id)
+        if group is None or group.keeper_id is None:
+            return file_id
+        return group.keeper_id
+
+    def keeping(self, group_id: int) -> Keeping | None:
+        group = self.catalog.group(group_id)
+        if group is None:
+            return None
+        members = self._ranked(group)
+        if not members:
+            return None
+        if members[0].file_id == group.chosen_id:
+            why = keeper.WHY["chosen"]
+        else:
+            why = keeper.why(members[0], members[1] if len(members) > 1 else None, self.order)
+        return Keeping(group_id, members, why)
 
     @staticmethod
     def present(path: str) -> bool:
@@ -52,10 +100,11 @@ class Library:
         if known is not None:
             self._unsearch(known.id)
 
-    def add(self, photo: Photo, plan: str, found: tuple[Match, int] | None) -> bool:
-        """Index `photo` (its fingerprints `plan`) and the pair it was found in, if any; True when
-        that pair is new, and so to be told. `replacing(photo.path)` came first, before the photo
-        was matched: its old content is out of every search already.
+    def add(self, photo: Photo, plan: str, found: Found | None) -> Match | None:
+        """Index `photo` (its fingerprints `plan`) and the pair it was found in, if any: the
+        photo joins the group of every file it duplicates, and the pair is told against the
+        group's keeper. Returns the pair's record when it is new and to be told. `replacing(photo.path)`
+        came first, before the photo was matched: its old content is out of every search already.
 
         The pair goes into the same batch as the file: a kill must not leave a file indexed whose
         duplicate was never recorded (the next run would see it unchanged and never report it).
@@ -64,23 +113,115 @@ class Library:
         """
         if photo.exact_only is not None:
             photo = replace(photo, fingerprints={})  # matched by its bytes only: no search finds it
+        known = self.catalog.get(photo.path)
+        left = None
+        if known is not None and self.catalog.content_hash(known.id) != photo.content_hash:
+            left = self.catalog.group_of(known.id)  # new content: no longer a copy of that photo
         file_id = self.catalog.put(photo, plan)
         if photo.fingerprints:
             for search in self.searches:
                 search.add(file_id, photo)
-        new_pair = found is not None and self.catalog.record_pair(file_id, found[1], found[0])
-        if new_pair:
+        if left is not None:
+            self._regroup(left, leaving=file_id)
+        told: Match | None = None
+        if found is not None:
+            match = self._join(file_id, found)
+            tell = not self.in_reference(photo.path)
+            if self.catalog.record_pair(file_id, found.file_id, match, tell) and tell:
+                told = match
+        if told is not None:
             self.catalog.commit()
         else:
             self.catalog.file_done()
-        return new_pair
+        return told
+
+    def choose(self, file_id: int) -> tuple[str, str] | None:
+        """The user's choice: keep this file of its group instead (remembered, and kept as the
+        group grows). The old and the new keeper's paths; None when the file is in no group."""
+        group_id = self.catalog.group_of(file_id)
+        group = None if group_id is None else self.catalog.group(group_id)
+        if group is None:
+            return None
+        paths = {m.file_id: m.path for m in group.members}
+        old = paths.get(group.keeper_id or -1, paths[file_id])
+        self.catalog.save_group(group.id, list(paths), file_id, file_id)
+        self.catalog.commit()
+        return old, paths[file_id]
+
+    def _join(self, file_id: int, found: Found) -> Match:
+        """Put the new file in one group with every file it duplicates (merging their groups: the
+        oldest id stays), choose the keeper, and name both in the pair's record."""
+        linked = {found.file_id, *found.linked, file_id}
+        ids = {g for i in linked if (g := self.catalog.group_of(i)) is not None}
+        members = set(linked)
+        old_keeper = found.file_id
+        chosen = None
+        for group_id in sorted(ids):
+            group = self.catalog.group(group_id)
+            if group is None:
+                continue
+            members |= {m.file_id for m in group.members}
+            if group_id == min(ids):
+                old_keeper = group.keeper_id or old_keeper
+                chosen = group.chosen_id
+            else:
+                self.catalog.drop_group(group_id)
+        target = self.catalog.save_group(min(ids) if ids else None, sorted(members), None, chosen)
+        keeper_id = self._choose_keeper(target)
+        keep = self.catalog.path_of(keeper_id)
+        match = found.match
+        if keeper_id == file_id and old_keeper != file_id:
+            # A better version of the photo than every copy before it: told against the old keeper.
+            old = self.catalog.path_of(old_keeper)
+            if old is not None and old_keeper in linked:
+                match = replace(match, match=old)
+        return replace(match, group=target, keep=keep)
+
+    def _choose_keeper(self, group_id: int) -> int:
+        group = self.catalog.group(group_id)
+        assert group is not None
+        members = self._ranked(group)
+        keeper_id = members[0].file_id
+        self.catalog.save_group(group_id, [m.file_id for m in members], keeper_id, group.chosen_id)
+        return keeper_id
+
+    def _ranked(self, group: Group) -> list[Member]:
+        """The group's members best first (the user's choice first), their headers read once."""
+        members = []
+        for m in group.members:
+            if m.file_id in group.unread:
+                fmt, meta = keeper.read_header(m.path)
+                self.catalog.put_header(m.file_id, fmt, meta)
+                m = replace(m, format=fmt, meta=meta)
+            members.append(replace(m, reference=self.in_reference(m.path)))
+        ranked = keeper.ranked(members, self.order)
+        chosen = [m for m in ranked if m.file_id == group.chosen_id]
+        return chosen + [m for m in ranked if m.file_id != group.chosen_id]
+
+    def _regroup(self, group_id: int, leaving: int | None = None) -> None:
+        """A member left the group (forgotten, or its content changed): a group of one is no
+        group; otherwise the keeper is chosen again among those left."""
+        group = self.catalog.group(group_id)
+        if group is None:
+            return
+        rest = [m.file_id for m in group.members if m.file_id != leaving]
+        if len(rest) < 2:
+            self.catalog.drop_group(group_id)
+            return
+        chosen = group.chosen_id if group.chosen_id in rest else None
+        self.catalog.save_group(group_id, rest, None, chosen)
+        self._choose_keeper(group_id)
 
     def forget(self, path: str) -> bool:
-        """Drop a file from the catalog and every search; False when it was not known."""
+        """Drop a file from the catalog, every search and its group; False when it was not known."""
+        known = self.catalog.get(path)
+        group_id = None if known is None else self.catalog.group_of(known.id)
         file_id = self.catalog.remove(path)
         if file_id is None:
             return False
         self._unsearch(file_id)
+        if group_id is not None:
+            self._regroup(group_id)
         return True
 
     def forget_missing(self, root: str, seen: set[str], whole_root: bool = False) -> int:

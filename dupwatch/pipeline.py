@@ -24,7 +24,7 @@ from dupwatch.candidates.neighbours import NeighbourSearch
 from dupwatch.config import Config
 from dupwatch.errors import ConfigError, SkipFile
 from dupwatch.fingerprint import Plan, fingerprint_files, fingerprint_now
-from dupwatch.library import Library
+from dupwatch.library import Found, Library
 from dupwatch.methods import geometry
 from dupwatch.methods.cnn import CnnMethod
 from dupwatch.methods.registry import get_hash, get_method
@@ -89,7 +89,7 @@ class Pipeline:
             # from the decode they already make. Otherwise only a rare grey-zone pair needs them.
             names.append(self.geometry.method.name)
         self.plan = Plan(tuple(dict.fromkeys(names)), options, config.scan.max_file_mb)
-        self.library = Library(store, self.searches)
+        self.library = Library(store, self.searches, config.reference_roots(), config.groups.keep)
         self._signature = self.plan.signature
         self._workers: Workers | None = None
 
@@ -217,16 +217,17 @@ class Pipeline:
 
     def record(self, photo: Photo) -> Iterator[Event]:
         self.library.replacing(photo.path)
-        found = self.find(photo)
-        new_pair = self.library.add(photo, self._signature, found)
+        told = self.library.add(photo, self._signature, self.find(photo))
         yield Indexed(photo.path)
-        if found is not None and new_pair:
-            yield Duplicate(found[0])
+        if told is not None:
+            yield Duplicate(told)
 
     # -- candidates and confirm ---------------------------------------------------------------
 
-    def find(self, photo: Photo) -> tuple[Match, int] | None:
+    def find(self, photo: Photo) -> Found | None:
         """The earlier file that `photo` duplicates, if any: exact bytes first, then each search.
+        Of the files it duplicates, a group's keeper is told before its copies (a new copy is
+        reported against the copy to keep, not along a chain); all of them are linked.
 
         A pair the user marked "not a duplicate" (by content: wherever either file is now, and
         whatever it is called) is passed over, and the next best candidate may match instead; so
@@ -236,22 +237,31 @@ class Pipeline:
         siblings = not self.config.candidates.report_raw_siblings
         rejected = self.store.not_duplicates(photo.content_hash)
         if photo.content_hash not in rejected:
-            for file_id in self.store.exact(photo.content_hash):
-                path = self.store.path_of(file_id)
-                if path is not None and path != photo.path and self.library.present(path):
-                    return Match(photo.path, path, "exact", "sha256", 1.0, 0), file_id
+            paths = [(i, self.store.path_of(i)) for i in self.store.exact(photo.content_hash)]
+            exact = [(i, p) for i, p in paths
+                     if p is not None and p != photo.path and self.library.present(p)]
+            if exact:
+                file_id, path = self._keeper_first(exact)[0]
+                return Found(Match(photo.path, path, "exact", "sha256", 1.0, 0), file_id,
+                             tuple(i for i, _ in exact))
         for search in self.searches if photo.exact_only is None else ():
             ranked = search.rank(photo)
             if rejected:
                 ranked = [c for c in ranked if self.store.content_hash(c.file_id) not in rejected]
             if siblings:
                 ranked = [c for c in ranked if not raw.siblings(photo.path, c.path)]
-            for c in self._confirmed(photo, ranked):
-                if c.duplicate and self.library.present(c.path):
-                    match = Match(photo.path, c.path, "near", c.method, c.score, c.distance, c.transform,
-                                  c.geometry, self._turned(photo, c.file_id))
-                    return match, c.file_id
+            dups = {c.file_id: c for c in self._confirmed(photo, ranked)
+                    if c.duplicate and self.library.present(c.path)}
+            if dups:
+                best = dups[self._keeper_first([(c.file_id, c.path) for c in dups.values()])[0][0]]
+                match = Match(photo.path, best.path, "near", best.method, best.score, best.distance,
+                              best.transform, best.geometry, self._turned(photo, best.file_id))
+                return Found(match, best.file_id, tuple(dups))
         return None
+
+    def _keeper_first(self, files: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        """Files best first (as ranked), a group's keeper before the rest."""
+        return sorted(files, key=lambda f: self.library.keeper_of(f[0]) != f[0])
 
     def _turned(self, photo: Photo, file_id: int) -> float | None:
         """How far `photo` is turned from an indexed file on their canvases, if at all."""

@@ -58,6 +58,14 @@ class Match:
     geometry: dict[str, Any] | None = None  # inliers, rotation, scale, ... of a geometric match
     # Degrees `path` is turned counter-clockwise from `match` on a canvas (black or white corners).
     turned: float | None = None
+    group: int | None = None  # the group of copies of one photo both files belong to
+    # The group's keeper, the copy to keep: `match` nearly always; `path` itself when the new file
+    # is a better version of the photo than every copy before it.
+    keep: str | None = None
+
+    def better(self) -> bool:
+        """The new file is the best copy of its group: a better version of `match`."""
+        return self.keep == self.path
 
     def to_json(self) -> dict[str, Any]:
         record = {
@@ -75,13 +83,17 @@ class Match:
             record["geometry"] = self.geometry
         if self.turned is not None:
             record["turned"] = self.turned
+        if self.group is not None:
+            record["group"] = self.group
+        if self.keep is not None:
+            record["keep"] = self.keep
         return record
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> Match:
         return cls(record["path"], record["match"], record["kind"], record["method"], float(record["score"]),
                    int(record["distance"]), record.get("transform"), record.get("geometry"),
-                   record.get("turned"))
+                   record.get("turned"), record.get("group"), record.get("keep"))
 
 
 @dataclass(frozen=True)

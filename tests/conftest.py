@@ -29,7 +29,17 @@ PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycl
 
 # Takes a cache back from schema 6 to 5: fingerprints in one WITHOUT ROWID table (for tests that
 # make a cache as an earlier release left it).
-BEFORE_SCHEMA_6 = """
+# Undoes schema step 7 (groups), as a cache of the release before it was.
+BEFORE_SCHEMA_7 = """
+    DROP INDEX files_group;
+    ALTER TABLE files DROP COLUMN grp;
+    ALTER TABLE files DROP COLUMN format;
+    ALTER TABLE files DROP COLUMN meta;
+    ALTER TABLE notices DROP COLUMN grp;
+    ALTER TABLE notices DROP COLUMN keep;
+    DROP TABLE groups;
+"""
+BEFORE_SCHEMA_6 = BEFORE_SCHEMA_7 + """;
     CREATE TABLE fingerprints (
         file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
         method  TEXT    NOT NULL,

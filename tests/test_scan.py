@@ -52,7 +52,7 @@ def test_finds_exact_and_near_duplicates(photos: Path, cache: Path) -> None:
     assert found["chelsea-bright.jpg"]["match"] == str(photos / "chelsea.png")
     assert found["rocket-crop.jpg"]["match"] == str(photos / "rocket.jpg")
     for d in found.values():
-        assert set(d) == {"event", "path", "match", "kind", "method", "score", "distance"}
+        assert set(d) == {"event", "path", "match", "kind", "method", "score", "distance", "group", "keep"}
         assert os.path.isabs(d["path"]) and os.path.isabs(d["match"])
         assert 0.0 <= d["score"] <= 1.0
     near = found["astronaut-small.jpg"]

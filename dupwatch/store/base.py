@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -44,6 +44,33 @@ class FileView:
     width: int | None = None
     height: int | None = None
     content_hash: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Member:
+    """A file of a group, with what the keeper order looks at."""
+
+    file_id: int
+    path: str
+    width: int
+    height: int
+    size: int
+    mtime_ns: int
+    format: str | None = None  # "JPEG", "PNG", "WEBP-LOSSLESS", "RAW", ...; None: not known
+    meta: int = 0  # bits: capture date 1, camera 2, GPS 4 (`keeper.DATE`, ...)
+    reference: bool = False  # under a `reference:` folder
+
+
+@dataclass(frozen=True)
+class Group:
+    """The copies of one photo: its members, its keeper (the best copy, as last decided) and the
+    copy the user chose to keep instead, if they did."""
+
+    id: int
+    keeper_id: int | None
+    chosen_id: int | None
+    members: list[Member]
+    unread: list[int]  # members whose header (format, metadata) has not been read yet
 
 
 Status = Literal["unreviewed", "seen", "not-duplicate", "all"]
@@ -111,9 +138,26 @@ class Catalog(Protocol):
     def fingerprints(self, key: str) -> tuple[np.ndarray, list[bytes]]:
         """Every file id with a fingerprint of `key`, and those fingerprints."""
 
-    def record_pair(self, file_id: int, match_id: int, match: Match) -> bool:
+    def record_pair(self, file_id: int, match_id: int, match: Match, tell: bool = True) -> bool:
         """Remember a pair; False when it was known already (and so must not be reported again).
-        A new pair's notice is written with it, in the same transaction."""
+        A new pair's notice is written with it, in the same transaction (none if not `tell`)."""
+
+    def group_of(self, file_id: int) -> int | None: ...
+
+    def group(self, group_id: int) -> Group | None: ...
+
+    def groups(self) -> list[int]:
+        """Every group's id, oldest first."""
+
+    def save_group(self, group_id: int | None, member_ids: Sequence[int], keeper_id: int | None,
+                   chosen_id: int | None) -> int:
+        """Make a group (None) or change one: exactly these members, this keeper and choice."""
+
+    def drop_group(self, group_id: int) -> None:
+        """A group of fewer than two files is no group: its last member leaves it."""
+
+    def put_header(self, file_id: int, format: str | None, meta: int) -> None:
+        """What a file's header says: its format and metadata (`Member`)."""
 
     def pairs(self) -> Iterator[Match]: ...
 

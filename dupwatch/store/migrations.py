@@ -137,4 +137,22 @@ MIGRATIONS: list[str] = [
         SELECT file_id, method, data FROM fingerprints WHERE length(data) > 16;
     DROP TABLE fingerprints;
     """,
+    # 7: groups. Every file found to duplicate another belongs to one group, the copies of one
+    # photo; the group names its keeper (the best copy) and the copy the user chose, if any. A
+    # file's format and metadata, read from its header when it joins a group, rank its copies.
+    # A notice names the group and its keeper as they were when it was found.
+    """
+    CREATE TABLE groups (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        keeper_id  INTEGER,
+        chosen_id  INTEGER,
+        created_at REAL NOT NULL
+    );
+    ALTER TABLE files ADD COLUMN grp    INTEGER;  -- groups.id; a group is dropped by its last member
+    ALTER TABLE files ADD COLUMN format TEXT;
+    ALTER TABLE files ADD COLUMN meta   INTEGER;
+    CREATE INDEX files_group ON files (grp) WHERE grp IS NOT NULL;
+    ALTER TABLE notices ADD COLUMN grp  INTEGER;
+    ALTER TABLE notices ADD COLUMN keep TEXT;
+    """,
 ]

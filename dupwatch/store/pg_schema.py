@@ -115,4 +115,20 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (host, path)
     );
     """,
+    # 2: groups, as the SQLite store's seventh step: the copies of one photo, their keeper and
+    # the copy the user chose; a file's format and metadata; a notice's group and keeper.
+    """
+    CREATE TABLE groups (
+        id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        keeper_id  bigint,
+        chosen_id  bigint,
+        created_at double precision NOT NULL
+    );
+    ALTER TABLE files ADD COLUMN grp    bigint REFERENCES groups (id) ON DELETE SET NULL;
+    ALTER TABLE files ADD COLUMN format text;
+    ALTER TABLE files ADD COLUMN meta   integer;
+    CREATE INDEX files_group ON files (grp) WHERE grp IS NOT NULL;
+    ALTER TABLE notices ADD COLUMN grp  bigint;
+    ALTER TABLE notices ADD COLUMN keep text;
+    """,
 ]

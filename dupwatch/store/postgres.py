@@ -32,7 +32,7 @@ from psycopg.rows import DictRow, dict_row
 from dupwatch.errors import DupwatchError
 from dupwatch.record import Match, Notice, Photo
 from dupwatch.store import names
-from dupwatch.store.base import FileView, Known, Reviewed, ReviewFilter, Trouble
+from dupwatch.store.base import FileView, Group, Known, Member, Reviewed, ReviewFilter, Trouble
 from dupwatch.store.pg_schema import DELIVERY_LOCK, MIGRATE_LOCK, MIGRATIONS, NOTICES_LOCK
 from dupwatch.store.sql import review_where
 from dupwatch.store.sqlite import BATCH_FILES, BATCH_SECONDS
@@ -227,7 +227,8 @@ class PostgresStore:
         file_id = int(row["id"])
         self._execute(
             "UPDATE files SET size = %s, mtime_ns = %s, dev = %s, ino = %s, content_hash = %s,"
-            " width = %s, height = %s, plan = %s, indexed_at = %s, turned = %s WHERE id = %s",
+            " width = %s, height = %s, plan = %s, indexed_at = %s, turned = %s, format = NULL, meta = NULL"
+            " WHERE id = %s",
             (*values, file_id))
         self._execute("DELETE FROM fingerprints WHERE file_id = %s", (file_id,))
         if bytes(row["content_hash"]) != photo.content_hash:
@@ -303,7 +304,7 @@ class PostgresStore:
         ids = np.fromiter((r["file_id"] for r in rows), dtype=np.int64, count=len(rows))
         return ids, [bytes(r["data"]) for r in rows]
 
-    def record_pair(self, file_id: int, match_id: int, match: Match) -> bool:
+    def record_pair(self, file_id: int, match_id: int, match: Match, tell: bool = True) -> bool:
         """Remember a pair; False when it was known already, in either direction. A new pair's
         notice is written with it, in the same transaction."""
         self._write()
@@ -318,15 +319,62 @@ class PostgresStore:
             (file_id, match_id, match.kind, match.method, match.score, match.distance, now))
         if row is None:
             return False
+        if not tell:
+            return True
         geometry = None if match.geometry is None else json.dumps(match.geometry)
         self._execute(
             "INSERT INTO notices (host, found_at, path, match, kind, method, score, distance, transform,"
-            " geometry, turned, file_id, match_id, path_hash, match_hash) VALUES (%s, %s, %s, %s, %s,"
-            " %s, %s, %s, %s, %s, %s, %s, %s, (SELECT content_hash FROM files WHERE id = %s),"
+            " geometry, turned, grp, keep, file_id, match_id, path_hash, match_hash) VALUES (%s, %s, %s,"
+            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, (SELECT content_hash FROM files WHERE id = %s),"
             " (SELECT content_hash FROM files WHERE id = %s))",
             (self.host, now, match.path, match.match, match.kind, match.method, match.score, match.distance,
-             match.transform, geometry, match.turned, file_id, match_id, file_id, match_id))
+             match.transform, geometry, match.turned, match.group, match.keep, file_id, match_id, file_id,
+             match_id))
         return True
+
+    # -- groups: of every host's files ---------------------------------------------------------
+
+    def group_of(self, file_id: int) -> int | None:
+        row = self._one("SELECT grp FROM files WHERE id = %s", (file_id,))
+        return None if row is None or row["grp"] is None else int(row["grp"])
+
+    def group(self, group_id: int) -> Group | None:
+        row = self._one("SELECT keeper_id, chosen_id FROM groups WHERE id = %s", (group_id,))
+        if row is None:
+            return None
+        rows = self._all("SELECT id, host, path, width, height, size, mtime_ns, format, meta FROM files"
+                         " WHERE grp = %s ORDER BY id", (group_id,))
+        members = [Member(r["id"], self._named(r["host"], r["path"]), r["width"], r["height"], r["size"],
+                          r["mtime_ns"], r["format"], r["meta"] or 0) for r in rows]
+        unread = [r["id"] for r in rows if r["meta"] is None]
+        return Group(group_id, row["keeper_id"], row["chosen_id"], members, unread)
+
+    def groups(self) -> list[int]:
+        return [int(r["id"]) for r in self._all("SELECT id FROM groups ORDER BY id")]
+
+    def save_group(self, group_id: int | None, member_ids: Sequence[int], keeper_id: int | None,
+                   chosen_id: int | None) -> int:
+        self._write()
+        if group_id is None:
+            row = self._one("INSERT INTO groups (keeper_id, chosen_id, created_at) VALUES (%s, %s, %s)"
+                            " RETURNING id", (keeper_id, chosen_id, time.time()))
+            assert row is not None
+            group_id = int(row["id"])
+        else:
+            self._execute("UPDATE groups SET keeper_id = %s, chosen_id = %s WHERE id = %s",
+                          (keeper_id, chosen_id, group_id))
+            self._execute("UPDATE files SET grp = NULL WHERE grp = %s", (group_id,))
+        self._execute("UPDATE files SET grp = %s WHERE id = ANY(%s)", (group_id, list(member_ids)))
+        return group_id
+
+    def drop_group(self, group_id: int) -> None:
+        self._write()
+        self._execute("UPDATE files SET grp = NULL WHERE grp = %s", (group_id,))
+        self._execute("DELETE FROM groups WHERE id = %s", (group_id,))
+
+    def put_header(self, file_id: int, format: str | None, meta: int) -> None:
+        self._write()
+        self._execute("UPDATE files SET format = %s, meta = %s WHERE id = %s", (format, meta, file_id))
 
     def pairs(self) -> Iterator[Match]:
         rows = self._all(
@@ -451,7 +499,7 @@ class PostgresStore:
 
 
 NOTICE = ("n.id, n.found_at, n.path, n.match, n.kind, n.method, n.score, n.distance, n.transform, n.geometry,"
-          " n.turned")
+          " n.turned, n.grp, n.keep")
 FILE = ("{t}.id AS {t}_id, {t}.host AS {t}_host, {t}.path AS {t}_path, {t}.size AS {t}_size,"
         " {t}.mtime_ns AS {t}_mtime_ns, {t}.width AS {t}_width, {t}.height AS {t}_height,"
         " {t}.content_hash AS {t}_content_hash")
@@ -475,4 +523,4 @@ def _notice(row: DictRow) -> Notice:
     geometry = None if row["geometry"] is None else json.loads(row["geometry"])
     return Notice(int(row["id"]), row["found_at"],
                   Match(row["path"], row["match"], row["kind"], row["method"], row["score"], row["distance"],
-                        row["transform"], geometry, row["turned"]))
+                        row["transform"], geometry, row["turned"], row["grp"], row["keep"]))

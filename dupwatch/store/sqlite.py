@@ -23,7 +23,7 @@ import numpy as np
 from dupwatch.errors import DupwatchError
 from dupwatch.record import Match, Notice, Photo
 from dupwatch.store import names
-from dupwatch.store.base import FileView, Known, Reviewed, ReviewFilter, Trouble
+from dupwatch.store.base import FileView, Group, Known, Member, Reviewed, ReviewFilter, Trouble
 from dupwatch.store.migrations import MIGRATIONS
 from dupwatch.store.sql import review_where
 
@@ -194,8 +194,8 @@ class SqliteStore:
             file_id = int(row[0])
             self._db.execute(
                 "UPDATE files SET path = ?, size = ?, mtime_ns = ?, dev = ?, ino = ?,"
-                " content_hash = ?, width = ?, height = ?, plan = ?, indexed_at = ?, turned = ?"
-                " WHERE id = ?",
+                " content_hash = ?, width = ?, height = ?, plan = ?, indexed_at = ?, turned = ?,"
+                " format = NULL, meta = NULL WHERE id = ?",
                 (*values, file_id),
             )
             self._db.execute("DELETE FROM hashes WHERE file_id = ?", (file_id,))
@@ -278,7 +278,7 @@ class SqliteStore:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         return ids, [r[1] for r in rows]
 
-    def record_pair(self, file_id: int, match_id: int, match: Match) -> bool:
+    def record_pair(self, file_id: int, match_id: int, match: Match, tell: bool = True) -> bool:
         self._write()
         now = time.time()
         # A pair is known in either direction: a touched original re-indexed after its copy
@@ -292,16 +292,62 @@ class SqliteStore:
         )
         if cur.rowcount != 1:
             return False
+        if not tell:
+            return True
         geometry = None if match.geometry is None else json.dumps(match.geometry)
         self._db.execute(
             "INSERT INTO notices (found_at, path, match, kind, method, score, distance, transform,"
-            " geometry, turned, file_id, match_id, path_hash, match_hash) VALUES (?, ?, ?, ?, ?, ?, ?,"
-            " ?, ?, ?, ?, ?, (SELECT content_hash FROM files WHERE id = ?),"
+            " geometry, turned, grp, keep, file_id, match_id, path_hash, match_hash) VALUES (?, ?, ?,"
+            " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT content_hash FROM files WHERE id = ?),"
             " (SELECT content_hash FROM files WHERE id = ?))",
             (now, match.path, match.match, match.kind, match.method, match.score, match.distance,
-             match.transform, geometry, match.turned, file_id, match_id, file_id, match_id),
+             match.transform, geometry, match.turned, match.group, match.keep, file_id, match_id,
+             file_id, match_id),
         )
         return True
+
+    # -- groups ---------------------------------------------------------------------------------
+
+    def group_of(self, file_id: int) -> int | None:
+        row = self._db.execute("SELECT grp FROM files WHERE id = ?", (file_id,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def group(self, group_id: int) -> Group | None:
+        row = self._db.execute("SELECT keeper_id, chosen_id FROM groups WHERE id = ?", (group_id,)).fetchone()
+        if row is None:
+            return None
+        rows = self._db.execute(
+            "SELECT id, path, width, height, size, mtime_ns, format, meta FROM files WHERE grp = ?"
+            " ORDER BY id", (group_id,)).fetchall()
+        members = [Member(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7] or 0) for r in rows]
+        unread = [r[0] for r in rows if r[7] is None]
+        return Group(group_id, row[0], row[1], members, unread)
+
+    def groups(self) -> list[int]:
+        return [r[0] for r in self._db.execute("SELECT id FROM groups ORDER BY id").fetchall()]
+
+    def save_group(self, group_id: int | None, member_ids: Sequence[int], keeper_id: int | None,
+                   chosen_id: int | None) -> int:
+        self._write()
+        if group_id is None:
+            cur = self._db.execute("INSERT INTO groups (keeper_id, chosen_id, created_at) VALUES (?, ?, ?)",
+                                   (keeper_id, chosen_id, time.time()))
+            group_id = int(cur.lastrowid or 0)
+        else:
+            self._db.execute("UPDATE groups SET keeper_id = ?, chosen_id = ? WHERE id = ?",
+                             (keeper_id, chosen_id, group_id))
+            self._db.execute("UPDATE files SET grp = NULL WHERE grp = ?", (group_id,))
+        self._db.executemany("UPDATE files SET grp = ? WHERE id = ?", [(group_id, i) for i in member_ids])
+        return group_id
+
+    def drop_group(self, group_id: int) -> None:
+        self._write()
+        self._db.execute("UPDATE files SET grp = NULL WHERE grp = ?", (group_id,))
+        self._db.execute("DELETE FROM groups WHERE id = ?", (group_id,))
+
+    def put_header(self, file_id: int, format: str | None, meta: int) -> None:
+        self._write()
+        self._db.execute("UPDATE files SET format = ?, meta = ? WHERE id = ?", (format, meta, file_id))
 
     def pairs(self) -> Iterator[Match]:
         rows = self._db.execute(
@@ -488,7 +534,7 @@ def _integrity(db: sqlite3.Connection, pragma: str) -> list[str]:
 
 
 NOTICE = ("n.id, n.found_at, n.path, n.match, n.kind, n.method, n.score, n.distance, n.transform, n.geometry,"
-          " n.turned")
+          " n.turned, n.grp, n.keep")
 FILE = "{t}.id, {t}.path, {t}.size, {t}.mtime_ns, {t}.width, {t}.height, {t}.content_hash"
 NOT_DUPLICATE = ("EXISTS (SELECT 1 FROM not_duplicates d WHERE d.low = min(n.path_hash, n.match_hash)"
                  " AND d.high = max(n.path_hash, n.match_hash))")
@@ -509,7 +555,7 @@ STATUS = {
 def _notice(row: Any) -> Notice:
     geometry = None if row[9] is None else json.loads(row[9])
     return Notice(row[0], row[1], Match(row[2], row[3], row[4], row[5], row[6], row[7], row[8], geometry,
-                                        row[10]))
+                                        row[10], row[11], row[12]))
 
 
 def _file(row: Any, path: str) -> FileView:

@@ -1,0 +1,134 @@
+"""Which copy of a photo to keep: the group's members compared by a documented order.
+
+A group is every file found to be the same photo (exact copies and near-duplicates, connected).
+Its keeper is the best copy by `groups.keep`, an ordered list of criteria: the first criterion
+on which two files differ decides between them. A file in a `reference:` folder always wins, and
+the user's own choice ("keep this one instead") overrides the order. The last word is the path,
+so the keeper depends on the files alone, never on the order in which they arrived.
+
+What a criterion needs beyond the catalog (the file's format, its metadata) is read from the
+file's header when a group forms: no pixel is decoded, and a file that cannot be read (gone, on
+another host, not a regular file) simply has no format and no metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Callable, Sequence
+
+from dupwatch import raw
+from dupwatch.store.base import Member
+
+# Formats that keep every pixel as it was: a PNG export of a photo beats its JPEG at equal size.
+LOSSLESS = frozenset({"PNG", "TIFF", "BMP", "RAW", "WEBP-LOSSLESS", "QOI", "PPM"})
+# Formats cameras and phones write: the original of a photo, rather than a web re-encode.
+CAMERA = frozenset({"JPEG", "MPO", "HEIF", "HEIC", "RAW", "TIFF"})
+
+DATE, CAMERA_MODEL, GPS = 1, 2, 4  # the metadata a copy may have kept: `Member.meta`'s bits
+_EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
+_DATE_TAGS = (36867, 36868, 306)  # DateTimeOriginal, DateTimeDigitized, DateTime
+_MAKE, _MODEL = 271, 272
+HEADER_BYTES = 64 << 20  # a header needing more than this to parse is not read
+
+
+def _metadata_count(m: Member) -> int:
+    return bin(m.meta).count("1")
+
+
+# Each criterion gives a value where more is better.
+CRITERIA: dict[str, Callable[[Member], float]] = {
+    "pixels": lambda m: m.width * m.height,
+    "lossless": lambda m: m.format in LOSSLESS,
+    "original-format": lambda m: m.format in CAMERA,
+    "size": lambda m: m.size,
+    "metadata": _metadata_count,
+    "oldest": lambda m: -m.mtime_ns,
+    "newest": lambda m: m.mtime_ns,
+}
+DEFAULT_ORDER = ("pixels", "lossless", "original-format", "size", "metadata", "oldest")
+WHY = {
+    "reference": "in a reference folder",
+    "chosen": "chosen by you",
+    "pixels": "more pixels",
+    "lossless": "lossless",
+    "original-format": "the original's format",
+    "size": "larger file",
+    "metadata": "richer metadata",
+    "oldest": "oldest",
+    "newest": "newest",
+    "path": "first by name",
+}
+
+
+def _key(m: Member, order: Sequence[str]) -> tuple[object, ...]:
+    # Sorted ascending: negate "more is better"; the path last, the shorter and lower first.
+    return (not m.reference, *(-CRITERIA[c](m) for c in order), len(m.path), m.path)
+
+
+def ranked(members: Sequence[Member], order: Sequence[str] = DEFAULT_ORDER) -> list[Member]:
+    """The members best first."""
+    return sorted(members, key=lambda m: _key(m, order))
+
+
+def why(keeper: Member, runner_up: Member | None, order: Sequence[str] = DEFAULT_ORDER) -> str:
+    """The first criterion on which the keeper beat the next best copy, in words."""
+    if runner_up is None:
+        return "the only copy"
+    if keeper.reference != runner_up.reference:
+        return WHY["reference"]
+    for c in order:
+        if CRITERIA[c](keeper) != CRITERIA[c](runner_up):
+            return WHY[c]
+    return WHY["path"]
+
+
+def read_header(path: str) -> tuple[str | None, int]:
+    """A file's format and which metadata it carries, from its header; (None, 0) when it cannot
+    be read as an image (gone, another host's, not a regular file, not an image)."""
+    if not path.startswith("/"):
+        return None, 0
+    if raw.is_raw(path):
+        return "RAW", DATE | CAMERA_MODEL
+    try:
+        # O_NONBLOCK: a FIFO put where the photo was must not hang the one ingesting thread.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None, 0
+    with open(fd, "rb", closefd=True) as f:
+        try:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return None, 0
+            return _header(f)
+        except Exception:  # any malformed header: the file just has no format
+            return None, 0
+
+
+def _header(f: object) -> tuple[str | None, int]:
+    from PIL import Image
+
+    with Image.open(f) as im:  # type: ignore[arg-type]
+        fmt = im.format
+        if fmt == "WEBP":
+            fmt = "WEBP-LOSSLESS" if _webp_lossless(im) else "WEBP"
+        meta = 0
+        with contextlib.suppress(Exception):
+            exif = im.getexif()
+            sub = exif.get_ifd(_EXIF_IFD)
+            if any(t in sub or t in exif for t in _DATE_TAGS):
+                meta |= DATE
+            if exif.get(_MAKE) or exif.get(_MODEL):
+                meta |= CAMERA_MODEL
+            if exif.get_ifd(_GPS_IFD):
+                meta |= GPS
+        return fmt, meta
+
+
+def _webp_lossless(im: object) -> bool:
+    fp = getattr(im, "fp", None)
+    if fp is None:
+        return False
+    fp.seek(12)
+    return bool(fp.read(4) == b"VP8L")
