@@ -27,11 +27,11 @@ PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycl
           "hubble_deep_field.jpg", "retina.jpg", "camera.png")
 
 
-# Takes a cache back from schema 6 to 5: fingerprints in one WITHOUT ROWID table (for tests that
-# make a cache as an earlier release left it).
-# Undoes schema step 7 (groups), as a cache of the release before it was.
+# Take a cache back to what an earlier release left (for tests of the migrations): from schema 7
+# to 6 (no groups), and from 6 to 5 (fingerprints in one WITHOUT ROWID table).
 BEFORE_SCHEMA_7 = """
     DROP INDEX files_group;
+    DROP INDEX notices_hashes;
     ALTER TABLE files DROP COLUMN grp;
     ALTER TABLE files DROP COLUMN format;
     ALTER TABLE files DROP COLUMN meta;
@@ -39,7 +39,7 @@ BEFORE_SCHEMA_7 = """
     ALTER TABLE notices DROP COLUMN keep;
     DROP TABLE groups;
 """
-BEFORE_SCHEMA_6 = BEFORE_SCHEMA_7 + """;
+UNDO_STEP_6 = """;
     CREATE TABLE fingerprints (
         file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
         method  TEXT    NOT NULL,
@@ -52,6 +52,7 @@ BEFORE_SCHEMA_6 = BEFORE_SCHEMA_7 + """;
     DROP TABLE hashes;
     DROP TABLE grids;
 """
+BEFORE_SCHEMA_6 = BEFORE_SCHEMA_7 + UNDO_STEP_6
 
 
 @pytest.fixture(scope="session")

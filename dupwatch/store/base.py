@@ -139,8 +139,10 @@ class Catalog(Protocol):
         """Every file id with a fingerprint of `key`, and those fingerprints."""
 
     def record_pair(self, file_id: int, match_id: int, match: Match, tell: bool = True) -> bool:
-        """Remember a pair; False when it was known already (and so must not be reported again).
-        A new pair's notice is written with it, in the same transaction (none if not `tell`)."""
+        """Remember a pair; True when it is new and to be told: its notice is written with it, in
+        the same transaction. Without `tell`, no notice. False when the pair was known already, or
+        a notice about these two contents was written before (at other paths, before a file was
+        forgotten and found again): a pair is told once."""
 
     def group_of(self, file_id: int) -> int | None: ...
 

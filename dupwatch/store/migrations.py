@@ -154,5 +154,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX files_group ON files (grp) WHERE grp IS NOT NULL;
     ALTER TABLE notices ADD COLUMN grp  INTEGER;
     ALTER TABLE notices ADD COLUMN keep TEXT;
+    -- A pair of contents is told once, whatever became of its files since (forgotten, indexed again).
+    CREATE INDEX notices_hashes ON notices (min(path_hash, match_hash), max(path_hash, match_hash));
     """,
 ]

@@ -321,15 +321,18 @@ class PostgresStore:
             return False
         if not tell:
             return True
+        hashes = [self.content_hash(file_id), self.content_hash(match_id)]
+        low, high = sorted(h or b"" for h in hashes)
+        told = (match.path, match.match, match.match, match.path)
+        if self._one(TOLD, (low, high, low != high, *told)):
+            return False  # told before, about these two contents
         geometry = None if match.geometry is None else json.dumps(match.geometry)
         self._execute(
             "INSERT INTO notices (host, found_at, path, match, kind, method, score, distance, transform,"
-            " geometry, turned, grp, keep, file_id, match_id, path_hash, match_hash) VALUES (%s, %s, %s,"
-            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, (SELECT content_hash FROM files WHERE id = %s),"
-            " (SELECT content_hash FROM files WHERE id = %s))",
+            " geometry, turned, grp, keep, file_id, match_id, path_hash, match_hash)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (self.host, now, match.path, match.match, match.kind, match.method, match.score, match.distance,
-             match.transform, geometry, match.turned, match.group, match.keep, file_id, match_id, file_id,
-             match_id))
+             match.transform, geometry, match.turned, match.group, match.keep, file_id, match_id, *hashes))
         return True
 
     # -- groups: of every host's files ---------------------------------------------------------
@@ -517,6 +520,13 @@ STATUS = {
     "not-duplicate": NOT_DUPLICATE,
     "all": "TRUE",
 }
+
+# A notice told before about the same two contents (low, high): a pair is told once, whatever
+# became of its files since (forgotten and found again, moved while nobody watched). Exact copies
+# share one content, so for them it is the same two paths.
+TOLD = ("SELECT 1 FROM notices n WHERE least(path_hash, match_hash) = %s"
+        " AND greatest(path_hash, match_hash) = %s"
+        " AND (%s OR (path = %s AND n.match = %s) OR (path = %s AND n.match = %s)) LIMIT 1")
 
 
 def _notice(row: DictRow) -> Notice:

@@ -294,15 +294,18 @@ class SqliteStore:
             return False
         if not tell:
             return True
+        hashes = [self.content_hash(file_id), self.content_hash(match_id)]
+        low, high = sorted(h or b"" for h in hashes)
+        told = (match.path, match.match, match.match, match.path)
+        if self._db.execute(TOLD, (low, high, low != high, *told)).fetchone():
+            return False  # told before, about these two contents
         geometry = None if match.geometry is None else json.dumps(match.geometry)
         self._db.execute(
             "INSERT INTO notices (found_at, path, match, kind, method, score, distance, transform,"
-            " geometry, turned, grp, keep, file_id, match_id, path_hash, match_hash) VALUES (?, ?, ?,"
-            " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT content_hash FROM files WHERE id = ?),"
-            " (SELECT content_hash FROM files WHERE id = ?))",
+            " geometry, turned, grp, keep, file_id, match_id, path_hash, match_hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (now, match.path, match.match, match.kind, match.method, match.score, match.distance,
-             match.transform, geometry, match.turned, match.group, match.keep, file_id, match_id,
-             file_id, match_id),
+             match.transform, geometry, match.turned, match.group, match.keep, file_id, match_id, *hashes),
         )
         return True
 
@@ -550,6 +553,12 @@ STATUS = {
     "not-duplicate": NOT_DUPLICATE,
     "all": "1",
 }
+
+# A notice told before about the same two contents (low, high): a pair is told once, whatever
+# became of its files since (forgotten and found again, moved while nobody watched). Exact copies
+# share one content, so for them it is the same two paths.
+TOLD = ("SELECT 1 FROM notices n WHERE min(path_hash, match_hash) = ? AND max(path_hash, match_hash) = ?"
+        " AND (? OR (path = ? AND n.match = ?) OR (path = ? AND n.match = ?)) LIMIT 1")
 
 
 def _notice(row: Any) -> Notice:
