@@ -429,7 +429,7 @@ def capture_agreement(a: np.ndarray, b: np.ndarray, carry: np.ndarray,
 CAPTURE_QUANTILE = 0.2  # an overlay (a caption, a sticker, a logo) may cover this share of blocks
 # The correlation that share of the textured blocks must reach or pass. Measured on the shared
 # photos' edits and on other captures (a stereo pair, pages of one document, one app's
-# screenshots): see README, "Same capture".
+# screenshots): see docs/methods.md, "Same capture".
 MIN_CAPTURE = 0.75
 # The most an edit's inliers stray from its homography (median, pixels at SIDE). Measured on the
 # shared photos' edits: the screenshot's photo and the 25 % resize stray most; other shots of a
