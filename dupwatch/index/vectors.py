@@ -22,11 +22,11 @@ import numpy as np
 
 log = logging.getLogger("dupwatch")
 
-# Up to this many rows `auto` scans with numpy; above it, usearch. Measured at 1280 dimensions
-# (`benchmarks/vectors.py`): a numpy query took 46 ms mean (p99 52) at 50,000 rows and 82 ms
-# (p99 136) at 100,000, about 1 ns a value; usearch took 11 and 16 ms, but only after building
-# its graph, 32 s and 59 s, where numpy takes the store's rows as they are in under a second.
-# So numpy up to where it meets the 50 ms target, and nothing to build before that.
+# Up to this many rows `auto` scans with numpy; above it, usearch. An exact numpy query grows
+# with the rows and passes the 50 ms target about here (`benchmarks/vectors.py`; figures:
+# docs/benchmarks.md, "CNN and robust mode"); usearch answers faster, but only after building its
+# graph, where numpy takes the store's rows as they are. So numpy up to that target, and nothing
+# to build before it.
 NUMPY_MAX_ROWS = 50_000
 
 _EMPTY = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))

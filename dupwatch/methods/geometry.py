@@ -43,9 +43,9 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 # Keypoints are found with the photo at DETECT pixels on its long side and their positions kept
-# in a frame of SIDE: measured on the shared photos, 500 px found every 60 % crop, 25° turn and
-# perspective copy that 640 px did, at half the CPU (44 against 76 ms a photo), and a
-# 12-megapixel JPEG then draft-decodes at 1/8 as the other methods need.
+# in a frame of SIDE: on the shared photos, 500 px found every hard copy (crops, turns,
+# perspective) that 640 px did, for less CPU, and a 12-megapixel JPEG then draft-decodes at 1/8
+# as the other methods need (figures: docs/methods.md, "Why SIFT, and at 500 px").
 DETECT = 500
 SIDE = 640
 FEATURES = 400  # strongest keypoints kept
@@ -60,8 +60,8 @@ MAX_SHEAR = 3.0  # ratio of the affine part's singular values
 MAX_PERSPECTIVE = 0.002  # |h31|, |h32| at SIDE: a tilt, not a projection to infinity
 
 MIN_SPREAD = 0.15  # inliers along one line (an edge) do not pin down a plane: minor/major axis
-# Measured on the shared photos: 60 % crops, 25° turns and perspective ≥ 0.38; the halves of
-# a symmetric façade 0.13, of other repetitive scenes less (benchmarks/geometry.py).
+# Between what true copies reach (crops, turns, perspective) and what the halves of a symmetric
+# façade or another repetitive scene reach (benchmarks/geometry.py; figures: docs/methods.md).
 MIN_DENSITY = 0.25
 FLAT_VARIANCE = 4.0  # grey levels², over 7×7 pixels: a fill, not texture
 FLAT_SIDE = 15  # pixels: the smallest flat square that counts as a fill
@@ -429,7 +429,7 @@ def capture_agreement(a: np.ndarray, b: np.ndarray, carry: np.ndarray,
 CAPTURE_QUANTILE = 0.2  # an overlay (a caption, a sticker, a logo) may cover this share of blocks
 # The correlation that share of the textured blocks must reach or pass. Measured on the shared
 # photos' edits and on other captures (a stereo pair, pages of one document, one app's
-# screenshots): see README, "Same capture".
+# screenshots): see docs/methods.md, "Same capture".
 MIN_CAPTURE = 0.75
 # The most an edit's inliers stray from its homography (median, pixels at SIDE). Measured on the
 # shared photos' edits: the screenshot's photo and the 25 % resize stray most; other shots of a
