@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import os
 import re
 import sqlite3
 import sys
@@ -30,6 +31,7 @@ from dupwatch.report import (
     duplicate_text,
     geometry_text,
     json_line,
+    plural,
     shown,
     skipped_text,
     table,
@@ -132,6 +134,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("ids", nargs="+", type=int, metavar="ID", help="notice ids (`dupwatch notices --json`)")
     p.add_argument("--undo", action="store_true", help="show them again")
     p.set_defaults(run=seen)
+
+    p = sub.add_parser("groups", parents=[common, cached],
+                       help="every group of copies of one photo: its files, the one to keep and why")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="one JSON object per group on stdout")
+    form.add_argument("--csv", action="store_true", help="one CSV row per file on stdout")
+    p.set_defaults(run=groups)
+
+    p = sub.add_parser("keep", parents=[common, cached],
+                       help="keep this copy of its group instead of the one dupwatch chose")
+    p.add_argument("path", metavar="PATH", help="an indexed file that belongs to a group")
+    p.set_defaults(run=keep)
+
+    p = sub.add_parser("forget", parents=[common, cached],
+                       help="drop files or folders from the cache (the files themselves are not touched)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="indexed files, or folders (all under them)")
+    p.set_defaults(run=forget)
 
     p = sub.add_parser("check", parents=[common, cached],
                        help="check the cache for damage (exit 0 ok, 1 damaged) and say how to rebuild it")
@@ -368,6 +387,85 @@ def seen(args: argparse.Namespace) -> ExitCode:
         store.close()
     if missing:
         raise DupwatchError(f"no notice {', '.join(map(str, missing))} in the cache")
+    return ExitCode.OK
+
+
+def groups(args: argparse.Namespace) -> ExitCode:
+    import csv
+    import json
+
+    from dupwatch.library import Library
+
+    config = _config(args)
+    store = open_store(config.cache)
+    try:
+        library = Library(store, [], config.reference_roots(), config.groups.keep)
+        found = [k for group_id in store.groups() if (k := library.keeping(group_id)) is not None]
+        library.commit()  # the headers read for the order, so that they are read once
+    finally:
+        store.close()
+    writer = csv.writer(sys.stdout) if args.csv else None
+    if writer is not None:
+        writer.writerow(["group", "role", "path", "width", "height", "bytes", "format", "why"])
+    for k in found:
+        rows = [("keep" if i == 0 else "copy", m) for i, m in enumerate(k.members)]
+        if writer is not None:
+            for role, m in rows:
+                writer.writerow([k.id, role, m.path, m.width, m.height, m.size, m.format or "",
+                                 k.why if role == "keep" else ""])
+        elif args.json:
+            print(json.dumps({"group": k.id, "keep": k.members[0].path, "why": k.why, "files": [
+                {"path": m.path, "role": role, "width": m.width, "height": m.height, "bytes": m.size,
+                 "format": m.format} for role, m in rows]}))
+        else:
+            best = k.members[0].path
+            print(f"group {k.id}: {plural(len(k.members), 'file')}, keep {shown(best)} ({k.why})")
+            for role, m in rows:
+                print(f"  {role}  {shown(m.path)}  {m.width}×{m.height} {m.format or '?'}"
+                      f" {m.size / 1000:,.0f} KB")
+    if not found and not args.json and writer is None:
+        print("no groups: no duplicates found yet")
+    return ExitCode.OK
+
+
+def keep(args: argparse.Namespace) -> ExitCode:
+    from dupwatch.library import Library
+
+    config = _config(args)
+    path = str(Path(args.path).absolute())
+    store = open_store(config.cache)
+    try:
+        known = store.get(path)
+        if known is None:
+            raise DupwatchError(f"{shown(path)}: not in the cache (scan it first)")
+        changed = Library(store, [], config.reference_roots(), config.groups.keep).choose(known.id)
+    finally:
+        store.close()
+    if changed is None:
+        raise DupwatchError(f"{shown(path)}: no duplicate of it was found: nothing to keep it over")
+    old, new = changed
+    print(f"keep {shown(new)}" + (f" instead of {shown(old)}" if old != new else " (already the one kept)"))
+    return ExitCode.OK
+
+
+def forget(args: argparse.Namespace) -> ExitCode:
+    config = _config(args)
+    store = open_store(config.cache)
+    pipeline = Pipeline(config, store)  # its searches, so that they and the cache stay in step
+    forgotten = 0
+    try:
+        for given in args.paths:
+            path = os.path.abspath(given)
+            under = [path] if store.get(path) is not None else list(store.paths_under(path))
+            if not under:
+                print(f"{shown(path)}: not in the cache", file=sys.stderr)
+            for p in under:
+                forgotten += pipeline.library.forget(p)
+        pipeline.library.commit()
+    finally:
+        pipeline.close()
+        store.close()
+    print(f"forgot {plural(forgotten, 'file')}; their duplicates are not told again at the next scan")
     return ExitCode.OK
 
 

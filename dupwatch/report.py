@@ -75,7 +75,12 @@ def duplicate_text(event: Duplicate) -> str:
         how += f", {turned}"
     if m.turned is not None:
         how += f", {canvas_text(m.turned)}"
-    return f"{shown(m.path)}\n    duplicates {shown(m.match)}  ({how})"
+    if m.better():
+        return f"{shown(m.path)}\n    a better version of {shown(m.match)}  ({how}); keep the new one"
+    text = f"{shown(m.path)}\n    duplicates {shown(m.match)}  ({how})"
+    if m.keep is not None and m.keep != m.match:
+        text += f"\n    keep {shown(m.keep)}"
+    return text
 
 
 def canvas_text(turned: float) -> str:
@@ -155,3 +160,8 @@ def table(rows: list[list[str]], out: TextIO) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+def plural(n: int, word: str) -> str:
+    """"1 file", "2 files"."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")

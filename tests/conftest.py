@@ -32,6 +32,7 @@ PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycl
 BEFORE_SCHEMA_7 = """
     DROP INDEX files_group;
     DROP INDEX notices_hashes;
+    DROP INDEX notices_group;
     ALTER TABLE files DROP COLUMN grp;
     ALTER TABLE files DROP COLUMN format;
     ALTER TABLE files DROP COLUMN meta;

@@ -156,5 +156,6 @@ MIGRATIONS: list[str] = [
     ALTER TABLE notices ADD COLUMN keep TEXT;
     -- A pair of contents is told once, whatever became of its files since (forgotten, indexed again).
     CREATE INDEX notices_hashes ON notices (min(path_hash, match_hash), max(path_hash, match_hash));
+    CREATE INDEX notices_group ON notices (grp) WHERE grp IS NOT NULL;
     """,
 ]

@@ -130,5 +130,6 @@ MIGRATIONS: list[str] = [
     CREATE INDEX files_group ON files (grp) WHERE grp IS NOT NULL;
     ALTER TABLE notices ADD COLUMN grp  bigint;
     ALTER TABLE notices ADD COLUMN keep text;
+    CREATE INDEX notices_group ON notices (grp) WHERE grp IS NOT NULL;
     """,
 ]

@@ -1,0 +1,181 @@
+"""Groups and the copy to keep: the copies of one photo are one group whatever the order they
+land in, its keeper is the same best copy, and each copy is told against that keeper (real
+photos, a real SQLite cache, the real pipeline)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from dupwatch import keeper
+from dupwatch.config import CacheConfig, Config
+from dupwatch.pipeline import Duplicate, Pipeline
+from dupwatch.record import Match
+from dupwatch.store import open_store
+from tests.conftest import SAMPLES, open_rgb, run
+
+
+def five_versions(folder: Path) -> dict[str, Path]:
+    """The issue's example: a lossless original and four lesser copies of it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    image = open_rgb(SAMPLES / "astronaut.png")
+    w, h = image.size
+    versions = {
+        "png": folder / "original.png",
+        "q40": folder / "export-q40.jpg",
+        "half": folder / "half.jpg",
+        "crop": folder / "crop.jpg",
+        "webp": folder / "shared.webp",
+    }
+    image.save(versions["png"])
+    image.save(versions["q40"], quality=40)
+    image.resize((w // 2, h // 2), Image.Resampling.LANCZOS).save(versions["half"], quality=85)
+    image.crop((w // 40, h // 40, w - w // 40, h - h // 40)).save(versions["crop"], quality=90)
+    image.save(versions["webp"], quality=80)
+    return versions
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
+    store = open_store(CacheConfig(path=tmp_path / "cache.db"))
+    pipeline = Pipeline(Config(), store)
+    yield pipeline
+    pipeline.close()
+    store.close()
+
+
+def _land(pipeline: Pipeline, paths: list[Path]) -> list[Match]:
+    return [e.match for e in pipeline.ingest([str(p) for p in paths]) if isinstance(e, Duplicate)]
+
+
+def _tagged(match: Match) -> str:
+    """The file a notice marks as the copy (the XMP tag, the sidecar): never a keeper."""
+    return match.match if match.better() else match.path
+
+
+ORDERS = [order for n, order in enumerate(itertools.permutations(range(5))) if n % 11 == 0]
+
+
+@pytest.mark.parametrize("order", ORDERS, ids=lambda o: "-".join(map(str, o)))
+def test_five_versions_are_one_group_with_one_keeper_in_any_order(tmp_path: Path, order: tuple[int, ...]
+                                                                  ) -> None:
+    versions = list(five_versions(tmp_path / "photos").values())
+    store = open_store(CacheConfig(path=tmp_path / "cache.db"))
+    pipeline = Pipeline(Config(), store)
+    try:
+        told = _land(pipeline, [versions[i] for i in order])
+        ids = [store.get(str(p)) for p in versions]
+        groups = {store.group_of(k.id) for k in ids if k is not None}
+        assert len(groups) == 1 and None not in groups  # found whole
+        [group_id] = groups
+        assert group_id is not None
+        kept = pipeline.library.keeping(group_id)
+        assert kept is not None and len(kept.members) == 5
+        assert kept.members[0].path == str(versions[0])  # the lossless original, whatever the order
+        assert kept.why == keeper.WHY["lossless"]  # it beat the same-size JPEG on being lossless
+        assert len(told) == 4  # every copy told once
+        for match in told:
+            assert _tagged(match) != str(versions[0])  # the keeper is never marked a copy
+            assert match.group == group_id
+            if not match.better():
+                assert match.match == match.keep  # one hop to the keeper, no chain
+    finally:
+        pipeline.close()
+        store.close()
+
+
+def test_a_better_version_arriving_last_is_told_as_one(tmp_path: Path, pipeline: Pipeline) -> None:
+    v = five_versions(tmp_path / "photos")
+    _land(pipeline, [v["q40"]])
+    [told] = _land(pipeline, [v["png"]])
+    assert told.better() and told.keep == str(v["png"]) and told.match == str(v["q40"])
+    [later] = _land(pipeline, [v["half"]])
+    assert later.match == str(v["png"]) and later.keep == str(v["png"])
+
+
+def test_a_reference_file_is_never_told_and_always_kept(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    v = five_versions(tmp_path / "photos")
+    archive.mkdir()
+    kept = Path(shutil.copy(v["half"], archive / "half-in-archive.jpg"))
+    store = open_store(CacheConfig(path=tmp_path / "cache.db"))
+    pipeline = Pipeline(Config(reference=(archive,)), store)
+    try:
+        assert _land(pipeline, [v["png"]]) == []
+        # Landing in the reference folder: a duplicate, recorded, never told.
+        assert _land(pipeline, [kept]) == []
+        known = store.get(str(kept))
+        assert known is not None
+        group_id = store.group_of(known.id)
+        assert group_id is not None
+        keeping = pipeline.library.keeping(group_id)
+        assert keeping is not None and keeping.members[0].path == str(kept)
+        assert keeping.why == keeper.WHY["reference"]  # kept over the bigger, lossless original
+        # A copy outside it is told against the reference file.
+        [told] = _land(pipeline, [v["q40"]])
+        assert told.keep == str(kept) and told.path == str(v["q40"])
+    finally:
+        pipeline.close()
+        store.close()
+
+
+def test_a_forgotten_keeper_hands_the_group_on(tmp_path: Path, pipeline: Pipeline) -> None:
+    v = five_versions(tmp_path / "photos")
+    _land(pipeline, [v["png"], v["q40"], v["half"]])
+    png = pipeline.store.get(str(v["png"]))
+    assert png is not None
+    group_id = pipeline.store.group_of(png.id)
+    assert group_id is not None
+    assert pipeline.library.forget(str(v["png"]))
+    kept = pipeline.library.keeping(group_id)
+    assert kept is not None and [m.path for m in kept.members] == [str(v["q40"]), str(v["half"])]
+    assert pipeline.library.forget(str(v["half"]))
+    assert pipeline.library.keeping(group_id) is None  # a group of one is no group
+    q40 = pipeline.store.get(str(v["q40"]))
+    assert q40 is not None and pipeline.store.group_of(q40.id) is None
+
+
+def test_the_users_choice_of_keeper_holds_as_the_group_grows(tmp_path: Path, pipeline: Pipeline) -> None:
+    v = five_versions(tmp_path / "photos")
+    _land(pipeline, [v["png"], v["q40"]])
+    q40 = pipeline.store.get(str(v["q40"]))
+    assert q40 is not None
+    assert pipeline.library.choose(q40.id) == (str(v["png"]), str(v["q40"]))
+    [told] = _land(pipeline, [v["half"]])
+    assert told.keep == str(v["q40"])
+    group_id = pipeline.store.group_of(q40.id)
+    assert group_id is not None
+    kept = pipeline.library.keeping(group_id)
+    assert kept is not None and kept.why == keeper.WHY["chosen"]
+
+
+def test_a_header_says_format_and_metadata(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[271], exif[272] = "Canon", "EOS R5"
+    exif.get_ifd(0x8769)[36867] = "2024:05:01 10:00:00"
+    photo = tmp_path / "camera.jpg"
+    open_rgb(SAMPLES / "coffee.png").save(photo, exif=exif)
+    assert keeper.read_header(str(photo)) == ("JPEG", keeper.DATE | keeper.CAMERA_MODEL)
+    lossless = tmp_path / "lossless.webp"
+    open_rgb(SAMPLES / "coffee.png").save(lossless, lossless=True)
+    assert keeper.read_header(str(lossless))[0] == "WEBP-LOSSLESS"
+    fifo = tmp_path / "fifo.jpg"
+    os.mkfifo(fifo)
+    assert keeper.read_header(str(fifo)) == (None, 0)  # never waits on a writer
+    assert keeper.read_header("nas:/photos/a.jpg") == (None, 0)  # another host's file
+
+
+def test_forget_then_rescan_tells_nothing_old_again(tmp_path: Path, cache: Path) -> None:
+    v = five_versions(tmp_path / "photos")
+    first = run("scan", tmp_path / "photos", "--cache", cache, "--json")
+    assert len(first.events("duplicate")) == 4
+    assert run("forget", v["half"], v["crop"], "--cache", cache).code == 0
+    again = run("scan", tmp_path / "photos", "--cache", cache, "--json")
+    assert again.events("duplicate") == []
+    assert again.events("summary")[0]["indexed"] == 2  # read again, and known as told
