@@ -1,0 +1,363 @@
+"""Safe, reversible actions: a journaled quarantine folder that files are moved into and back from.
+
+Where a file goes: `folder / <its absolute path without the leading "/">`, so
+`/srv/photos/2024/a.jpg` goes to `<folder>/srv/photos/2024/a.jpg`. No library root is needed, two
+roots can never map two files to one place, and the journal alone says where each file came from.
+
+How a file moves, never overwriting and never copying: the journal gets a "begin" line (fsync'd)
+before anything changes, then `os.link(src, dst)` (which fails if dst exists: no rename over an
+existing file), then `os.unlink(src)`, then a "done" line. Between link and unlink the file has
+two names for one inode, so a kill at any point leaves it where it was, in quarantine, or both
+names of the same bytes; `recover()` reads every begun, unconfirmed entry and finishes it (both
+names: the source name is dropped) or records it undone (only the source). A file and its
+quarantine folder must be on one filesystem (a hard link cannot cross devices): dupwatch refuses
+rather than copy and delete.
+
+Each photo takes its sidecars along: `photo.ext.xmp`, `photo.xmp` when no other file shares the
+stem (a raw+JPEG pair keeps its shared sidecar, unless both are moved), and dupwatch's own
+`.dupwatch/photo.ext.json`. Nothing here ever deletes a file's bytes; emptying the quarantine is
+the user's.
+
+The journal is JSON lines, appended, one line a step; names that are not UTF-8 keep their bytes
+(lone surrogates, written as `\\udcXX` escapes). A last line cut short (power lost mid-write) is
+ignored: its move had not started.
+
+Tests kill the process between steps with `DUPWATCH_FAULT=quarantine:N` (SIGKILL at the N-th
+step of this process's journal work, counted from 1; read only in `_fault_point`).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import signal
+import stat
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from dupwatch.errors import DupwatchError
+
+SIDECAR_FOLDER = ".dupwatch"  # dupwatch's own sidecars beside a photo (sinks/sidecar.py)
+
+Kind = Literal["move", "restore"]
+
+
+class QuarantineError(DupwatchError):
+    """A move or restore dupwatch refuses to make; nothing was changed for that file."""
+
+
+class CrossDevice(QuarantineError):
+    pass
+
+
+class DestinationExists(QuarantineError):
+    pass
+
+
+@dataclass(frozen=True)
+class Move:
+    """One file going from `src` to `dst`: a photo or one of its sidecars (`photo` names the
+    photo it goes with). `kind` is "move" into quarantine or "restore" back to where it was."""
+
+    src: Path
+    dst: Path
+    photo: Path
+    size: int
+    mtime_ns: int
+    group: str | None = None
+    kind: Kind = "move"
+    id: str = ""
+    of: str = ""  # a restore: the id of the move it undoes
+
+
+# --- fault injection -----------------------------------------------------------------------------
+
+_steps = 0
+
+
+def _fault_point() -> None:
+    """One step of the journal work; SIGKILLs this process at step N of DUPWATCH_FAULT=quarantine:N."""
+    global _steps
+    _steps += 1
+    spec = os.environ.get("DUPWATCH_FAULT", "")
+    if spec.startswith("quarantine:") and spec.split(":", 1)[1] == str(_steps):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+# --- the journal ---------------------------------------------------------------------------------
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _encode(entry: dict[str, Any]) -> bytes:
+    # ensure_ascii writes a lone surrogate (an undecodable byte of a name) as \udcXX, and
+    # json.loads gives the same surrogate back: names round-trip byte for byte.
+    return (json.dumps(entry, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
+
+
+def _move_entry(move: Move) -> dict[str, Any]:
+    return {"op": "begin", "id": move.id, "kind": move.kind, "of": move.of, "src": str(move.src),
+            "dst": str(move.dst), "photo": str(move.photo), "size": move.size,
+            "mtime_ns": move.mtime_ns, "group": move.group}
+
+
+def _entry_move(entry: dict[str, Any]) -> Move:
+    return Move(src=Path(entry["src"]), dst=Path(entry["dst"]), photo=Path(entry["photo"]),
+                size=int(entry["size"]), mtime_ns=int(entry["mtime_ns"]), group=entry.get("group"),
+                kind=entry["kind"], id=entry["id"], of=entry.get("of", ""))
+
+
+@dataclass
+class _State:
+    begun: dict[str, Move]  # begun and not yet confirmed or undone, in journal order
+    quarantined: dict[str, Move]  # moves done and not restored, by id
+
+
+class Quarantine:
+    def __init__(self, folder: Path, journal: Path) -> None:
+        self.folder = Path(os.path.abspath(folder))
+        self.journal = Path(os.path.abspath(journal))
+
+    # -- reading --
+
+    def _entries(self) -> Iterator[dict[str, Any]]:
+        try:
+            data = self.journal.read_bytes()
+        except FileNotFoundError:
+            return
+        lines = data.split(b"\n")
+        for number, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                if number == len(lines) - 1:
+                    return  # a last line cut short: written, never fsync'd; its move never began
+                raise QuarantineError(f"{self.journal}: line {number + 1} is not a journal entry") from None
+            yield entry
+
+    def _state(self) -> _State:
+        begun: dict[str, Move] = {}
+        quarantined: dict[str, Move] = {}
+        for entry in self._entries():
+            op = entry.get("op")
+            if op == "begin":
+                begun[entry["id"]] = _entry_move(entry)
+            elif op in ("done", "undone"):
+                move = begun.pop(entry["id"], None)
+                if move is None or op == "undone":
+                    continue
+                if move.kind == "move":
+                    quarantined[move.id] = move
+                else:
+                    quarantined.pop(move.of, None)
+        return _State(begun, quarantined)
+
+    def quarantined(self) -> list[Move]:
+        """Every file in quarantine now, as the move that put it there."""
+        return list(self._state().quarantined.values())
+
+    # -- writing --
+
+    @contextmanager
+    def _locked(self) -> Iterator[int]:
+        self.journal.parent.mkdir(parents=True, exist_ok=True)
+        created = not self.journal.exists()
+        fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            # One writer at a time (a resolve from the review page and one from the command line).
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if created:
+                os.fsync(fd)
+                _fsync_dir(self.journal.parent)
+            yield fd
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _write(fd: int, entry: dict[str, Any]) -> None:
+        os.write(fd, _encode(entry))
+        os.fsync(fd)
+
+    # -- planning --
+
+    def target(self, path: Path) -> Path:
+        """Where `path` (absolute) goes in quarantine."""
+        return self.folder / str(path).lstrip("/")
+
+    def _device(self) -> int:
+        probe = self.folder
+        while not probe.exists():
+            probe = probe.parent
+        return probe.stat().st_dev
+
+    def plan(self, paths: Iterable[Path], group: str | None = None) -> list[Move]:
+        """What moving these photos would move: each photo and its sidecars. Raises before
+        anything moves when one cannot go (not a file, another device, its place taken)."""
+        photos = [Path(os.path.abspath(p)) for p in paths]
+        chosen = set(photos)
+        device = self._device()
+        moves: list[Move] = []
+        seen: set[Path] = set()
+        for photo in photos:
+            info = os.lstat(photo)
+            if not stat.S_ISREG(info.st_mode):
+                raise QuarantineError(f"{photo}: not a regular file")
+            if photo.is_relative_to(self.folder):
+                raise QuarantineError(f"{photo}: already in the quarantine folder {self.folder}")
+            for src in [photo, *self._sidecars(photo, chosen)]:
+                if src in seen:
+                    continue
+                seen.add(src)
+                moves.append(self._planned(src, photo, device, group))
+        return moves
+
+    def _planned(self, src: Path, photo: Path, device: int, group: str | None) -> Move:
+        info = os.lstat(src)
+        if info.st_dev != device:
+            raise CrossDevice(f"{src}: on another filesystem than the quarantine folder {self.folder}; "
+                              "dupwatch moves files only by renaming, never by copying")
+        dst = self.target(src)
+        if os.path.lexists(dst):
+            raise DestinationExists(f"{dst}: already exists in quarantine; nothing was moved")
+        return Move(src=src, dst=dst, photo=photo, size=info.st_size, mtime_ns=info.st_mtime_ns,
+                    group=group)
+
+    @staticmethod
+    def _sidecars(photo: Path, chosen: set[Path]) -> list[Path]:
+        found: list[Path] = []
+        for name in (photo.name + ".xmp", photo.name + ".XMP"):
+            if _is_file(photo.with_name(name)):
+                found.append(photo.with_name(name))
+        stem = os.path.splitext(photo.name)[0]
+        if stem != photo.name:
+            for name in (stem + ".xmp", stem + ".XMP"):
+                sidecar = photo.with_name(name)
+                if _is_file(sidecar) and all(
+                        other in chosen for other in _sharing_stem(photo.parent, stem, sidecar)):
+                    # Lightroom's IMG_1.xmp belongs to every IMG_1.* photo: it goes only with the
+                    # last of them (moved with the first, the others would lose it).
+                    found.append(sidecar)
+        own = photo.parent / SIDECAR_FOLDER / (photo.name + ".json")
+        if _is_file(own):
+            found.append(own)
+        return found
+
+    # -- moving --
+
+    def resolve(self, moves: list[Move], dry_run: bool = False) -> list[Move]:
+        """Moves each planned file into quarantine, journaled; with `dry_run`, changes nothing
+        (not even the journal) and returns what would move."""
+        if dry_run:
+            return list(moves)
+        done: list[Move] = []
+        with self._locked() as fd:
+            self._recover(fd)
+            for move in moves:
+                move = replace(move, id=uuid.uuid4().hex, kind="move")
+                self._move(fd, move)
+                done.append(move)
+        return done
+
+    def restore(self, paths: Iterable[Path] | None = None) -> list[Move]:
+        """Puts back every quarantined file (or those of the photos named, sidecars included);
+        returns the restores made."""
+        wanted = None if paths is None else {Path(os.path.abspath(p)) for p in paths}
+        done: list[Move] = []
+        with self._locked() as fd:
+            self._recover(fd)
+            for moved in self._state().quarantined.values():
+                if wanted is not None and moved.photo not in wanted and moved.src not in wanted:
+                    continue
+                back = Move(src=moved.dst, dst=moved.src, photo=moved.photo, size=moved.size,
+                            mtime_ns=moved.mtime_ns, group=moved.group, kind="restore",
+                            id=uuid.uuid4().hex, of=moved.id)
+                self._move(fd, back)
+                done.append(back)
+        return done
+
+    def recover(self) -> list[Move]:
+        """At start: finishes or undoes every move the journal shows begun and not confirmed.
+        Returns the moves finished."""
+        with self._locked() as fd:
+            return self._recover(fd)
+
+    def _move(self, fd: int, move: Move) -> None:
+        move.dst.parent.mkdir(parents=True, exist_ok=True)
+        if move.dst.parent.stat().st_dev != os.lstat(move.src).st_dev:
+            raise CrossDevice(f"{move.src}: on another filesystem than {move.dst.parent}")
+        self._write(fd, _move_entry(move))
+        _fault_point()
+        try:
+            # link, not rename: it fails when dst exists instead of replacing it.
+            os.link(move.src, move.dst, follow_symlinks=False)
+        except FileExistsError:
+            self._write(fd, {"op": "undone", "id": move.id})
+            raise DestinationExists(f"{move.dst}: already exists; {move.src} was left where it is") from None
+        except OSError as exc:
+            self._write(fd, {"op": "undone", "id": move.id})
+            if exc.errno == errno.EXDEV:
+                raise CrossDevice(f"{move.src}: on another filesystem than {move.dst}") from None
+            raise QuarantineError(f"cannot move {move.src} to {move.dst}: {exc.strerror}") from None
+        _fsync_dir(move.dst.parent)
+        _fault_point()
+        os.unlink(move.src)
+        _fsync_dir(move.src.parent)
+        _fault_point()
+        self._write(fd, {"op": "done", "id": move.id})
+        _fault_point()
+
+    def _recover(self, fd: int) -> list[Move]:
+        finished: list[Move] = []
+        for move in self._state().begun.values():
+            src, dst = _lstat(move.src), _lstat(move.dst)
+            if src is not None and dst is not None and (src.st_dev, src.st_ino) == (dst.st_dev, dst.st_ino):
+                # Killed between link and unlink: two names, one file. Drop the source's name.
+                os.unlink(move.src)
+                _fsync_dir(move.src.parent)
+                self._write(fd, {"op": "done", "id": move.id})
+                finished.append(move)
+            elif src is None and dst is not None:
+                self._write(fd, {"op": "done", "id": move.id})  # killed after the unlink
+                finished.append(move)
+            else:
+                # Not started (or dst is another file, or both gone by someone else's hand):
+                # the file is where it was, and the journal says so.
+                self._write(fd, {"op": "undone", "id": move.id})
+        return finished
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _is_file(path: Path) -> bool:
+    info = _lstat(path)
+    return info is not None and stat.S_ISREG(info.st_mode)
+
+
+def _sharing_stem(folder: Path, stem: str, sidecar: Path) -> list[Path]:
+    """The other files of `folder` named `stem.<ext>` (photos a shared sidecar also belongs to)."""
+    out: list[Path] = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            name = entry.name
+            base, ext = os.path.splitext(name)
+            if base == stem and ext.lower() != ".xmp" and entry.is_file(follow_symlinks=False):
+                out.append(folder / name)
+    return out
