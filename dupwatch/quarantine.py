@@ -155,6 +155,8 @@ class Quarantine:
             op = entry.get("op")
             if op == "begin":
                 begun[entry["id"]] = _entry_move(entry)
+            elif op == "gone":
+                quarantined.pop(entry["id"], None)
             elif op in ("done", "undone"):
                 move = begun.pop(entry["id"], None)
                 if move is None or op == "undone":
@@ -276,16 +278,28 @@ class Quarantine:
         returns the restores made."""
         wanted = None if paths is None else {Path(os.path.abspath(p)) for p in paths}
         done: list[Move] = []
+        refused: list[str] = []
         with self._locked() as fd:
             self._recover(fd)
             for moved in self._state().quarantined.values():
                 if wanted is not None and moved.photo not in wanted and moved.src not in wanted:
                     continue
+                if not os.path.lexists(moved.dst):
+                    # Emptied from quarantine by the user (theirs to do): nothing to put back.
+                    self._write(fd, {"op": "gone", "id": moved.id})
+                    continue
                 back = Move(src=moved.dst, dst=moved.src, photo=moved.photo, size=moved.size,
                             mtime_ns=moved.mtime_ns, group=moved.group, kind="restore",
                             id=uuid.uuid4().hex, of=moved.id)
-                self._move(fd, back)
+                try:
+                    self._move(fd, back)
+                except QuarantineError as exc:
+                    refused.append(str(exc))  # the others still go back
+                    continue
                 done.append(back)
+        if refused:
+            more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+            raise QuarantineError(f"{refused[0]}{more}; {len(done)} file(s) restored")
         return done
 
     def recover(self) -> list[Move]:

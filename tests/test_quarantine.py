@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dupwatch.quarantine import CrossDevice, DestinationExists, Quarantine
+from dupwatch.quarantine import CrossDevice, DestinationExists, Quarantine, QuarantineError
 
 SHARED = Path("/work/shared/data/photos/kodak")
 LATIN1 = os.fsdecode(b"caf\xe9 \xff.png")  # a name that is not UTF-8 (an old Windows share)
@@ -137,12 +137,23 @@ def test_existing_destination_is_never_overwritten(library: Path, tmp_path: Path
     # Restoring onto a path a new file has taken leaves both files as they are.
     taken.unlink()
     q.resolve(q.plan([library / "raw" / "IMG_1.png"]))
+    q.resolve(q.plan([library / "2024" / "a.png"]))
     (library / "raw" / "IMG_1.png").write_bytes(b"new file")
-    with pytest.raises(DestinationExists):
-        q.restore()
+    with pytest.raises(QuarantineError, match=r"already exists; .*4 file"):
+        q.restore()  # the other photo and its sidecars still go back
     assert (library / "raw" / "IMG_1.png").read_bytes() == b"new file"
     assert q.target(library / "raw" / "IMG_1.png").read_bytes() == _photo(3).read_bytes()
     assert len(q.quarantined()) == 1
+    assert (library / "2024" / "a.png").read_bytes() == _photo(1).read_bytes()
+
+
+def test_a_file_emptied_from_quarantine_is_forgotten(library: Path, tmp_path: Path) -> None:
+    q = quarantine(tmp_path)
+    q.resolve(q.plan([library / "raw" / "IMG_1.png", library / "2024" / LATIN1]))
+    q.target(library / "raw" / "IMG_1.png").unlink()  # the user empties part of the quarantine
+    assert {m.dst for m in q.restore()} == {library / "2024" / LATIN1, library / "2024" / (LATIN1 + ".xmp")}
+    assert q.quarantined() == []
+    assert q.restore() == []
 
 
 def test_another_filesystem_is_refused(library: Path, tmp_path: Path) -> None:
