@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import filecmp
 import json
 import os
 import signal
@@ -45,7 +46,9 @@ from dupwatch.errors import DupwatchError
 
 SIDECAR_FOLDER = ".dupwatch"  # dupwatch's own sidecars beside a photo (sinks/sidecar.py)
 
-Kind = Literal["move", "restore"]
+# "link": an exact copy's name replaced by a hard link to its keeper, its bytes kept in
+# quarantine; "unlink" puts those bytes back under the copy's name.
+Kind = Literal["move", "restore", "link", "unlink"]
 
 
 class QuarantineError(DupwatchError):
@@ -63,7 +66,8 @@ class DestinationExists(QuarantineError):
 @dataclass(frozen=True)
 class Move:
     """One file going from `src` to `dst`: a photo or one of its sidecars (`photo` names the
-    photo it goes with). `kind` is "move" into quarantine or "restore" back to where it was."""
+    photo it goes with). `kind` is "move" into quarantine or "restore" back to where it was;
+    "link" and "unlink" are the same for an exact copy that `keeper` stands in for meanwhile."""
 
     src: Path
     dst: Path
@@ -74,6 +78,9 @@ class Move:
     kind: Kind = "move"
     id: str = ""
     of: str = ""  # a restore: the id of the move it undoes
+    keeper: Path | None = None  # link: the file whose hard link takes the copy's name
+    ino: int = 0  # link, unlink: the inode of the bytes that move
+    over: int = 0  # unlink: the inode of the keeper's link that the restored bytes replace
 
 
 # --- fault injection -----------------------------------------------------------------------------
@@ -109,13 +116,16 @@ def _encode(entry: dict[str, Any]) -> bytes:
 def _move_entry(move: Move) -> dict[str, Any]:
     return {"op": "begin", "id": move.id, "kind": move.kind, "of": move.of, "src": str(move.src),
             "dst": str(move.dst), "photo": str(move.photo), "size": move.size,
-            "mtime_ns": move.mtime_ns, "group": move.group}
+            "mtime_ns": move.mtime_ns, "group": move.group, "ino": move.ino, "over": move.over,
+            "keeper": None if move.keeper is None else str(move.keeper)}
 
 
 def _entry_move(entry: dict[str, Any]) -> Move:
     return Move(src=Path(entry["src"]), dst=Path(entry["dst"]), photo=Path(entry["photo"]),
                 size=int(entry["size"]), mtime_ns=int(entry["mtime_ns"]), group=entry.get("group"),
-                kind=entry["kind"], id=entry["id"], of=entry.get("of", ""))
+                kind=entry["kind"], id=entry["id"], of=entry.get("of", ""),
+                keeper=None if entry.get("keeper") is None else Path(entry["keeper"]),
+                ino=int(entry.get("ino", 0)), over=int(entry.get("over", 0)))
 
 
 @dataclass
@@ -125,9 +135,10 @@ class _State:
 
 
 class Quarantine:
-    def __init__(self, folder: Path, journal: Path) -> None:
+    def __init__(self, folder: Path, journal: Path, hardlink: bool = False) -> None:
         self.folder = Path(os.path.abspath(folder))
         self.journal = Path(os.path.abspath(journal))
+        self.hardlink = hardlink  # actions.hardlink: exact copies may become links to the keeper
 
     # -- reading --
 
@@ -161,7 +172,7 @@ class Quarantine:
                 move = begun.pop(entry["id"], None)
                 if move is None or op == "undone":
                     continue
-                if move.kind == "move":
+                if move.kind in ("move", "link"):
                     quarantined[move.id] = move
                 else:
                     quarantined.pop(move.of, None)
@@ -237,6 +248,27 @@ class Quarantine:
         return Move(src=src, dst=dst, photo=photo, size=info.st_size, mtime_ns=info.st_mtime_ns,
                     group=group)
 
+    def plan_link(self, copy: Path, keeper: Path, group: str | None = None) -> Move:
+        """An exact copy's name to become a hard link to its keeper, the copy's own bytes (and
+        mtime, owner, inode) kept in quarantine. Its sidecars stay: the name still holds the photo."""
+        if not self.hardlink:
+            raise QuarantineError("replacing copies by hard links is off (actions.hardlink)")
+        copy, keeper = Path(os.path.abspath(copy)), Path(os.path.abspath(keeper))
+        for path in (copy, keeper):
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                raise QuarantineError(f"{path}: not a regular file")
+        move = self._planned(copy, copy, self._device(), group)
+        info, kept = os.lstat(copy), os.lstat(keeper)
+        if kept.st_dev != info.st_dev:
+            raise CrossDevice(f"{copy}: on another filesystem than its keeper {keeper}")
+        if kept.st_ino == info.st_ino:
+            raise QuarantineError(f"{copy}: already a hard link to {keeper}")
+        if os.path.lexists(_link_temporary(copy)):
+            raise DestinationExists(f"{_link_temporary(copy)}: already exists; nothing was moved")
+        if not filecmp.cmp(copy, keeper, shallow=False):
+            raise QuarantineError(f"{copy}: not an exact copy of {keeper}; only exact copies become links")
+        return replace(move, kind="link", keeper=keeper, ino=info.st_ino)
+
     @staticmethod
     def _sidecars(photo: Path, chosen: set[Path]) -> list[Path]:
         found: list[Path] = []
@@ -268,8 +300,11 @@ class Quarantine:
         with self._locked() as fd:
             self._recover(fd)
             for move in moves:
-                move = replace(move, id=uuid.uuid4().hex, kind="move")
-                self._move(fd, move)
+                move = replace(move, id=uuid.uuid4().hex)
+                if move.kind == "link":
+                    self._link(fd, move)
+                else:
+                    self._move(fd, replace(move, kind="move"))
                 done.append(move)
         return done
 
@@ -292,7 +327,10 @@ class Quarantine:
                             mtime_ns=moved.mtime_ns, group=moved.group, kind="restore",
                             id=uuid.uuid4().hex, of=moved.id)
                 try:
-                    self._move(fd, back)
+                    if moved.kind == "link":
+                        self._unlink(fd, back, moved)
+                    else:
+                        self._move(fd, back)
                 except QuarantineError as exc:
                     refused.append(str(exc))  # the others still go back
                     continue
@@ -333,9 +371,101 @@ class Quarantine:
         self._write(fd, {"op": "done", "id": move.id})
         _fault_point()
 
+    def _link(self, fd: int, move: Move) -> None:
+        assert move.keeper is not None
+        copy, kept, temporary = move.src, move.dst, _link_temporary(move.src)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        self._write(fd, _move_entry(move))
+        _fault_point()
+        try:
+            os.link(copy, kept, follow_symlinks=False)  # the copy's bytes, also in quarantine
+        except OSError as exc:
+            self._write(fd, {"op": "undone", "id": move.id})
+            raise QuarantineError(f"cannot keep {copy} in quarantine: {exc.strerror}") from None
+        _fsync_dir(kept.parent)
+        _fault_point()
+        try:
+            os.link(move.keeper, temporary, follow_symlinks=False)
+        except OSError as exc:
+            os.unlink(kept)  # a second name of the copy, which is still at its place
+            self._write(fd, {"op": "undone", "id": move.id})
+            raise QuarantineError(f"cannot link {move.keeper} as {copy}: {exc.strerror}") from None
+        _fault_point()
+        # A rename over the copy's name is safe here, and only here: its inode is kept in
+        # quarantine (checked just before), so the name is all that is replaced.
+        if not os.path.samefile(copy, kept):
+            os.unlink(temporary)
+            self._write(fd, {"op": "undone", "id": move.id})
+            raise QuarantineError(f"{copy}: changed while being linked; its bytes are in {kept}")
+        os.rename(temporary, copy)
+        _fsync_dir(copy.parent)
+        _fault_point()
+        self._write(fd, {"op": "done", "id": move.id})
+        _fault_point()
+
+    def _unlink(self, fd: int, back: Move, moved: Move) -> None:
+        """Puts a linked copy's bytes back under its name, in place of the keeper's link."""
+        kept, name, temporary = back.src, back.dst, _link_temporary(back.dst)
+        now = _lstat(name)
+        # The name must still be a link to the keeper's bytes (another name keeps them); a file
+        # put there since, or the keeper's last name, is never replaced.
+        if now is not None and (now.st_ino == moved.ino or now.st_nlink < 2 or os.path.lexists(temporary)):
+            raise DestinationExists(f"{name}: changed since it became a link; {kept} was left in quarantine")
+        back = replace(back, kind="unlink", ino=moved.ino, over=0 if now is None else now.st_ino)
+        self._write(fd, _move_entry(back))
+        _fault_point()
+        try:
+            name.parent.mkdir(parents=True, exist_ok=True)
+            # The name is free: nothing to replace; else a temporary name, renamed over it.
+            os.link(kept, name if now is None else temporary, follow_symlinks=False)
+        except OSError as exc:
+            self._write(fd, {"op": "undone", "id": back.id})
+            raise QuarantineError(f"cannot put {kept} back as {name}: {exc.strerror}") from None
+        if now is not None:
+            _fault_point()
+            # Replaces one name of the keeper's inode (it has another: checked above).
+            os.rename(temporary, name)
+        _fsync_dir(name.parent)
+        _fault_point()
+        os.unlink(kept)
+        _fsync_dir(kept.parent)
+        _fault_point()
+        self._write(fd, {"op": "done", "id": back.id})
+        _fault_point()
+
+    def _recover_link(self, fd: int, move: Move) -> bool:
+        copy, kept, temporary = _lstat(move.src), _lstat(move.dst), _lstat(_link_temporary(move.src))
+        if kept is not None and kept.st_ino == move.ino and (copy is None or copy.st_ino != move.ino):
+            self._write(fd, {"op": "done", "id": move.id})  # the rename was made
+            return True
+        if temporary is not None and temporary.st_nlink > 1 and temporary.st_ino != move.ino:
+            os.unlink(_link_temporary(move.src))  # a second name of the keeper
+        if copy is not None and kept is not None and copy.st_ino == kept.st_ino:
+            os.unlink(move.dst)  # a second name of the copy, which is still at its place
+        self._write(fd, {"op": "undone", "id": move.id})
+        return False
+
+    def _recover_unlink(self, fd: int, move: Move) -> bool:
+        name, kept = _lstat(move.dst), _lstat(move.src)
+        temporary = _lstat(_link_temporary(move.dst))
+        if name is not None and name.st_ino == move.ino:
+            if kept is not None and kept.st_ino == move.ino:
+                os.unlink(move.src)
+            self._write(fd, {"op": "done", "id": move.id})
+            return True
+        if temporary is not None and kept is not None and temporary.st_ino == kept.st_ino == move.ino:
+            os.unlink(_link_temporary(move.dst))
+        self._write(fd, {"op": "undone", "id": move.id})
+        return False
+
     def _recover(self, fd: int) -> list[Move]:
         finished: list[Move] = []
         for move in self._state().begun.values():
+            if move.kind in ("link", "unlink"):
+                recover = self._recover_link if move.kind == "link" else self._recover_unlink
+                if recover(fd, move):
+                    finished.append(move)
+                continue
             src, dst = _lstat(move.src), _lstat(move.dst)
             if src is not None and dst is not None and (src.st_dev, src.st_ino) == (dst.st_dev, dst.st_ino):
                 # Killed between link and unlink: two names, one file. Drop the source's name.
@@ -358,6 +488,12 @@ def _lstat(path: Path) -> os.stat_result | None:
         return os.lstat(path)
     except FileNotFoundError:
         return None
+
+
+def _link_temporary(name: Path) -> Path:
+    """Where the keeper's new link is made before it is renamed over a copy's name (one fixed
+    name, so that recovery finds it)."""
+    return name.with_name(f".{name.name}.dupwatch-link")
 
 
 def _is_file(path: Path) -> bool:

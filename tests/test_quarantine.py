@@ -250,3 +250,102 @@ def test_sigkill_at_every_journal_step_loses_nothing(library: Path, tmp_path: Pa
         assert snapshot(library) == before
         step += 1
     assert killed == 6 * 4  # 6 files (2 photos, 4 sidecars), 4 steps each
+
+
+def _copy_of_keeper(library: Path) -> tuple[Path, Path]:
+    """An exact copy of a photo (its own mtime), with a sidecar that stays with its name."""
+    keeper, copy = library / "2024" / "a.png", library / "raw" / "copy of a.png"
+    shutil.copyfile(keeper, copy)
+    (library / "raw" / "copy of a.png.xmp").write_bytes(b"<x:xmpmeta>copy</x:xmpmeta>")
+    os.utime(copy, ns=(MTIME - 7, MTIME - 7))
+    return keeper, copy
+
+
+def test_hardlink_keeps_the_copy_in_quarantine_and_restores_it(library: Path, tmp_path: Path) -> None:
+    keeper, copy = _copy_of_keeper(library)
+    before = snapshot(library)
+    q = Quarantine(tmp_path / "quarantine", tmp_path / "cache" / "quarantine.jsonl", hardlink=True)
+    done = q.resolve([q.plan_link(copy, keeper, group="g1")])
+    assert [m.kind for m in done] == ["link"]
+    assert os.path.samefile(copy, keeper)
+    kept = q.target(copy)
+    assert kept.read_bytes() == before[b"raw/copy of a.png"][0]
+    assert kept.stat().st_mtime_ns == MTIME - 7  # the copy's own inode, not the keeper's
+    assert (library / "raw" / "copy of a.png.xmp").exists()
+    assert keeper.stat().st_mtime_ns == before[b"2024/a.png"][1]
+    assert [m.kind for m in q.restore([copy])] == ["restore"]
+    assert not os.path.samefile(copy, keeper)
+    assert snapshot(library) == before
+    assert not os.path.lexists(kept)
+
+
+def test_hardlink_refused_unless_allowed_and_exact(library: Path, tmp_path: Path) -> None:
+    keeper, copy = _copy_of_keeper(library)
+    with pytest.raises(QuarantineError, match=r"actions\.hardlink"):
+        quarantine(tmp_path).plan_link(copy, keeper)
+    q = Quarantine(tmp_path / "quarantine", tmp_path / "cache" / "quarantine.jsonl", hardlink=True)
+    with pytest.raises(QuarantineError, match="not an exact copy"):
+        q.plan_link(library / "raw" / "IMG_1.png", keeper)
+    # A name changed since it became a link (a new file there) is never replaced by a restore.
+    q.resolve([q.plan_link(copy, keeper)])
+    copy.unlink()
+    copy.write_bytes(b"edited since")
+    with pytest.raises(QuarantineError, match="changed since"):
+        q.restore()
+    assert copy.read_bytes() == b"edited since" and len(q.quarantined()) == 1
+
+
+LINK = """
+import sys
+from pathlib import Path
+from dupwatch.quarantine import Quarantine
+q = Quarantine(Path(sys.argv[1]), Path(sys.argv[2]), hardlink=True)
+if sys.argv[3] == "link":
+    q.resolve([q.plan_link(Path(sys.argv[4]), Path(sys.argv[5]))])
+else:
+    q.restore()
+"""
+
+
+@pytest.mark.parametrize("action", ["link", "unlink"])
+def test_sigkill_at_every_step_of_a_hardlink_loses_nothing(library: Path, tmp_path: Path,
+                                                           action: str) -> None:
+    keeper, copy = _copy_of_keeper(library)
+    pristine = tmp_path / "pristine"
+    shutil.copytree(library, pristine, symlinks=True)
+    before = snapshot(library)
+    q = Quarantine(tmp_path / "quarantine", tmp_path / "cache" / "quarantine.jsonl", hardlink=True)
+    kept = q.target(copy)
+
+    def run(step: int, *args: str) -> int:
+        env = {**os.environ, "DUPWATCH_FAULT": f"quarantine:{step}"}
+        return subprocess.run([sys.executable, "-c", LINK, str(q.folder), str(q.journal), *args],
+                              env=env, timeout=60).returncode
+
+    step, killed = 1, 0
+    while True:
+        for folder in (library, tmp_path / "quarantine", tmp_path / "cache"):
+            shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(pristine, library, symlinks=True)
+        if action == "unlink":
+            assert run(0, "link", str(copy), str(keeper)) == 0
+        code = run(step, *(("link", str(copy), str(keeper)) if action == "link" else ("unlink",)))
+        if code == 0:
+            break
+        assert code == -signal.SIGKILL, code
+        killed += 1
+        # The copy's own inode (its mtime tells it apart) has a name, at its place or in quarantine.
+        assert any(os.path.lexists(p) and p.stat().st_mtime_ns == MTIME - 7 for p in (copy, kept))
+        q.recover()
+        assert q._state().begun == {}
+        assert not os.path.lexists(copy.with_name(".copy of a.png.dupwatch-link"))
+        assert keeper.read_bytes() == before[b"2024/a.png"][0]
+        if q.quarantined():
+            assert os.path.samefile(copy, keeper) and kept.stat().st_mtime_ns == MTIME - 7
+        else:
+            assert not os.path.lexists(kept) and copy.stat().st_mtime_ns == MTIME - 7
+            assert not os.path.samefile(copy, keeper)
+        q.restore()
+        assert snapshot(library) == before
+        step += 1
+    assert killed == 5  # begin, link into quarantine, temporary link, rename, done
