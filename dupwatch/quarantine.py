@@ -147,17 +147,15 @@ class Quarantine:
             data = self.journal.read_bytes()
         except FileNotFoundError:
             return
-        lines = data.split(b"\n")
-        for number, line in enumerate(lines):
-            if not line.strip():
-                continue
+        for line in data.split(b"\n"):
             try:
                 entry = json.loads(line)
             except ValueError:
-                if number == len(lines) - 1:
-                    return  # a last line cut short: written, never fsync'd; its move never began
-                raise QuarantineError(f"{self.journal}: line {number + 1} is not a journal entry") from None
-            yield entry
+                # A line cut short (power lost mid-write) was never fsync'd, so nothing was done
+                # after it: its move never began. `_locked` ends it before appending.
+                continue
+            if isinstance(entry, dict):
+                yield entry
 
     def _state(self) -> _State:
         begun: dict[str, Move] = {}
@@ -188,10 +186,13 @@ class Quarantine:
     def _locked(self) -> Iterator[int]:
         self.journal.parent.mkdir(parents=True, exist_ok=True)
         created = not self.journal.exists()
-        fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(self.journal, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             # One writer at a time (a resolve from the review page and one from the command line).
             fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                os.write(fd, b"\n")  # a torn last line stays a line of its own, never joined to the next
             if created:
                 os.fsync(fd)
                 _fsync_dir(self.journal.parent)
@@ -225,9 +226,7 @@ class Quarantine:
         moves: list[Move] = []
         seen: set[Path] = set()
         for photo in photos:
-            info = os.lstat(photo)
-            if not stat.S_ISREG(info.st_mode):
-                raise QuarantineError(f"{photo}: not a regular file")
+            _regular(photo)
             if photo.is_relative_to(self.folder):
                 raise QuarantineError(f"{photo}: already in the quarantine folder {self.folder}")
             for src in [photo, *self._sidecars(photo, chosen)]:
@@ -254,9 +253,8 @@ class Quarantine:
         if not self.hardlink:
             raise QuarantineError("replacing copies by hard links is off (actions.hardlink)")
         copy, keeper = Path(os.path.abspath(copy)), Path(os.path.abspath(keeper))
-        for path in (copy, keeper):
-            if not stat.S_ISREG(os.lstat(path).st_mode):
-                raise QuarantineError(f"{path}: not a regular file")
+        _regular(copy)
+        _regular(keeper)
         move = self._planned(copy, copy, self._device(), group)
         info, kept = os.lstat(copy), os.lstat(keeper)
         if kept.st_dev != info.st_dev:
@@ -494,6 +492,14 @@ def _link_temporary(name: Path) -> Path:
     """Where the keeper's new link is made before it is renamed over a copy's name (one fixed
     name, so that recovery finds it)."""
     return name.with_name(f".{name.name}.dupwatch-link")
+
+
+def _regular(path: Path) -> None:
+    info = _lstat(path)
+    if info is None:
+        raise QuarantineError(f"{path}: no such file")
+    if not stat.S_ISREG(info.st_mode):
+        raise QuarantineError(f"{path}: not a regular file")
 
 
 def _is_file(path: Path) -> bool:

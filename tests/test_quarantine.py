@@ -178,7 +178,15 @@ def test_a_torn_last_journal_line_is_ignored(library: Path, tmp_path: Path) -> N
     with open(q.journal, "ab") as journal:
         journal.write(b'{"op":"begin","id":"x","kind":"mo')
     assert len(q.quarantined()) == 1
-    assert len(q.restore()) == 1
+    # The next writer starts a line of its own: its entries are not lost to the torn one.
+    q.resolve(q.plan([library / "2024" / LATIN1]))
+    assert len(quarantine(tmp_path).quarantined()) == 3
+    assert len(q.restore()) == 3
+
+
+def test_a_missing_photo_is_one_line(library: Path, tmp_path: Path) -> None:
+    with pytest.raises(QuarantineError, match="no such file"):
+        quarantine(tmp_path).plan([library / "nowhere.png"])
 
 
 RUN = """
