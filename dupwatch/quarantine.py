@@ -28,6 +28,7 @@ step of this process's journal work, counted from 1; read only in `_fault_point`
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import filecmp
@@ -351,8 +352,7 @@ class Quarantine:
         self._write(fd, _move_entry(move))
         _fault_point()
         try:
-            # link, not rename: it fails when dst exists instead of replacing it.
-            os.link(move.src, move.dst, follow_symlinks=False)
+            linked = _new_name(move.src, move.dst)
         except FileExistsError:
             self._write(fd, {"op": "undone", "id": move.id})
             raise DestinationExists(f"{move.dst}: already exists; {move.src} was left where it is") from None
@@ -363,7 +363,8 @@ class Quarantine:
             raise QuarantineError(f"cannot move {move.src} to {move.dst}: {exc.strerror}") from None
         _fsync_dir(move.dst.parent)
         _fault_point()
-        os.unlink(move.src)
+        if linked:
+            os.unlink(move.src)
         _fsync_dir(move.src.parent)
         _fault_point()
         self._write(fd, {"op": "done", "id": move.id})
@@ -486,6 +487,33 @@ def _lstat(path: Path) -> os.stat_result | None:
         return os.lstat(path)
     except FileNotFoundError:
         return None
+
+
+# renameat2(2)'s flag: fail with EEXIST rather than replace the destination.
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+
+
+def _new_name(src: Path, dst: Path) -> bool:
+    """Gives src's file the name dst, never replacing a file at dst (FileExistsError). Returns
+    True when src is still a name of it (a hard link was made: the caller unlinks src)."""
+    try:
+        # link, not rename: it fails when dst exists instead of replacing it.
+        os.link(src, dst, follow_symlinks=False)
+        return True
+    except PermissionError:
+        # fs.protected_hardlinks: a service user may not link a file it neither owns nor may
+        # write, though it may rename it in a folder it can write. Renaming without replacing
+        # needs renameat2's RENAME_NOREPLACE (glibc 2.28; ext4, xfs, btrfs, tmpfs).
+        pass
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        raise OSError(errno.EPERM, "cannot make a hard link, and renameat2 is missing")
+    if renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))  # EEXIST makes a FileExistsError
+    return False
 
 
 def _link_temporary(name: Path) -> Path:

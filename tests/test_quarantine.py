@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -191,6 +192,7 @@ def test_a_missing_photo_is_one_line(library: Path, tmp_path: Path) -> None:
 
 RUN = """
 import sys
+import tempfile
 from pathlib import Path
 from dupwatch.quarantine import Quarantine
 q = Quarantine(Path(sys.argv[1]), Path(sys.argv[2]))
@@ -305,6 +307,7 @@ def test_hardlink_refused_unless_allowed_and_exact(library: Path, tmp_path: Path
 
 LINK = """
 import sys
+import tempfile
 from pathlib import Path
 from dupwatch.quarantine import Quarantine
 q = Quarantine(Path(sys.argv[1]), Path(sys.argv[2]), hardlink=True)
@@ -357,3 +360,62 @@ def test_sigkill_at_every_step_of_a_hardlink_loses_nothing(library: Path, tmp_pa
         assert snapshot(library) == before
         step += 1
     assert killed == 5  # begin, link into quarantine, temporary link, rename, done
+
+
+NOBODY = 65534
+SYSTEM_PYTHON = Path("/usr/bin/python3")  # readable by any user (the venv's may not be)
+
+
+def test_a_file_the_service_may_not_link_is_renamed_never_over_another(tmp_path: Path) -> None:
+    """fs.protected_hardlinks: a service user that may write a folder but not a photo of another
+    owner cannot link it; the photo is renamed instead (without replacing), killed at every step."""
+    if os.geteuid() != 0 or not SYSTEM_PYTHON.exists() or not shutil.which("setpriv"):
+        pytest.skip("needs root (to run a resolve as another user) and /usr/bin/python3")
+    if Path("/proc/sys/fs/protected_hardlinks").read_text().strip() != "1":
+        pytest.skip("fs.protected_hardlinks is off: the link would be allowed")
+    base = Path(tempfile.mkdtemp(prefix="dupwatch-quarantine-", dir="/tmp"))
+    try:
+        library = base / "lib"
+        library.mkdir()
+        photos = [library / "a.png", library / LATIN1]
+        for n, photo in enumerate(photos):
+            shutil.copyfile(_photo(n + 5), photo)
+            os.chmod(photo, 0o644)  # root's, read-only to the service user
+            os.utime(photo, ns=(MTIME + n, MTIME + n))
+        for folder in (base, library):
+            os.chmod(folder, 0o777)  # noqa: S103 (the service user writes the folder, not the photos)
+        before = snapshot(library)
+        q = Quarantine(base / "quarantine", base / "cache" / "quarantine.jsonl")
+        worktree = Path(__file__).resolve().parent.parent
+
+        def run(step: int, *args: str) -> int:
+            env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(worktree),
+                   "DUPWATCH_FAULT": f"quarantine:{step}"}
+            return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                                   str(SYSTEM_PYTHON), "-c", RUN, str(q.folder), str(q.journal), *args],
+                                  env=env, timeout=60).returncode
+
+        step, killed = 1, 0
+        while True:
+            code = run(step, "resolve", *map(str, photos))
+            if code == 0:
+                break
+            assert code == -signal.SIGKILL, code
+            killed += 1
+            q.recover()
+            _one_place_each(library, q, before)
+            assert run(0, "restore") == 0
+            assert snapshot(library) == before
+            step += 1
+        assert killed == 2 * 4  # the same four steps; after a rename, no second name to drop
+        for photo in photos:
+            assert not os.path.lexists(photo)
+            assert os.stat(q.target(photo)).st_uid == 0  # the same file, not a copy the service made
+        # Never over another file: a restore onto a path taken since leaves both alone.
+        photos[0].write_bytes(b"new")
+        assert run(0, "restore") != 0
+        assert photos[0].read_bytes() == b"new"
+        assert q.target(photos[0]).read_bytes() == _photo(5).read_bytes()
+        assert (library / LATIN1).read_bytes() == _photo(6).read_bytes()
+    finally:
+        shutil.rmtree(base)
