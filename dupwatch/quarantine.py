@@ -9,7 +9,9 @@ before anything changes, then `os.link(src, dst)` (which fails if dst exists: no
 existing file), then `os.unlink(src)`, then a "done" line. Between link and unlink the file has
 two names for one inode, so a kill at any point leaves it where it was, in quarantine, or both
 names of the same bytes; `recover()` reads every begun, unconfirmed entry and finishes it (both
-names: the source name is dropped) or records it undone (only the source). A file and its
+names: the source name is dropped) or records it undone (only the source). When the link is
+not allowed (fs.protected_hardlinks: a photo the service user neither owns nor may write), the
+file is renamed with renameat2's RENAME_NOREPLACE instead: atomic, and never over a file. A file and its
 quarantine folder must be on one filesystem (a hard link cannot cross devices): dupwatch refuses
 rather than copy and delete.
 
