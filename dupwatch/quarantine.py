@@ -503,11 +503,13 @@ def _new_name(src: Path, dst: Path) -> bool:
         # link, not rename: it fails when dst exists instead of replacing it.
         os.link(src, dst, follow_symlinks=False)
         return True
-    except PermissionError:
+    except OSError as exc:
         # fs.protected_hardlinks: a service user may not link a file it neither owns nor may
-        # write, though it may rename it in a folder it can write. Renaming without replacing
-        # needs renameat2's RENAME_NOREPLACE (glibc 2.28; ext4, xfs, btrfs, tmpfs).
-        pass
+        # write, though it may rename it in a folder it can write (EPERM); some filesystems have
+        # no hard links (EPERM, EOPNOTSUPP), or the file has all it may (EMLINK). Renaming
+        # without replacing needs renameat2's RENAME_NOREPLACE (glibc 2.28; ext4, xfs, btrfs, tmpfs).
+        if exc.errno not in (errno.EPERM, errno.EACCES, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
     libc = ctypes.CDLL(None, use_errno=True)
     renameat2 = getattr(libc, "renameat2", None)
     if renameat2 is None:
