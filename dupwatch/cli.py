@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from dupwatch import __version__
 from dupwatch import config as configuration
@@ -42,9 +42,14 @@ from dupwatch.sinks.outbox import open_outbox
 from dupwatch.store import Catalog, open_store
 from dupwatch.store import sqlite as sqlite_store
 from dupwatch.store.sqlite import cache_error
-from dupwatch.walk import Selection, walk
+from dupwatch.walk import walk
 
 log = logging.getLogger("dupwatch")
+if TYPE_CHECKING:
+    from dupwatch.library import Library
+    from dupwatch.quarantine import Move, Quarantine
+    from dupwatch.store.base import Member
+
 T = TypeVar("T")
 
 # At the end of a scan, pending notices are sent for at most this long; the rest at the next run.
@@ -147,6 +152,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("path", metavar="PATH", help="an indexed file that belongs to a group")
     p.set_defaults(run=keep)
 
+    p = sub.add_parser("resolve", parents=[common, cached],
+                       help="move groups' copies into the quarantine folder (actions.enabled; reversible)")
+    p.add_argument("groups", nargs="+", type=int, metavar="GROUP", help="group ids (`dupwatch groups`)")
+    p.add_argument("--dry-run", action="store_true", help="say what would move, and move nothing")
+    p.set_defaults(run=resolve)
+
+    p = sub.add_parser("restore", parents=[common, cached],
+                       help="put files back from the quarantine folder where they were")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="the photos to put back, by their old paths (default: every quarantined file)")
+    p.set_defaults(run=restore)
+
     p = sub.add_parser("forget", parents=[common, cached],
                        help="drop files or folders from the cache (the files themselves are not touched)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="indexed files, or folders (all under them)")
@@ -212,7 +229,7 @@ def _cache_of(args: argparse.Namespace) -> Path:
 
 def scan(args: argparse.Namespace) -> ExitCode:
     config = _config(args)
-    selection = Selection(config.scan.extensions, config.scan.ignore)
+    selection = config.selection()
     workers = args.workers if args.workers is not None else default_workers(config.scan.workers)
     started = time.monotonic()
     paths = list(walk(args.paths, selection, config.scan.follow_symlinks))
@@ -445,6 +462,95 @@ def keep(args: argparse.Namespace) -> ExitCode:
         raise DupwatchError(f"{shown(path)}: no duplicate of it was found: nothing to keep it over")
     old, new = changed
     print(f"keep {shown(new)}" + (f" instead of {shown(old)}" if old != new else " (already the one kept)"))
+    return ExitCode.OK
+
+
+def _quarantine(config: Config) -> Quarantine:
+    from dupwatch.quarantine import Quarantine
+
+    folder = config.actions.quarantine_folder()
+    if not config.actions.enabled or folder is None:
+        raise DupwatchError("actions are off: dupwatch moves no photo unless you set actions.enabled: true"
+                            " and actions.folder (docs/actions.md)")
+    journal = config.cache.resolved().parent / "quarantine.jsonl"
+    return Quarantine(Path(folder), journal, config.actions.hardlink)
+
+
+def resolve(args: argparse.Namespace) -> ExitCode:
+    """Each group's copies (never its keeper, never a reference file) go into quarantine."""
+    from dupwatch.library import Library
+
+    config = _config(args)
+    quarantine = _quarantine(config)
+    store = open_store(config.cache)
+    pipeline = None if args.dry_run else Pipeline(config, store)
+    library = pipeline.library if pipeline is not None else Library(store, [], config.reference_roots(),
+                                                                      config.groups.keep)
+    moved = skipped = 0
+    try:
+        quarantine.recover()
+        for group_id in args.groups:
+            keeping = library.keeping(group_id)
+            if keeping is None:
+                raise DupwatchError(f"no group {group_id} in the cache (`dupwatch groups` lists them)")
+            kept, *copies = keeping.members
+            print(f"group {group_id}: keep {shown(kept.path)} ({keeping.why})")
+            for copy in copies:
+                why = _unmovable(copy, library)
+                if why is not None:
+                    print(f"  stays {shown(copy.path)}: {why}")
+                    skipped += 1
+                    continue
+                moves = _planned(quarantine, store, copy, kept, group_id)
+                for move in moves if args.dry_run else quarantine.resolve(moves):
+                    verb = "would move" if args.dry_run else "moved"
+                    if move.kind == "link":
+                        verb = "would link" if args.dry_run else "linked"
+                    print(f"  {verb} {shown(str(move.src))} → {shown(str(move.dst))}")
+                if not args.dry_run and not any(m.kind == "link" for m in moves):
+                    library.forget(copy.path)  # gone from where it was: out of the cache
+                    library.commit()
+                moved += 1
+    finally:
+        if pipeline is not None:
+            pipeline.close()
+        store.close()
+    what = "would be moved" if args.dry_run else "moved to the quarantine (`dupwatch restore` puts them back)"
+    print(f"{plural(moved, 'copy', 'copies')} {what}"
+          + (f"; {skipped} left where they are" if skipped else ""))
+    return ExitCode.OK
+
+
+def _unmovable(copy: Member, library: Library) -> str | None:
+    if not copy.path.startswith("/"):
+        return "on another host: resolve it there"
+    if library.in_reference(copy.path):
+        return "in a reference folder"
+    try:
+        st = os.stat(copy.path)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if (st.st_size, st.st_mtime_ns) != (copy.size, copy.mtime_ns):
+        return "changed since it was indexed (scan it again first)"
+    return None
+
+
+def _planned(quarantine: Quarantine, store: Catalog, copy: Member, kept: Member, group_id: int) -> list[Move]:
+    if quarantine.hardlink and kept.path.startswith("/") and \
+            store.content_hash(copy.file_id) == store.content_hash(kept.file_id):
+        return [quarantine.plan_link(Path(copy.path), Path(kept.path), str(group_id))]
+    return quarantine.plan([Path(copy.path)], str(group_id))
+
+
+def restore(args: argparse.Namespace) -> ExitCode:
+    config = _config(args)
+    quarantine = _quarantine(config)
+    paths = [Path(os.path.abspath(p)) for p in args.paths] if args.paths else None
+    done = quarantine.restore(paths)
+    for move in done:
+        print(f"restored {shown(str(move.dst))}")
+    print(f"{plural(len(done), 'file')} put back; the next scan or the watcher indexes them again"
+          " (their duplicates are not told again)")
     return ExitCode.OK
 
 

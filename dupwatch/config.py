@@ -29,6 +29,7 @@ from dupwatch.errors import ConfigError
 from dupwatch.methods.base import Method, Options
 from dupwatch.methods.registry import METHODS
 from dupwatch.raw import RAW_SUFFIXES
+from dupwatch.walk import Selection
 
 APP = "dupwatch"
 ENV_CONFIG = "DUPWATCH_CONFIG"
@@ -343,6 +344,26 @@ PRESET_KEYS: dict[str, dict[tuple[str, str], Any]] = {
 ROBUST_THRESHOLD = 0.85  # robust.threshold of the normal preset
 
 
+class ActionsConfig(Section):
+    # Off by default: dupwatch never moves a photo unless you ask. With it on, `dupwatch resolve`
+    # (and the review page) move a group's copies into `folder`, journaled and reversible
+    # (`dupwatch restore`); nothing is ever deleted.
+    enabled: bool = False
+    # The quarantine: on the same filesystem as the photos (files are moved, never copied).
+    # Never scanned or watched, whatever its name.
+    folder: Path | None = None
+    hardlink: bool = False  # an exact copy is replaced by a hard link to the copy kept
+
+    @model_validator(mode="after")
+    def _folder(self) -> ActionsConfig:
+        if self.enabled and self.folder is None:
+            raise ValueError("actions.enabled needs actions.folder: where the copies are moved")
+        return self
+
+    def quarantine_folder(self) -> str | None:
+        return None if self.folder is None else os.path.abspath(self.folder.expanduser())
+
+
 KeepCriterion = Literal["pixels", "lossless", "original-format", "size", "metadata", "oldest", "newest"]
 
 
@@ -376,9 +397,15 @@ class Config(Section):
     notices: NoticesConfig = NoticesConfig()
     review: ReviewConfig = ReviewConfig()
     groups: GroupsConfig = GroupsConfig()
+    actions: ActionsConfig = ActionsConfig()
     # Folders whose files are only ever the copy to keep and the match: never reported as
     # duplicates, never tagged (an archive you trust). They are scanned and watched like any other.
     reference: tuple[Path, ...] = ()
+
+    def selection(self) -> Selection:
+        """Which files `scan` and `watch` look at."""
+        skip = (q,) if (q := self.actions.quarantine_folder()) is not None else ()
+        return Selection(self.scan.extensions, self.scan.ignore, skip)
 
     def reference_roots(self) -> list[str]:
         return [os.path.abspath(p.expanduser()) for p in self.reference]

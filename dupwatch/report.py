@@ -162,6 +162,6 @@ def table(rows: list[list[str]], out: TextIO) -> None:
         out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
-def plural(n: int, word: str) -> str:
-    """"1 file", "2 files"."""
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """"1 file", "2 files"; "1 copy", "2 copies" (given)."""
+    return f"{n:,} {word if n == 1 else words or word + 's'}"

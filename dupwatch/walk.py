@@ -22,12 +22,18 @@ class Selection:
 
     extensions: tuple[str, ...]
     ignore: tuple[str, ...]
+    # Folders (absolute) never looked into, whatever their name: the quarantine.
+    skip: tuple[str, ...] = ()
 
     def wants(self, name: str) -> bool:
         return os.path.splitext(name)[1].lower() in self.extensions and not self.ignored(name)
 
     def ignored(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.ignore)
+
+    def skipped(self, path: str) -> bool:
+        """A path in (or the very) folder never looked into."""
+        return any(path == s or path.startswith(s.rstrip("/") + "/") for s in self.skip)
 
 
 def walk(roots: Iterable[str], selection: Selection, follow_symlinks: bool) -> Iterator[str | SkipFile]:
@@ -74,6 +80,8 @@ def _walk_tree(
             yield SkipFile(entry.path, _why(exc, entry))
             continue
         if stat.S_ISDIR(st.st_mode):
+            if selection.skipped(entry.path):
+                continue
             key = (st.st_dev, st.st_ino)
             if key in seen:
                 yield SkipFile(entry.path, "symlink loop: folder already scanned")

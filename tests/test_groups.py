@@ -179,3 +179,27 @@ def test_forget_then_rescan_tells_nothing_old_again(tmp_path: Path, cache: Path)
     again = run("scan", tmp_path / "photos", "--cache", cache, "--json")
     assert again.events("duplicate") == []
     assert again.events("summary")[0]["indexed"] == 2  # read again, and known as told
+
+
+def test_resolve_then_restore_gives_every_copy_back(tmp_path: Path, cache: Path) -> None:
+    import hashlib
+
+    v = five_versions(tmp_path / "photos")
+    quarantine = tmp_path / "quarantine"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"actions:\n  enabled: true\n  folder: {quarantine}\n")
+    digest = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in v.values()}
+    run("scan", tmp_path / "photos", "--cache", cache)
+    assert run("resolve", "1", "--dry-run", "--cache", cache, "--config", config).code == 0
+    assert all(p.exists() for p in v.values())  # a dry run moves nothing
+    assert run("resolve", "1", "--cache", cache, "--config", config).code == 0
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["original.png"]  # the keeper stays
+    assert run("restore", "--cache", cache, "--config", config).code == 0
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in v.values()} == digest
+
+
+def test_resolve_is_refused_unless_actions_are_enabled(tmp_path: Path, cache: Path) -> None:
+    five_versions(tmp_path / "photos")
+    run("scan", tmp_path / "photos", "--cache", cache)
+    refused = run("resolve", "1", "--cache", cache)
+    assert refused.code != 0 and "actions are off" in refused.err

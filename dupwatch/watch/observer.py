@@ -265,7 +265,7 @@ class Watcher:
         if rel == "." or rel.startswith(".." + os.sep) or rel == "..":
             return False
         *folders, name = rel.split(os.sep)
-        if any(self.selection.ignored(part) for part in folders):
+        if any(self.selection.ignored(part) for part in folders) or self.selection.skipped(path):
             return False
         return not self.selection.ignored(name) if folder else self.selection.wants(name)
 

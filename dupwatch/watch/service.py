@@ -30,7 +30,7 @@ from dupwatch.pipeline import Duplicate, Indexed, Pipeline, Unchanged, default_w
 from dupwatch.report import Tally, duplicate_text, shown, skipped_text
 from dupwatch.sinks.outbox import Outbox, open_outbox
 from dupwatch.store import open_store
-from dupwatch.walk import Selection, walk
+from dupwatch.walk import walk
 from dupwatch.watch.observer import Gone, Moved, Watcher
 from dupwatch.watch.sdnotify import Notifier
 from dupwatch.watch.settle import Settler
@@ -166,7 +166,7 @@ class Service:
 
     def _arm(self, config: Config, roots: list[str]) -> Watcher:
         watch = config.watch
-        watcher = Watcher(roots, Selection(config.scan.extensions, config.scan.ignore), self.settler,
+        watcher = Watcher(roots, config.selection(), self.settler,
                           [str(p) for p in watch.polling], watch.poll_interval)
         watcher.start()
         inotify = [r for r in roots if r not in watcher.polled]
@@ -197,7 +197,7 @@ class Service:
         scan = self.config.scan
         self._catching_up = True
         try:
-            paths = walk(roots, Selection(scan.extensions, scan.ignore), scan.follow_symlinks)
+            paths = walk(roots, self.config.selection(), scan.follow_symlinks)
             self._ingest((self._claim(p) for p in paths), default_workers(scan.workers), tally)
         finally:
             self._catching_up = False
