@@ -203,3 +203,17 @@ def test_resolve_is_refused_unless_actions_are_enabled(tmp_path: Path, cache: Pa
     run("scan", tmp_path / "photos", "--cache", cache)
     refused = run("resolve", "1", "--cache", cache)
     assert refused.code != 0 and "actions are off" in refused.err
+
+
+def test_a_better_version_is_never_tagged_its_old_keeper_is(tmp_path: Path) -> None:
+    import time
+
+    from dupwatch.record import Notice
+    from dupwatch.sinks.xmp import XmpTag, sidecar_of
+
+    v = five_versions(tmp_path / "photos")
+    better = Match(str(v["png"]), str(v["q40"]), "near", "cosine", 1.0, 0, group=1, keep=str(v["png"]))
+    XmpTag().send(Notice(1, time.time(), better))
+    assert not sidecar_of(str(v["png"])).exists()  # the copy to keep carries no tag
+    tag = sidecar_of(str(v["q40"])).read_text()
+    assert "dupwatch/duplicate" in tag and "original.png" in tag

@@ -65,9 +65,12 @@ class XmpTag:
 
     def send(self, item: Alert) -> None:
         assert isinstance(item, Notice)
-        target = sidecar_of(item.match.path)
-        if not os.path.exists(item.match.path):
-            raise DeliveryError(f"{shown(item.match.path)}: gone; no sidecar written", retry=False)
+        # The copy is tagged, never the copy to keep: a better version that landed last leaves
+        # its own sidecar alone and tags the file it replaces as the keeper.
+        copy = item.match.match if item.match.better() else item.match.path
+        target = sidecar_of(copy)
+        if not os.path.exists(copy):
+            raise DeliveryError(f"{shown(copy)}: gone; no sidecar written", retry=False)
         for _ in range(ATTEMPTS):
             if self._merge(item, target) is not None:
                 return
@@ -141,7 +144,8 @@ class XmpTag:
             # Bag cannot be kept as one. exiftool, exiv2 (digiKam, darktable) and Immich read both.
             image.modify_xmp({key: [*items, value]})
         image.modify_xmp({
-            "Xmp.dupwatch.DuplicateOf": xmp_name(os.path.basename(notice.match.match)),
+            "Xmp.dupwatch.DuplicateOf": xmp_name(os.path.basename(
+                notice.match.path if notice.match.better() else notice.match.match)),
             "Xmp.dupwatch.Method": notice.match.method,
             "Xmp.dupwatch.Score": f"{notice.match.score:.4f}",
         })
