@@ -75,11 +75,12 @@ def duplicate_text(event: Duplicate) -> str:
         how += f", {turned}"
     if m.turned is not None:
         how += f", {canvas_text(m.turned)}"
-    if m.better():
+    if m.better() and m.kind != "exact":
         return f"{shown(m.path)}\n    a better version of {shown(m.match)}  ({how}); keep the new one"
     text = f"{shown(m.path)}\n    duplicates {shown(m.match)}  ({how})"
     if m.keep is not None and m.keep != m.match:
-        text += f"\n    keep {shown(m.keep)}"
+        # An exact copy is no better than its twin: the order (older, then name) keeps this one.
+        text += "; keep this one" if m.keep == m.path else f"\n    keep {shown(m.keep)}"
     return text
 
 

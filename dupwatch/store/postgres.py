@@ -324,8 +324,8 @@ class PostgresStore:
         hashes = [self.content_hash(file_id), self.content_hash(match_id)]
         low, high = sorted(h or b"" for h in hashes)
         told = (match.path, match.match, match.match, match.path)
-        if self._one(TOLD, (low, high, low != high, *told, low != high, match.group, low, low,
-                           match.group, high, high)):
+        if self._one(TOLD, (low, high, *told, match.group, match.path, hashes[0], match.path,
+                           hashes[0])):
             return False  # told before, about these two contents
         geometry = None if match.geometry is None else json.dumps(match.geometry)
         self._execute(
@@ -522,15 +522,15 @@ STATUS = {
     "all": "TRUE",
 }
 
-# Told before: a notice about the same two contents (for exact copies, which share one content,
-# the same two paths), or notices of the same group that named each of the two contents (a copy
-# forgotten and found again joins its group again, perhaps beside another of its files). A pair is
-# told once, whatever became of its files since.
+# Told before: a notice about the same two contents at the same two paths, or a notice of the
+# same group that named this file, with this content (a copy forgotten and found again joins its
+# group again, perhaps beside another of its files). A pair is told once, whatever became of its
+# files since; a new file with the same bytes is news.
 TOLD = ("SELECT 1 WHERE EXISTS (SELECT 1 FROM notices n WHERE least(path_hash, match_hash) = %s"
         " AND greatest(path_hash, match_hash) = %s"
-        " AND (%s OR (path = %s AND n.match = %s) OR (path = %s AND n.match = %s)))"
-        " OR (%s AND EXISTS (SELECT 1 FROM notices WHERE grp = %s AND (path_hash = %s OR match_hash = %s))"
-        " AND EXISTS (SELECT 1 FROM notices WHERE grp = %s AND (path_hash = %s OR match_hash = %s)))")
+        " AND ((path = %s AND n.match = %s) OR (path = %s AND n.match = %s)))"
+        " OR EXISTS (SELECT 1 FROM notices n WHERE grp = %s"
+        " AND ((path = %s AND path_hash = %s) OR (n.match = %s AND match_hash = %s)))")
 
 
 def _notice(row: DictRow) -> Notice:

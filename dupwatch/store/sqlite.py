@@ -297,8 +297,8 @@ class SqliteStore:
         hashes = [self.content_hash(file_id), self.content_hash(match_id)]
         low, high = sorted(h or b"" for h in hashes)
         told = (match.path, match.match, match.match, match.path)
-        if self._db.execute(TOLD, (low, high, low != high, *told, low != high, match.group, low, low,
-                           match.group, high, high)).fetchone():
+        if self._db.execute(TOLD, (low, high, *told, match.group, match.path, hashes[0], match.path,
+                           hashes[0])).fetchone():
             return False  # told before, about these two contents
         geometry = None if match.geometry is None else json.dumps(match.geometry)
         self._db.execute(
@@ -555,15 +555,15 @@ STATUS = {
     "all": "1",
 }
 
-# Told before: a notice about the same two contents (for exact copies, which share one content,
-# the same two paths), or notices of the same group that named each of the two contents (a copy
-# forgotten and found again joins its group again, perhaps beside another of its files). A pair is
-# told once, whatever became of its files since.
+# Told before: a notice about the same two contents at the same two paths, or a notice of the
+# same group that named this file, with this content (a copy forgotten and found again joins its
+# group again, perhaps beside another of its files). A pair is told once, whatever became of its
+# files since; a new file with the same bytes is news.
 TOLD = ("SELECT 1 WHERE EXISTS (SELECT 1 FROM notices n WHERE min(path_hash, match_hash) = ?"
         " AND max(path_hash, match_hash) = ?"
-        " AND (? OR (path = ? AND n.match = ?) OR (path = ? AND n.match = ?)))"
-        " OR (? AND EXISTS (SELECT 1 FROM notices WHERE grp = ? AND (path_hash = ? OR match_hash = ?))"
-        " AND EXISTS (SELECT 1 FROM notices WHERE grp = ? AND (path_hash = ? OR match_hash = ?)))")
+        " AND ((path = ? AND n.match = ?) OR (path = ? AND n.match = ?)))"
+        " OR EXISTS (SELECT 1 FROM notices n WHERE grp = ?"
+        " AND ((path = ? AND path_hash = ?) OR (n.match = ? AND match_hash = ?)))")
 
 
 def _notice(row: Any) -> Notice:
