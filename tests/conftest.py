@@ -19,7 +19,10 @@ import skimage
 from PIL import Image
 
 from dupwatch.cli import main
+from dupwatch.config import CacheConfig, Config
 from dupwatch.errors import ExitCode
+from dupwatch.pipeline import Pipeline
+from dupwatch.store import open_store
 
 SAMPLES = Path(skimage.__file__).parent / "data"
 # Real colour photographs, distinct from each other (scikit-image's sample data, see its README).
@@ -129,3 +132,13 @@ def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))  # the notice log, sidecars
     monkeypatch.delenv("DUPWATCH_CONFIG", raising=False)
     yield
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
+    """The default config's pipeline on a real SQLite cache of its own."""
+    store = open_store(CacheConfig(path=tmp_path / "cache.db"))
+    pipeline = Pipeline(Config(), store)
+    yield pipeline
+    pipeline.close()
+    store.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,15 +38,6 @@ def five_versions(folder: Path) -> dict[str, Path]:
     image.crop((w // 40, h // 40, w - w // 40, h - h // 40)).save(versions["crop"], quality=90)
     image.save(versions["webp"], quality=80)
     return versions
-
-
-@pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
-    store = open_store(CacheConfig(path=tmp_path / "cache.db"))
-    pipeline = Pipeline(Config(), store)
-    yield pipeline
-    pipeline.close()
-    store.close()
 
 
 def _land(pipeline: Pipeline, paths: list[Path]) -> list[Match]:

@@ -5,25 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
-from dupwatch.config import CacheConfig, Config
 from dupwatch.pipeline import Duplicate, Pipeline
-from dupwatch.store import open_store
 from tests.conftest import SAMPLES, open_rgb
-
-
-@pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
-    store = open_store(CacheConfig(path=tmp_path / "cache.db"))
-    pipeline = Pipeline(Config(), store)
-    yield pipeline
-    pipeline.close()
-    store.close()
 
 
 def _copy_of(source: Path, target: Path) -> Path:
