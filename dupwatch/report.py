@@ -70,12 +70,30 @@ def duplicate_text(event: Duplicate) -> str:
     m = event.match
     how = "exact copy" if m.kind == "exact" else f"near, {m.method} {m.score:.3f}, distance {m.distance}"
     if m.transform is not None:
-        how += f", {m.transform}"
+        how += f", {TRANSFORM_WORDS.get(m.transform, m.transform)}"
     if m.geometry is not None and (turned := transform_text(m.geometry)):
         how += f", {turned}"
     if m.turned is not None:
         how += f", {canvas_text(m.turned)}"
     return f"{shown(m.path)}\n    duplicates {shown(m.match)}  ({how})"
+
+
+# How the new photo was turned from the old one (`Match.transform`, an API name kept in JSON),
+# in words.
+TRANSFORM_WORDS = {
+    "rotate-90-cw": "turned 90° clockwise",
+    "rotate-90-ccw": "turned 90° counter-clockwise",
+    "rotate-180": "turned 180°",
+    "mirror": "mirrored",
+    "flip": "flipped upside down",
+    "transpose": "turned 90° clockwise and mirrored",
+    "transverse": "turned 90° counter-clockwise and mirrored",
+}
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """"1 duplicate", "2 duplicates"."""
+    return f"{n} {word if n == 1 else words or word + 's'}"
 
 
 def canvas_text(turned: float) -> str:
@@ -145,10 +163,11 @@ class Tally:
     def text(self, forgotten: int, seconds: float) -> str:
         r = self.record(forgotten, seconds)
         files = r["indexed"] + r["unchanged"] + r["skipped"]
-        line = (f"{files} files in {seconds:.1f} s: {r['indexed']} indexed, {r['unchanged']} unchanged,"
-                f" {r['skipped']} skipped; {r['duplicates']} duplicates ({r['exact']} exact,"
+        line = (f"{plural(files, 'file')} in {seconds:.1f} s: {r['indexed']} indexed,"
+                f" {r['unchanged']} unchanged,"
+                f" {r['skipped']} skipped; {plural(r['duplicates'], 'duplicate')} ({r['exact']} exact,"
                 f" {r['near']} near)")
-        return line + (f"; {forgotten} deleted files forgotten" if forgotten else "")
+        return line + (f"; {plural(forgotten, 'deleted file')} forgotten" if forgotten else "")
 
 
 def table(rows: list[list[str]], out: TextIO) -> None:
