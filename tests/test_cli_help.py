@@ -126,3 +126,28 @@ def test_progress_bar_total_stays_right_when_files_are_duplicates(tmp_path: Path
     assert {int(total) for _, total in steps} == {8}, terminal
     assert max(int(n) for n, _ in steps) == 8
     assert not re.search(r"\d+file \[", terminal), terminal  # a count with its total gone
+
+
+def test_the_review_server_logs_no_task_queue_depth(photos: Path, cache: Path, tmp_path: Path) -> None:
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.review_server import ReviewProcess
+
+    run("scan", photos, "--cache", cache)
+    server = ReviewProcess(tmp_path, "--cache", cache)
+
+    def fetch(page: str) -> int:
+        with urllib.request.urlopen(server.url + page, timeout=60) as response:  # noqa: S310
+            response.read()
+            return int(response.status)
+
+    try:
+        # A phone opening the list asks for a page's worth of thumbnails at once: more requests
+        # than the server has threads.
+        with ThreadPoolExecutor(32) as pool:
+            statuses = list(pool.map(fetch, [""] * 64))
+    finally:
+        server.kill()
+    assert statuses == [200] * 64
+    assert "Task queue depth" not in server.stderr.read_text()
