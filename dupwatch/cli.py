@@ -21,6 +21,7 @@ from dupwatch.bench.variants import BENCH_TRANSFORMS, TRANSFORMS
 from dupwatch.compare import compare_files
 from dupwatch.config import Config
 from dupwatch.errors import DupwatchError, ExitCode, SkipFile, UsageError
+from dupwatch.extras import install, note_missing
 from dupwatch.methods import geometry
 from dupwatch.methods.geometry import Geometry
 from dupwatch.methods.registry import METHODS
@@ -495,12 +496,12 @@ def compare(args: argparse.Namespace) -> ExitCode:
     config = _config(args)
     if args.method == "all" and importlib.util.find_spec("torch") is None:
         names = tuple(n for n in names if not METHODS[n].batched)
-        log.info("cnn, cnn-euclidean: not installed (pip install 'dupwatch[cnn]')")
+        note_missing(log, "cnn, cnn-euclidean: not installed", "cnn")
     if args.method == "all" and not geometry.available():
         names = tuple(n for n in names if n != Geometry.name)
-        log.info("geometry: not installed (pip install 'dupwatch[geometry]')")
+        note_missing(log, "geometry: not installed", "geometry")
     elif args.method == Geometry.name and not geometry.available():
-        raise DupwatchError("--method geometry needs OpenCV: pip install 'dupwatch[geometry]'")
+        raise DupwatchError(f"--method geometry needs OpenCV: {install('geometry')}")
     compared = compare_files(args.a, args.b, names, config.method_options(), config.threshold)
     same_bytes, scores = compared.same_bytes, compared.scores
     if args.json:
@@ -542,15 +543,15 @@ def bench(args: argparse.Namespace) -> ExitCode:
     needed = ["scipy", *(["matplotlib"] if args.plots else [])]
     missing = [name for name in needed if importlib.util.find_spec(name) is None]
     if missing:
-        raise DupwatchError(f"dupwatch bench needs {' and '.join(missing)}: pip install 'dupwatch[bench]'")
+        raise DupwatchError(f"dupwatch bench needs {' and '.join(missing)}: {install('bench')}")
     notes = []
     if importlib.util.find_spec("torch") is None:
         cnn = [name for name in methods if METHODS[name].batched]
         if cnn and args.methods != "all":
             raise DupwatchError(f"{', '.join(cnn)} need{'s' if len(cnn) == 1 else ''} torch:"
-                                " pip install 'dupwatch[cnn]'")
+                                f" {install('cnn')}")
         if cnn:
-            notes.append(f"{', '.join(cnn)}: left out, torch is not installed (pip install 'dupwatch[cnn]')")
+            notes.append(f"{', '.join(cnn)}: left out, torch is not installed ({install('cnn')})")
             methods = tuple(name for name in methods if name not in cnn)
     if args.folder is None:
         originals = sample_photos()

@@ -128,8 +128,20 @@ def geometry_text(found: dict[str, Any]) -> str:
     return f"{line}; " + (f"the first is the second {turned}" if turned else "the same framing")
 
 
+_INSTALL = ": pip install "
+_told: set[str] = set()  # the install hints already given in this run
+
+
 def skipped_text(skip: SkipFile) -> str:
-    return f"skipped {shown(skip.path)}: {skip.reason}"
+    """"skipped PATH: REASON"; a reason ending in how to install what is missing says it for the
+    first such file of the run only (a thousand raw files need not repeat it)."""
+    reason = skip.reason
+    need, found, hint = reason.rpartition(_INSTALL)
+    if found:
+        if hint in _told:
+            reason = need
+        _told.add(hint)
+    return f"skipped {shown(skip.path)}: {reason}"
 
 
 class Tally:

@@ -151,3 +151,53 @@ def test_the_review_server_logs_no_task_queue_depth(photos: Path, cache: Path, t
         server.kill()
     assert statuses == [200] * 64
     assert "Task queue depth" not in server.stderr.read_text()
+
+
+def _without(tmp_path: Path, *modules: str) -> Path:
+    """A folder for PYTHONPATH whose sitecustomize makes `modules` not installed, in every
+    process of the run (the scan's workers too)."""
+    folder = tmp_path / "without"
+    folder.mkdir(exist_ok=True)
+    (folder / "sitecustomize.py").write_text(
+        "import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in modules))
+    return folder
+
+
+def _dupwatch(tmp_path: Path, package_root: Path, cwd: Path, *args: str | Path) -> str:
+    blocked = _without(tmp_path, "torch", "cv2", "rawpy")
+    env = {**os.environ, "PYTHONPATH": f"{blocked}{os.pathsep}{package_root}"}
+    proc = subprocess.run([sys.executable, "-m", "dupwatch", *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300, check=False)
+    return proc.stderr
+
+
+def test_a_missing_extra_is_named_in_the_words_of_the_install(tmp_path: Path) -> None:
+    import dupwatch
+
+    checkout = Path(dupwatch.__file__).resolve().parent.parent
+    pair = (SAMPLES / "chelsea.png", SAMPLES / "coffee.png")
+    here = _dupwatch(tmp_path, checkout, checkout, "compare", *pair)
+    assert here.count("pip install") == 2, here
+    assert "(pip install '.[cnn]')" in here and "(pip install '.[geometry]')" in here, here
+    elsewhere = _dupwatch(tmp_path, checkout, tmp_path, "compare", *pair)
+    assert f"(pip install '{checkout}[cnn]')" in elsewhere, elsewhere
+    # A copy of the package with no source tree around it, as a wheel from PyPI installs it.
+    site = tmp_path / "site"
+    shutil.copytree(checkout / "dupwatch", site / "dupwatch", ignore=shutil.ignore_patterns("__pycache__"))
+    wheel = _dupwatch(tmp_path, site, tmp_path, "compare", *pair)
+    assert "(pip install 'dupwatch[cnn]')" in wheel and "(pip install 'dupwatch[geometry]')" in wheel, wheel
+
+
+def test_a_missing_package_is_named_once_per_run(tmp_path: Path) -> None:
+    import dupwatch
+
+    checkout = Path(dupwatch.__file__).resolve().parent.parent
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("IMG_0001.CR2", "IMG_0002.CR2", "IMG_0003.NEF"):
+        (folder / name).write_bytes(b"II*\x00 a camera's raw file " * 100)
+    err = _dupwatch(tmp_path, checkout, tmp_path, "scan", folder, "--cache", tmp_path / "c.db")
+    skipped = [line for line in err.splitlines() if line.startswith("dupwatch: skipped ")]
+    assert len(skipped) == 3, err
+    assert skipped[0].endswith("camera raw files need rawpy: pip install rawpy")
+    assert [line.endswith("camera raw files need rawpy") for line in skipped[1:]] == [True, True], err
