@@ -622,5 +622,5 @@ def test_check_of_a_database_says_what_it_holds(pg_url: str, tmp_path: Path) -> 
     assert run_process("scan", folder, "--cache", pg_url).code == ExitCode.OK
     checked = run_process("check", "--cache", pg_url)
     assert checked.code == ExitCode.OK, checked.err
-    assert checked.out.splitlines()[0].endswith(": 1 files, 0 notices (every host's)")
+    assert checked.out.splitlines()[0].endswith(": 1 file, 0 notices (every host's)")
     assert checked.out.splitlines()[1].startswith("ok")
