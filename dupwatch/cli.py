@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, get_args
 
 from dupwatch import __version__
 from dupwatch import config as configuration
@@ -22,6 +22,7 @@ from dupwatch.bench.variants import BENCH_TRANSFORMS, TRANSFORMS
 from dupwatch.compare import compare_files
 from dupwatch.config import Config
 from dupwatch.errors import DupwatchError, ExitCode, SkipFile, UsageError
+from dupwatch.extras import install, note_missing
 from dupwatch.methods import geometry
 from dupwatch.methods.geometry import Geometry
 from dupwatch.methods.registry import METHODS
@@ -93,20 +94,29 @@ def _parser() -> argparse.ArgumentParser:
     cached = argparse.ArgumentParser(add_help=False)
     cached.add_argument("--cache", type=_cache_arg, metavar="PATH|URL",
                         help="the cache to use: an SQLite file, or a postgresql:// URL (docs/postgres.md)")
+    # Switches over the config's keys (robust.enabled, preset) for one run.
+    tuned = argparse.ArgumentParser(add_help=False)
+    tuned.add_argument("--robust", action="store_true", default=None,
+                       help="robust mode for this run: CNN embeddings find copies the hash misses"
+                            " (robust.enabled; needs the cnn extra)")
+    tuned.add_argument("--preset", choices=get_args(configuration.Preset), metavar="NAME",
+                       help="how readily a photo is called a duplicate: strict, normal or loose"
+                            " (preset; keys the config sets itself still win)")
 
     parser = argparse.ArgumentParser(
         prog="dupwatch", description="Find duplicate and near-duplicate photos.",
         epilog="Exit codes: 0 ok, 1 error, 2 bad usage or config, 3 finished but files were skipped.")
     parser.add_argument("--version", action="version", version=f"dupwatch {__version__}")
-    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND",
+                                help="what to do (`dupwatch COMMAND --help` for its options)")
 
-    p = sub.add_parser("scan", parents=[common, cached], help="index folders and report duplicates")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p = sub.add_parser("scan", parents=[common, cached, tuned], help="index folders and report duplicates")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="folders or photos to scan")
     p.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     p.add_argument("--workers", type=int, metavar="N", help="decoding processes (default: cores)")
     p.set_defaults(run=scan)
 
-    p = sub.add_parser("watch", parents=[common, cached],
+    p = sub.add_parser("watch", parents=[common, cached, tuned],
                        help="watch folders and report each duplicate as it lands (a service)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders to watch (default: watch.paths)")
     p.set_defaults(run=watch)
@@ -129,8 +139,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ignore", parents=[common, cached],
                        help="mark two photos not a duplicate: that pair is never reported again")
-    p.add_argument("a")
-    p.add_argument("b")
+    p.add_argument("a", metavar="PHOTO", help="one photo of the pair")
+    p.add_argument("b", metavar="OTHER", help="the other photo")
     p.add_argument("--undo", action="store_true", help="take the decision back")
     p.set_defaults(run=ignore)
 
@@ -173,17 +183,18 @@ def _parser() -> argparse.ArgumentParser:
                        help="check the cache for damage (exit 0 ok, 1 damaged) and say how to rebuild it")
     p.set_defaults(run=check)
 
-    p = sub.add_parser("query", parents=[common, cached], help="the indexed images most like one image")
-    p.add_argument("image")
-    p.add_argument("-k", type=int, default=3, help="how many (default 3)")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("query", parents=[common, cached, tuned],
+                       help="the indexed images most like one image")
+    p.add_argument("image", metavar="PHOTO", help="the photo to look for (it is not indexed)")
+    p.add_argument("-k", type=int, default=3, metavar="N", help="how many (default 3)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     p.set_defaults(run=query)
 
     p = sub.add_parser("compare", parents=[common], help="every method's score for two images")
-    p.add_argument("a")
-    p.add_argument("b")
+    p.add_argument("a", metavar="PHOTO", help="the first photo")
+    p.add_argument("b", metavar="OTHER", help="the second photo")
     p.add_argument("--method", default="all", help=f"one of {', '.join(METHODS)}, or all")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(run=compare)
 
     p = sub.add_parser("bench", parents=[common],
@@ -216,7 +227,29 @@ def _config(args: argparse.Namespace) -> Config:
     elif cache is not None:
         sqlite_file = config.cache.model_copy(update={"path": cache, "url": None})
         config = config.model_copy(update={"cache": sqlite_file})
+    preset = getattr(args, "preset", None)
+    if preset is not None and preset != config.preset:
+        config = _with_preset(config, preset)
+    if getattr(args, "robust", None):
+        config = config.model_copy(update={"robust": config.robust.model_copy(update={"enabled": True})})
     return config
+
+
+def _with_preset(config: Config, preset: str) -> Config:
+    """`config` under another preset: the keys the old preset filled in are the new one's to fill."""
+    data = config.model_dump(exclude_unset=True)
+    confirm = {"method": config.confirm.method}
+    filled = configuration.with_preset({"preset": config.preset, "confirm": confirm})
+    for section, values in filled.items():
+        mine = data.get(section)
+        if not isinstance(values, dict) or not isinstance(mine, dict):
+            continue
+        for key, value in values.items():
+            # A key the file set to the old preset's very value reads the same as one it left
+            # out; either way the new preset's value is what the switch asks for.
+            if (section, key) != ("confirm", "method") and mine.get(key) == value:
+                del mine[key]
+    return configuration.parse({**data, "preset": preset})
 
 
 def _cache_of(args: argparse.Namespace) -> Path:
@@ -243,7 +276,8 @@ def scan(args: argparse.Namespace) -> ExitCode:
         out = _Output(args.json, total=len(paths))
         for event in pipeline.ingest(paths, workers):
             tally.add(event)
-            out.progress()
+            if not isinstance(event, Duplicate):  # a file's Indexed, then its Duplicate: one file
+                out.progress()
             if isinstance(event, Duplicate):
                 out.line(json_line(event.match.to_json()) if args.json else duplicate_text(event))
             elif isinstance(event, SkipFile):
@@ -581,7 +615,7 @@ def check(args: argparse.Namespace) -> ExitCode:
         return _check_database(config)
     cache = config.cache.resolved()
     health = sqlite_store.check(cache)
-    counts = [f"{n} {what}" for n, what in ((health.files, "files"), (health.notices, "notices"))
+    counts = [plural(n, what) for n, what in ((health.files, "file"), (health.notices, "notice"))
               if n is not None]
     schema = "" if health.schema is None else f"schema {health.schema}, "
     print(f"{shown(str(cache))}: {schema}{', '.join(counts) or 'nothing readable'}")
@@ -611,7 +645,8 @@ def _check_database(config: Config) -> ExitCode:
         _, notices = store.review(ReviewFilter(status="all"), 0, 1)
     finally:
         store.close()
-    print(f"{shown_url(config.cache.url or '')}: {files} files, {notices} notices (every host's)")
+    print(f"{shown_url(config.cache.url or '')}: {plural(files, 'file')}, {plural(notices, 'notice')}"
+          " (every host's)")
     print("ok (the server checks its own pages: pg_amcheck for a deeper look)")
     return ExitCode.OK
 
@@ -631,10 +666,13 @@ def parse_since(text: str) -> float:
 def query(args: argparse.Namespace) -> ExitCode:
     if args.k < 1:
         raise DupwatchError("-k must be at least 1")
+    image = Path(args.image)
+    if not image.exists():  # said before the cache is opened, not as a file that vanished
+        raise DupwatchError(f"{shown(args.image)}: no such file")
     config = _config(args)
     store = open_store(config.cache)
     try:
-        ranked = Pipeline(config, store).query(str(Path(args.image).absolute()), args.k)
+        ranked = Pipeline(config, store).query(str(image.absolute()), args.k)
     finally:
         store.close()
     if args.json:
@@ -661,12 +699,12 @@ def compare(args: argparse.Namespace) -> ExitCode:
     config = _config(args)
     if args.method == "all" and importlib.util.find_spec("torch") is None:
         names = tuple(n for n in names if not METHODS[n].batched)
-        log.info("cnn, cnn-euclidean: not installed (pip install 'dupwatch[cnn]')")
+        note_missing(log, "cnn, cnn-euclidean: not installed", "cnn")
     if args.method == "all" and not geometry.available():
         names = tuple(n for n in names if n != Geometry.name)
-        log.info("geometry: not installed (pip install 'dupwatch[geometry]')")
+        note_missing(log, "geometry: not installed", "geometry")
     elif args.method == Geometry.name and not geometry.available():
-        raise DupwatchError("--method geometry needs OpenCV: pip install 'dupwatch[geometry]'")
+        raise DupwatchError(f"--method geometry needs OpenCV: {install('geometry')}")
     compared = compare_files(args.a, args.b, names, config.method_options(), config.threshold)
     same_bytes, scores = compared.same_bytes, compared.scores
     if args.json:
@@ -708,15 +746,15 @@ def bench(args: argparse.Namespace) -> ExitCode:
     needed = ["scipy", *(["matplotlib"] if args.plots else [])]
     missing = [name for name in needed if importlib.util.find_spec(name) is None]
     if missing:
-        raise DupwatchError(f"dupwatch bench needs {' and '.join(missing)}: pip install 'dupwatch[bench]'")
+        raise DupwatchError(f"dupwatch bench needs {' and '.join(missing)}: {install('bench')}")
     notes = []
     if importlib.util.find_spec("torch") is None:
         cnn = [name for name in methods if METHODS[name].batched]
         if cnn and args.methods != "all":
             raise DupwatchError(f"{', '.join(cnn)} need{'s' if len(cnn) == 1 else ''} torch:"
-                                " pip install 'dupwatch[cnn]'")
+                                f" {install('cnn')}")
         if cnn:
-            notes.append(f"{', '.join(cnn)}: left out, torch is not installed (pip install 'dupwatch[cnn]')")
+            notes.append(f"{', '.join(cnn)}: left out, torch is not installed ({install('cnn')})")
             methods = tuple(name for name in methods if name not in cnn)
     if args.folder is None:
         originals = sample_photos()

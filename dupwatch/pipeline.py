@@ -23,6 +23,7 @@ from dupwatch.candidates.hamming import HammingSearch
 from dupwatch.candidates.neighbours import NeighbourSearch
 from dupwatch.config import Config
 from dupwatch.errors import ConfigError, SkipFile
+from dupwatch.extras import install
 from dupwatch.fingerprint import Plan, fingerprint_files, fingerprint_now
 from dupwatch.library import Found, Library
 from dupwatch.methods import geometry
@@ -297,7 +298,7 @@ def _geometry(config: Config, store: Store) -> GeometryCheck | None:
     if wanted is False or (wanted == "auto" and not geometry.available()):
         return None
     if not geometry.available():
-        raise ConfigError("geometry.enabled", "needs OpenCV: pip install 'dupwatch[geometry]'")
+        raise ConfigError("geometry.enabled", f"needs OpenCV: {install('geometry')}")
     return GeometryCheck(store, config.geometry.threshold, config.geometry.checks,
                          config.geometry.verify_from)
 

@@ -70,7 +70,7 @@ def duplicate_text(event: Duplicate) -> str:
     m = event.match
     how = "exact copy" if m.kind == "exact" else f"near, {m.method} {m.score:.3f}, distance {m.distance}"
     if m.transform is not None:
-        how += f", {m.transform}"
+        how += f", {TRANSFORM_WORDS.get(m.transform, m.transform)}"
     if m.geometry is not None and (turned := transform_text(m.geometry)):
         how += f", {turned}"
     if m.turned is not None:
@@ -82,6 +82,19 @@ def duplicate_text(event: Duplicate) -> str:
         # An exact copy is no better than its twin: the order (older, then name) keeps this one.
         text += "; keep this one" if m.keep == m.path else f"\n    keep {shown(m.keep)}"
     return text
+
+
+# How the new photo was turned from the old one (`Match.transform`, an API name kept in JSON),
+# in words.
+TRANSFORM_WORDS = {
+    "rotate-90-cw": "turned 90° clockwise",
+    "rotate-90-ccw": "turned 90° counter-clockwise",
+    "rotate-180": "turned 180°",
+    "mirror": "mirrored",
+    "flip": "flipped upside down",
+    "transpose": "turned 90° clockwise and mirrored",
+    "transverse": "turned 90° counter-clockwise and mirrored",
+}
 
 
 def canvas_text(turned: float) -> str:
@@ -116,8 +129,20 @@ def geometry_text(found: dict[str, Any]) -> str:
     return f"{line}; " + (f"the first is the second {turned}" if turned else "the same framing")
 
 
+_INSTALL = ": pip install "
+_told: set[str] = set()  # the install hints already given in this run
+
+
 def skipped_text(skip: SkipFile) -> str:
-    return f"skipped {shown(skip.path)}: {skip.reason}"
+    """"skipped PATH: REASON"; a reason ending in how to install what is missing says it for the
+    first such file of the run only (a thousand raw files need not repeat it)."""
+    reason = skip.reason
+    need, found, hint = reason.rpartition(_INSTALL)
+    if found:
+        if hint in _told:
+            reason = need
+        _told.add(hint)
+    return f"skipped {shown(skip.path)}: {reason}"
 
 
 class Tally:
@@ -151,10 +176,11 @@ class Tally:
     def text(self, forgotten: int, seconds: float) -> str:
         r = self.record(forgotten, seconds)
         files = r["indexed"] + r["unchanged"] + r["skipped"]
-        line = (f"{files} files in {seconds:.1f} s: {r['indexed']} indexed, {r['unchanged']} unchanged,"
-                f" {r['skipped']} skipped; {r['duplicates']} duplicates ({r['exact']} exact,"
+        line = (f"{plural(files, 'file')} in {seconds:.1f} s: {r['indexed']} indexed,"
+                f" {r['unchanged']} unchanged,"
+                f" {r['skipped']} skipped; {plural(r['duplicates'], 'duplicate')} ({r['exact']} exact,"
                 f" {r['near']} near)")
-        return line + (f"; {forgotten} deleted files forgotten" if forgotten else "")
+        return line + (f"; {plural(forgotten, 'deleted file')} forgotten" if forgotten else "")
 
 
 def table(rows: list[list[str]], out: TextIO) -> None:

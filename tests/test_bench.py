@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from dupwatch.bench.samples import NAMES
+from dupwatch.extras import install
 from dupwatch.methods.registry import METHODS
 from tests.conftest import PHOTOS, run
 
@@ -134,7 +135,7 @@ def test_missing_extra_is_named(photo_dir: Path, tmp_path: Path, monkeypatch: py
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     result = run("bench", photo_dir, "--plots", tmp_path)
     assert result.code == 1
-    assert "dupwatch bench needs matplotlib: pip install 'dupwatch[bench]'" in result.err
+    assert f"dupwatch bench needs matplotlib: {install('bench')}" in result.err
 
 
 def test_photos_sharing_a_name_in_two_folders(tmp_path: Path, photo_dir: Path) -> None:

@@ -80,3 +80,11 @@ def test_query_exact_copy_and_text_output(photos: Path, cache: Path) -> None:
 def test_query_empty_index(tmp_path: Path, cache: Path) -> None:
     result = run("query", SAMPLES / "coffee.png", "--cache", cache)
     assert result.code == ExitCode.OK and "no similar image" in result.out
+
+
+def test_query_of_a_missing_file_says_so(tmp_path: Path, cache: Path) -> None:
+    missing = tmp_path / "no-such.jpg"
+    result = run("query", missing, "--cache", cache)
+    assert result.code == ExitCode.ERROR
+    assert result.err == f"dupwatch: {missing}: no such file\n"
+    assert not cache.exists()  # nothing opened for a photo that is not there

@@ -210,7 +210,7 @@ def test_check_a_good_and_a_damaged_cache(photos: Path, cache: Path) -> None:
     built(photos, cache)
     good = run_process("check", "--cache", cache)
     assert good.code == ExitCode.OK, good.err
-    assert good.out.splitlines() == [f"{cache}: schema {len(MIGRATIONS)}, 9 files, 1 notices", "ok"]
+    assert good.out.splitlines() == [f"{cache}: schema {len(MIGRATIONS)}, 9 files, 1 notice", "ok"]
     damage(cache, "files")
     before = cache.read_bytes()
     bad = run_process("check", "--cache", cache)

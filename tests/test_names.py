@@ -205,7 +205,7 @@ def test_the_watcher_reports_such_a_name_and_restarts_cleanly(start: Start, tmp_
     shutil.copyfile(first, at(folder, ORIGINAL))
     config = write_config(tmp_path, {"watch": {"settle_seconds": SETTLE}})
     daemon = start("--config", config, "--cache", cache, folder)
-    daemon.wait_log("caught up: 1 files")
+    daemon.wait_log("caught up: 1 file in")
     shutil.copyfile(first, at(folder, COPY))
     line = daemon.wait_log(re.escape(f"{SHOWN[COPY]} duplicates"), timeout=10)
     assert line.endswith(f"dupwatch: {folder}/{SHOWN[COPY]} duplicates {folder}/{SHOWN[ORIGINAL]}"

@@ -20,6 +20,7 @@ from PIL import Image
 from dupwatch import config as configuration
 from dupwatch.config import CacheConfig
 from dupwatch.errors import ConfigError, DupwatchError, ExitCode
+from dupwatch.extras import install
 from dupwatch.record import FileStat, Match, Photo
 from dupwatch.store import Store, open_store
 from dupwatch.store.base import ReviewFilter
@@ -535,7 +536,7 @@ def test_a_url_without_the_extra_says_what_to_install(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           check=False)
     assert proc.returncode == ExitCode.ERROR
-    assert "pip install 'dupwatch[postgres]'" in proc.stderr and "Traceback" not in proc.stderr
+    assert install("postgres") in proc.stderr and "Traceback" not in proc.stderr
 
 
 # -- config ----------------------------------------------------------------------------------
@@ -621,5 +622,5 @@ def test_check_of_a_database_says_what_it_holds(pg_url: str, tmp_path: Path) -> 
     assert run_process("scan", folder, "--cache", pg_url).code == ExitCode.OK
     checked = run_process("check", "--cache", pg_url)
     assert checked.code == ExitCode.OK, checked.err
-    assert checked.out.splitlines()[0].endswith(": 1 files, 0 notices (every host's)")
+    assert checked.out.splitlines()[0].endswith(": 1 file, 0 notices (every host's)")
     assert checked.out.splitlines()[1].startswith("ok")

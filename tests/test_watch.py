@@ -188,7 +188,7 @@ def test_restart_catches_up_once(start: Start, photos: Path, config: Path, cache
     (photos / "camera.png").unlink()
     second = start("--config", config, "--cache", cache, photos)
     line = second.wait_log("caught up:")
-    assert "1 indexed, 7 unchanged" in line and "1 deleted files forgotten" in line
+    assert "1 indexed, 7 unchanged" in line and "1 deleted file forgotten" in line
     assert duplicates(second.log()) == [(str(photos / "zz coffee copy.png"), str(photos / "coffee.png"))]
     assert second.stop() == ExitCode.OK
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dupwatch.errors import DupwatchError
+from dupwatch.extras import install
 
 # Left out: drawings and charts (logo, chessboards, phantom, text, page), the second photo of a
 # stereo pair (motorcycle_right), tiny ones (microaneurysms, a 14×25 GIF).
@@ -19,6 +20,6 @@ def sample_photos() -> list[Path]:
         import skimage
     except ImportError:
         raise DupwatchError("no DIR given, and the default photos come with scikit-image:"
-                            " pip install 'dupwatch[bench]', or name a folder of distinct photos") from None
+                            f" {install('bench')}, or name a folder of distinct photos") from None
     folder = Path(skimage.__file__).parent / "data"
     return [folder / name for name in NAMES if (folder / name).is_file()]

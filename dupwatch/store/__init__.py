@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dupwatch.config import CacheConfig
 from dupwatch.errors import DupwatchError
+from dupwatch.extras import install
 from dupwatch.store.base import Catalog, Decisions, Known, Outbox, Review, Store
 from dupwatch.store.sqlite import SqliteStore
 
@@ -24,6 +25,6 @@ def open_store(cache: CacheConfig) -> Store:
         from dupwatch.store.postgres import PostgresStore
     except ImportError as exc:
         raise DupwatchError(f"cache.url needs PostgreSQL support, which is not installed ({exc.name} is"
-                            " missing): pip install 'dupwatch[postgres]' (or '.[postgres]' in a checkout)"
+                            f" missing): {install('postgres')}"
                             ) from None
     return PostgresStore(cache.url, cache.host)
