@@ -207,15 +207,17 @@ def _take_ownership(temporary: Path, owner: os.stat_result, keep: int) -> None:
     """Give the file about to become the sidecar `owner`'s owner, group and the permission
     bits in `keep`: those of the sidecar it replaces, or of the photo (no execute) for a new
     one. Before the rename, so that no reader ever sees the sidecar as dupwatch's own."""
-    # Only root may give a file away; another user may still set a group it is in. Neither
-    # where the filesystem has no owners (FAT) or maps them (NFS): the file stays dupwatch's.
+    # The mode first: once the file is given away, only its owner (or CAP_FOWNER) may change it.
+    os.chmod(temporary, stat.S_IMODE(owner.st_mode) & keep)
+    # Only root (or CAP_CHOWN) may give a file away; another user may still set a group it is
+    # in. Neither where the filesystem has no owners (FAT) or maps them (NFS), nor under a
+    # system call filter without @chown: the file then stays dupwatch's.
     for uid, gid in ((owner.st_uid, owner.st_gid), (-1, owner.st_gid)):
         try:
             os.chown(temporary, uid, gid)
             break
         except OSError:
             continue
-    os.chmod(temporary, stat.S_IMODE(owner.st_mode) & keep)
 
 
 def _changed(before: os.stat_result | None, after: os.stat_result | None) -> bool:
