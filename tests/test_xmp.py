@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,8 @@ def test_a_new_sidecar_is_made_and_a_broken_one_left_alone(tmp_path: Path, photo
 
 UNDER_THE_UNITS_UMASK = ("import os, sys; os.umask(0o077); from dupwatch.cli import main; "
                          "sys.exit(main(sys.argv[1:]))")
+TWO_PAIRS = {"coffee.png": "coffee.png", "zz coffee copy.png": "coffee.png",
+             "rocket.jpg": "rocket.jpg", "zz rocket copy.jpg": "rocket.jpg"}
 PHOTO_OWNER, SIDECAR_OWNER = (4321, 4322), (4323, 4324)  # users and groups no test runs as
 
 
@@ -128,8 +131,7 @@ def owner_and_mode(path: Path) -> tuple[int, int, int]:
 
 def test_sidecars_belong_to_the_photos_owner_under_the_units_umask(
         tmp_path: Path, photo_dir: Path, cache: Path) -> None:
-    folder = few_photos(photo_dir, tmp_path, {"coffee.png": "coffee.png", "zz coffee copy.png": "coffee.png",
-                                              "rocket.jpg": "rocket.jpg", "zz rocket copy.jpg": "rocket.jpg"})
+    folder = few_photos(photo_dir, tmp_path, TWO_PAIRS)
     root = os.geteuid() == 0
     new_photo = folder / "zz rocket copy.jpg"
     new_photo.chmod(0o754)  # the photo manager's group may read it; no execute bit for a sidecar
@@ -191,8 +193,7 @@ def test_the_match_is_named_by_its_path_and_untag_reads_both_forms(
 
 def test_a_sidecar_dupwatch_made_goes_when_untagged_and_one_that_was_there_stays(
         tmp_path: Path, photo_dir: Path, cache: Path) -> None:
-    folder = few_photos(photo_dir, tmp_path, {"coffee.png": "coffee.png", "zz coffee copy.png": "coffee.png",
-                                              "rocket.jpg": "rocket.jpg", "zz rocket copy.jpg": "rocket.jpg"})
+    folder = few_photos(photo_dir, tmp_path, TWO_PAIRS)
     existed = folder / "zz coffee copy.png.xmp"
     from dupwatch.sinks.xmp import EMPTY, XmpTag
 
@@ -209,3 +210,53 @@ def test_a_sidecar_dupwatch_made_goes_when_untagged_and_one_that_was_there_stays
     assert existed.exists()
     assert not [key for key in exiftool(existed) if key.startswith("XMP-dupwatch:")]
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+
+
+SERVICE_USER = 4325  # the unit's User=dupwatch: not root, and no capability unless a drop-in adds one
+
+
+@pytest.mark.parametrize("capabilities", ["none", "chown"])
+def test_sidecars_written_as_the_services_user(capabilities: str, photo_dir: Path) -> None:
+    """As dupwatch.service runs: its own user, UMask=0077, and with the drop-in the unit
+    describes (CAP_CHOWN) or without. pytest's own folders are root's alone: a shared one."""
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and setpriv (util-linux) to run as another user")
+    shared = Path(tempfile.mkdtemp(prefix="dupwatch-xmp-"))
+    try:
+        shared.chmod(0o777)
+        folder = few_photos(photo_dir, shared, TWO_PAIRS)
+        folder.chmod(0o777)  # the photo folder the unit's ReadWritePaths= opens
+        new_photo = folder / "zz rocket copy.jpg"
+        new_photo.chmod(0o644)
+        os.chown(new_photo, *PHOTO_OWNER)
+        merged = folder / "zz coffee copy.png.xmp"
+        merged.write_text(EXISTING, encoding="utf-8")
+        merged.chmod(0o664)
+        os.chown(merged, *SIDECAR_OWNER)
+        config = xmp_config(shared)
+        caps = ["--inh-caps=+chown", "--ambient-caps=+chown"] if capabilities == "chown" else []
+        env = {**os.environ, "XDG_CACHE_HOME": str(shared / "cache"), "XDG_STATE_HOME": str(shared / "state"),
+               "XDG_CONFIG_HOME": str(shared / "config")}
+        # One worker, in this process: a pool's helper processes start the interpreter again,
+        # which a test machine's virtualenv may keep where another user cannot reach it.
+        scan = ["scan", str(folder), "--config", str(config), "--workers", "1"]
+        result = subprocess.run(
+            [setpriv, f"--reuid={SERVICE_USER}", f"--regid={SERVICE_USER}", "--clear-groups", *caps,
+             sys.executable, "-c", UNDER_THE_UNITS_UMASK, *scan],
+            capture_output=True, text=True, timeout=300, env=env, cwd=shared)
+        assert result.returncode == ExitCode.OK, result.stderr
+        assert "notices.xmp" not in result.stderr and "2 duplicates" in result.stderr, result.stderr
+        made = folder / "zz rocket copy.jpg.xmp"
+        if capabilities == "chown":
+            assert owner_and_mode(made) == (*PHOTO_OWNER, 0o644)
+            assert owner_and_mode(merged) == (*SIDECAR_OWNER, 0o664)
+        else:
+            # Readable by the photo manager all the same; only root or CAP_CHOWN gives a file away.
+            assert owner_and_mode(made) == (SERVICE_USER, SERVICE_USER, 0o644)
+            assert owner_and_mode(merged) == (SERVICE_USER, SERVICE_USER, 0o664)
+        assert exiftool(made)["XMP-dupwatch:DuplicateOf"] == str(folder / "rocket.jpg")
+        assert exiftool(merged)["XMP-xmp:Rating"] == 4
+        assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+    finally:
+        shutil.rmtree(shared)
