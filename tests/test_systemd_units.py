@@ -1,14 +1,20 @@
-"""The unit files in systemd/: systemd itself checks them, and the watcher's unit is hardened."""
+"""The unit files in systemd/: systemd itself checks them, they are hardened, and what runs under
+them writes where the unit lets it."""
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from tests.conftest import PHOTOS, SAMPLES
 
 UNITS = Path(__file__).resolve().parent.parent / "systemd"
 UNIT_FILES = sorted(p.name for p in UNITS.iterdir() if p.suffix in (".service", ".timer"))
@@ -19,10 +25,11 @@ Unit = dict[str, dict[str, list[str]]]  # section → key → every value, in or
 
 
 def parse(path: Path) -> Unit:
-    """By hand: keys repeat (Environment=), values may be empty (CapabilityBoundingSet=)."""
+    """By hand: keys repeat (Environment=), values may be empty (CapabilityBoundingSet=), a line
+    ending in a backslash goes on in the next (as systemd reads it: the backslash a space)."""
     unit: Unit = {}
     section: dict[str, list[str]] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    for raw in re.sub(r"\\\n", " ", path.read_text(encoding="utf-8")).splitlines():
         line = raw.strip()
         if not line or line.startswith(("#", ";")):
             continue
@@ -95,19 +102,96 @@ HARDENING = {
     "RestrictSUIDSGID": "yes",
     "LockPersonality": "yes",
     "SystemCallArchitectures": "native",
-    "SystemCallFilter": "@system-service",
     "CapabilityBoundingSet": "",
     "UMask": "0077",
     "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6",
+    "ProtectProc": "invisible",
+    "PrivateMounts": "yes",
+    "RemoveIPC": "yes",
+    # EPERM, not SIGSYS: dupwatch tries to give an XMP sidecar its photo's owner (chown).
+    "SystemCallErrorNumber": "EPERM",
 }
+SYSTEM_UNITS = ("dupwatch.service", "dupwatch-scan.service")
+FILTER = ["@system-service", "~@privileged @resources"]
 
 
-def test_the_system_unit_is_hardened() -> None:
-    service = parse(UNITS / "dupwatch.service")["Service"]
+@pytest.mark.parametrize("name", SYSTEM_UNITS)
+def test_the_system_units_are_hardened(name: str) -> None:
+    service = parse(UNITS / name)["Service"]
     for key, value in HARDENING.items():
         assert service.get(key) == [value], key
-    # torch's JIT (oneDNN) may need pages that are writable and executable.
-    assert "MemoryDenyWriteExecute" not in service
+    assert service["SystemCallFilter"] == FILTER
+    assert "PrivateNetwork" not in service  # alerts go out over the network
+    # torch's cpuinfo reads /proc/cpuinfo: offered commented, for installs without the CNN method.
+    assert "ProcSubset" not in service
+    assert "\n#ProcSubset=pid\n" in (UNITS / name).read_text(encoding="utf-8")
+    if name == "dupwatch.service":
+        # torch's JIT (oneDNN) may need pages that are writable and executable.
+        assert "MemoryDenyWriteExecute" not in service
+
+
+@pytest.mark.parametrize("name", SYSTEM_UNITS)
+def test_systemd_analyze_security_stays_low(name: str, analyze: str) -> None:
+    result = subprocess.run([analyze, "security", "--offline=yes", str(UNITS / name)],
+                            capture_output=True, text=True, timeout=120)
+    found = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout + result.stderr)
+    assert found, result.stdout + result.stderr
+    assert float(found.group(1)) <= 1.9
+
+
+@pytest.mark.parametrize("name", SYSTEM_UNITS)
+def test_dupwatch_writes_only_into_the_units_own_directories(name: str, tmp_path: Path) -> None:
+    # ProtectSystem=strict and ProtectHome=read-only: the cache, the notice log and the JSON
+    # sidecars must resolve into CacheDirectory= and StateDirectory=, not the dupwatch user's
+    # (read-only, often missing) home.
+    service = parse(UNITS / name)["Service"]
+    assert service["StateDirectory"] == ["dupwatch"] and service["CacheDirectory"] == ["dupwatch"]
+    environment = dict(a.split("=", 1) for a in " ".join(service["Environment"]).split())
+    code = ("from dupwatch import config as c; print(c.CacheConfig().resolved()); "
+            "print(c.LogSinkConfig().resolved()); print(c.SidecarSinkConfig().root())")
+    env = {**environment, "HOME": str(tmp_path / "read-only home"), "PATH": os.environ["PATH"],
+           "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, timeout=60).stdout.split()
+    assert out[0] == "/var/cache/dupwatch/index.sqlite3"
+    assert [Path(p).is_relative_to("/var/lib/dupwatch") for p in out[1:]] == [True, True], out
+
+
+def scan_unit_command(config: Path) -> list[str]:
+    """dupwatch-scan.service's ExecStart=, with this Python and `config` for the installed ones."""
+    (command,) = parse(UNITS / "dupwatch-scan.service")["Service"]["ExecStart"]
+    argv = [arg.replace("/etc/dupwatch/config.yaml", str(config)) for arg in shlex.split(command)]
+    assert argv[0] == "/opt/dupwatch/.venv/bin/python"
+    return [sys.executable, *argv[1:]]
+
+
+def test_the_scan_unit_scans_the_configs_folders(tmp_path: Path) -> None:
+    assert "/srv/photos" not in "".join(parse(UNITS / "dupwatch-scan.service")["Service"]["ExecStart"])
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in PHOTOS[:3]:
+        shutil.copy(SAMPLES / name, folder / name)
+    shutil.copy(SAMPLES / PHOTOS[0], folder / "zz copy.png")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"watch": {"paths": [str(folder)]}}))
+    result = subprocess.run(scan_unit_command(config), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "zz copy.png" in result.stdout and "4 indexed" in result.stdout + result.stderr
+
+    # No folders, or a broken config: one line that says so, as the command line would.
+    config.write_text(yaml.safe_dump({"notices": {}}))
+    result = subprocess.run(scan_unit_command(config), capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert result.stderr == f"dupwatch: no folders to scan: set watch.paths in {config}\n"
+    config.write_text(yaml.safe_dump({"watch": {"paths": 5}}))
+    result = subprocess.run(scan_unit_command(config), capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert result.stderr.startswith("dupwatch: ") and "Traceback" not in result.stderr, result.stderr
+
+
+def test_no_unit_calls_xmp_writing_a_later_feature() -> None:
+    for name in UNIT_FILES:
+        assert "later feature" not in (UNITS / name).read_text(encoding="utf-8"), name
 
 
 def test_the_system_unit_runs_the_watcher_under_systemd() -> None:
@@ -143,6 +227,13 @@ def test_the_user_unit() -> None:
     assert service["NotifyAccess"] == ["main"]
     assert service["WatchdogSec"] == ["30"]
     assert "User" not in service and "Group" not in service  # a user manager runs it as you
-    for key in ("NoNewPrivileges", "RestrictAddressFamilies", "SystemCallFilter", "UMask"):
+    for key in ("NoNewPrivileges", "RestrictAddressFamilies", "UMask", "SystemCallErrorNumber"):
         assert service[key] == [HARDENING[key]], key
+    # chown back: as you, a merged XMP sidecar keeps its group.
+    assert service["SystemCallFilter"] == [*FILTER, "@chown"]
+    # Mount namespaces a user manager may not have (the service would not start): left commented.
+    for key in ("ProtectProc", "PrivateMounts", "ProtectSystem"):
+        assert key not in service
+        assert f"#{key}=" in (UNITS / "dupwatch-user.service").read_text(encoding="utf-8")
+    assert "RemoveIPC" not in service  # it would remove the user's own IPC objects
     assert unit["Install"]["WantedBy"] == ["default.target"]
