@@ -226,8 +226,10 @@ def test_the_xmp_sidecar_has_the_photos_own_bytes(folder: Path, cache: Path, tmp
     sidecars = sorted(n for n in os.listdir(os.fsencode(folder)) if n.endswith(b".xmp"))
     assert sidecars == [COPY + b".xmp", NEWLINE + b".xmp"]
     sidecar = Path(at(folder, COPY + b".xmp"))
-    assert r'dupwatch:DuplicateOf="caf\xe9.jpg"' in sidecar.read_text(encoding="utf-8")
-    assert exiftool(sidecar)["XMP-dupwatch:DuplicateOf"] == SHOWN[ORIGINAL]
+    assert r'dupwatch:DuplicateOfName="caf\xe9.jpg"' in sidecar.read_text(encoding="utf-8")
+    tags = exiftool(sidecar)
+    assert tags["XMP-dupwatch:DuplicateOfName"] == SHOWN[ORIGINAL]
+    assert tags["XMP-dupwatch:DuplicateOf"] == f"{folder}/{SHOWN[ORIGINAL]}"
 
 
 def test_alerts_and_the_hook_name_it(folder: Path, cache: Path, tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ duplicate's XMP sidecar, its own tag is taken off (and put back on undo); nothin
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import replace
 
 from dupwatch.record import Notice
@@ -22,7 +21,7 @@ def not_duplicate(store: Store, a: bytes, b: bytes, sidecars: list[tuple[str, st
                   retag: Reviewed | None = None, xmp_enabled: bool = False) -> bool:
     """Decide (or undo) that contents `a` and `b` are not duplicates; True if that changed.
 
-    `sidecars`: (photo, the name of the photo it was said to duplicate) whose dupwatch tag goes
+    `sidecars`: (photo, the path of the photo it was said to duplicate) whose dupwatch tag goes
     when the pair is decided. On undo, `retag`'s notice is tagged again if XMP is enabled.
     """
     changed = store.set_not_duplicate(a, b, decided)
@@ -47,7 +46,7 @@ def untag(photo: str, duplicate_of: str) -> bool:
     if not sidecar_of(photo).exists():
         return False
     try:
-        done = XmpTag().untag(photo, os.path.basename(duplicate_of))
+        done = XmpTag().untag(photo, duplicate_of)
     except DeliveryError as exc:
         log.warning("notices.xmp: %s", exc)
         return False
@@ -57,6 +56,12 @@ def untag(photo: str, duplicate_of: str) -> bool:
 
 
 def sidecars_of(item: Reviewed) -> list[tuple[str, str]]:
-    """Where the XMP sink tagged this notice's duplicate: the path it named, and where it is now."""
-    original = os.path.basename(item.notice.match.match)
-    return [(item.notice.match.path, original), (item.duplicate.path, original)]
+    """Where the XMP sink tagged this notice's copy and the path it named: as told, and where the
+    two files are now (either may have moved since)."""
+    match = item.notice.match
+    # A better version is never tagged: the file it replaced as the copy to keep is.
+    if match.better():
+        tagged, named = (match.match, item.original.path), (match.path, item.duplicate.path)
+    else:
+        tagged, named = (match.path, item.duplicate.path), (match.match, item.original.path)
+    return [(tagged[0], named[0]), (tagged[1], named[0]), (tagged[1], named[1])]
