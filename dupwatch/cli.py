@@ -451,7 +451,7 @@ def groups(args: argparse.Namespace) -> ExitCode:
     store = open_store(config.cache)
     try:
         library = Library(store, [], config.reference_roots(), config.groups.keep)
-        found = [k for group_id in store.groups() if (k := library.keeping(group_id)) is not None]
+        found = list(library.keepings())
         library.commit()  # the headers read for the order, so that they are read once
     finally:
         store.close()

@@ -34,7 +34,7 @@ HEADER_BYTES = 64 << 20  # a header needing more than this to parse is not read
 
 
 def _metadata_count(m: Member) -> int:
-    return bin(m.meta).count("1")
+    return m.meta.bit_count()
 
 
 # Each criterion gives a value where more is better.
@@ -46,6 +46,16 @@ CRITERIA: dict[str, Callable[[Member], float]] = {
     "metadata": _metadata_count,
     "oldest": lambda m: -m.mtime_ns,
     "newest": lambda m: m.mtime_ns,
+}
+# The same, negated: the sort key is ascending.
+_LESS: dict[str, Callable[[Member], float]] = {
+    "pixels": lambda m: -m.width * m.height,
+    "lossless": lambda m: m.format not in LOSSLESS,
+    "original-format": lambda m: m.format not in CAMERA,
+    "size": lambda m: -m.size,
+    "metadata": lambda m: -m.meta.bit_count(),
+    "oldest": lambda m: m.mtime_ns,
+    "newest": lambda m: -m.mtime_ns,
 }
 DEFAULT_ORDER = ("pixels", "lossless", "original-format", "size", "metadata", "oldest")
 WHY = {
@@ -62,14 +72,15 @@ WHY = {
 }
 
 
-def _key(m: Member, order: Sequence[str]) -> tuple[object, ...]:
-    # Sorted ascending: negate "more is better"; the path last, the shorter and lower first.
-    return (not m.reference, *(-CRITERIA[c](m) for c in order), len(m.path), m.path)
-
-
 def ranked(members: Sequence[Member], order: Sequence[str] = DEFAULT_ORDER) -> list[Member]:
     """The members best first."""
-    return sorted(members, key=lambda m: _key(m, order))
+    criteria = [_LESS[c] for c in order]
+
+    def key(m: Member) -> tuple[object, ...]:
+        # Ascending, so each criterion negated; the path last, the shorter and lower first.
+        return (not m.reference, *map(lambda less: less(m), criteria), len(m.path), m.path)
+
+    return sorted(members, key=key)
 
 
 def why(keeper: Member, runner_up: Member | None, order: Sequence[str] = DEFAULT_ORDER) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from dupwatch import keeper
@@ -65,16 +65,21 @@ class Library:
 
     def keeper_of(self, file_id: int) -> int:
         """The keeper of a file's group; the file itself when it belongs to none."""
-        group_id = self.catalog.group_of(file_id)
-        group = None if group_id is None else self.catalog.group(group_id)
-        if group is None or group.keeper_id is None:
-            return file_id
-        return group.keeper_id
+        keeper_id = self.catalog.keeper_of(file_id)
+        return file_id if keeper_id is None else keeper_id
 
     def keeping(self, group_id: int) -> Keeping | None:
         group = self.catalog.group(group_id)
-        if group is None:
-            return None
+        return None if group is None else self._keeping(group)
+
+    def keepings(self) -> Iterator[Keeping]:
+        """Every group, its copy to keep first and why, oldest group first."""
+        for group in self.catalog.all_groups():
+            if (found := self._keeping(group)) is not None:
+                yield found
+
+    def _keeping(self, group: Group) -> Keeping | None:
+        group_id = group.id
         members = self._ranked(group)
         if not members:
             return None
@@ -193,7 +198,9 @@ class Library:
                 fmt, meta = keeper.read_header(m.path)
                 self.catalog.put_header(m.file_id, fmt, meta)
                 m = replace(m, format=fmt, meta=meta)
-            members.append(replace(m, reference=self.in_reference(m.path)))
+            if self.in_reference(m.path):
+                m = replace(m, reference=True)
+            members.append(m)
         ranked = keeper.ranked(members, self.order)
         chosen = [m for m in ranked if m.file_id == group.chosen_id]
         return chosen + [m for m in ranked if m.file_id != group.chosen_id]

@@ -624,3 +624,19 @@ def test_check_of_a_database_says_what_it_holds(pg_url: str, tmp_path: Path) -> 
     assert checked.code == ExitCode.OK, checked.err
     assert checked.out.splitlines()[0].endswith(": 1 file, 0 notices (every host's)")
     assert checked.out.splitlines()[1].startswith("ok")
+
+
+def test_groups_read_whole_and_their_keepers_at_once(store: Store) -> None:
+    ids = [put(store, photo(f"/photos/{n}.jpg", bytes([n]), ino=n)) for n in range(5)]
+    first = store.save_group(None, ids[:3], ids[1], None)
+    second = store.save_group(None, ids[3:], ids[4], ids[4])
+    store.put_header(ids[0], "PNG", 5)
+    store.commit()
+    assert [store.keeper_of(i) for i in ids] == [ids[1]] * 3 + [ids[4]] * 2
+    assert store.keeper_of(put(store, photo("/photos/alone.jpg", b"z", ino=9))) is None
+    listed = list(store.all_groups())
+    assert [g.id for g in listed] == [first, second] == store.groups()
+    assert listed == [store.group(first), store.group(second)]  # the same as read one by one
+    assert [m.path for m in listed[0].members] == ["/photos/0.jpg", "/photos/1.jpg", "/photos/2.jpg"]
+    assert (listed[0].members[0].format, listed[0].members[0].meta) == ("PNG", 5)
+    assert listed[0].unread == ids[1:3] and listed[1].chosen_id == ids[4]

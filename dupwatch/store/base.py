@@ -148,8 +148,15 @@ class Catalog(Protocol):
 
     def group(self, group_id: int) -> Group | None: ...
 
+    def keeper_of(self, file_id: int) -> int | None:
+        """The keeper of the file's group, in one read (the hot path asks it of every candidate);
+        None when the file is in no group."""
+
     def groups(self) -> list[int]:
         """Every group's id, oldest first."""
+
+    def all_groups(self) -> Iterator[Group]:
+        """Every group with its members, oldest first, in one read."""
 
     def save_group(self, group_id: int | None, member_ids: Sequence[int], keeper_id: int | None,
                    chosen_id: int | None) -> int:

@@ -14,6 +14,7 @@ parameter through `names.to_store`, every text value read through `names.text_fa
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import time
@@ -353,8 +354,24 @@ class PostgresStore:
         unread = [r["id"] for r in rows if r["meta"] is None]
         return Group(group_id, row["keeper_id"], row["chosen_id"], members, unread)
 
+    def keeper_of(self, file_id: int) -> int | None:
+        row = self._one("SELECT g.keeper_id FROM files f JOIN groups g ON g.id = f.grp WHERE f.id = %s",
+                        (file_id,))
+        return None if row is None or row["keeper_id"] is None else int(row["keeper_id"])
+
     def groups(self) -> list[int]:
         return [int(r["id"]) for r in self._all("SELECT id FROM groups ORDER BY id")]
+
+    def all_groups(self) -> Iterator[Group]:
+        rows = self._all(
+            "SELECT g.id AS grp, g.keeper_id, g.chosen_id, f.id, f.host, f.path, f.width, f.height, f.size,"
+            " f.mtime_ns, f.format, f.meta FROM groups g JOIN files f ON f.grp = g.id ORDER BY g.id, f.id")
+        for _, members in itertools.groupby(rows, key=lambda r: r["grp"]):
+            block = list(members)
+            yield Group(block[0]["grp"], block[0]["keeper_id"], block[0]["chosen_id"],
+                        [Member(r["id"], self._named(r["host"], r["path"]), r["width"], r["height"],
+                                r["size"], r["mtime_ns"], r["format"], r["meta"] or 0) for r in block],
+                        [r["id"] for r in block if r["meta"] is None])
 
     def save_group(self, group_id: int | None, member_ids: Sequence[int], keeper_id: int | None,
                    chosen_id: int | None) -> int:

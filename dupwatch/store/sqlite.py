@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import os
 import sqlite3
@@ -327,8 +328,23 @@ class SqliteStore:
         unread = [r[0] for r in rows if r[7] is None]
         return Group(group_id, row[0], row[1], members, unread)
 
+    def keeper_of(self, file_id: int) -> int | None:
+        row = self._db.execute("SELECT g.keeper_id FROM files f JOIN groups g ON g.id = f.grp WHERE f.id = ?",
+                               (file_id,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
     def groups(self) -> list[int]:
         return [r[0] for r in self._db.execute("SELECT id FROM groups ORDER BY id").fetchall()]
+
+    def all_groups(self) -> Iterator[Group]:
+        rows = self._db.execute(
+            "SELECT g.id, g.keeper_id, g.chosen_id, f.id, f.path, f.width, f.height, f.size, f.mtime_ns,"
+            " f.format, f.meta FROM groups g JOIN files f ON f.grp = g.id ORDER BY g.id, f.id").fetchall()
+        for _, members in itertools.groupby(rows, key=lambda r: r[0]):
+            block = list(members)
+            yield Group(block[0][0], block[0][1], block[0][2],
+                        [Member(r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10] or 0) for r in block],
+                        [r[3] for r in block if r[10] is None])
 
     def save_group(self, group_id: int | None, member_ids: Sequence[int], keeper_id: int | None,
                    chosen_id: int | None) -> int:
