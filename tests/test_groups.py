@@ -5,7 +5,9 @@ photos, a real SQLite cache, the real pipeline)."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from dupwatch.pipeline import Duplicate, Pipeline
 from dupwatch.record import Match
 from dupwatch.store import open_store
 from tests.conftest import SAMPLES, open_rgb, run
+from tests.test_watch import SETTLE, Start, start  # noqa: F401  (a fixture)
 
 
 def five_versions(folder: Path) -> dict[str, Path]:
@@ -207,3 +210,38 @@ def test_a_better_version_is_never_tagged_its_old_keeper_is(tmp_path: Path) -> N
     assert not sidecar_of(str(v["png"])).exists()  # the copy to keep carries no tag
     tag = sidecar_of(str(v["q40"])).read_text()
     assert "dupwatch/duplicate" in tag and "original.png" in tag
+
+
+def test_a_better_version_landing_on_a_running_watcher_moves_the_keeper_and_the_tag(
+        tmp_path: Path, cache: Path, start: Start) -> None:  # noqa: F811  (the fixture)
+    from dupwatch.sinks.xmp import sidecar_of
+
+    staged = five_versions(tmp_path / "staged")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    config = tmp_path / "config.yaml"
+    config.write_text(f"watch:\n  settle_seconds: {SETTLE}\nnotices:\n  xmp:\n    enabled: true\n")
+    shutil.copy(staged["half"], photos / "half.jpg")
+    daemon = start("--config", config, "--cache", cache, photos)
+    daemon.wait_log("caught up: 1 file")
+
+    # A full-size export lands after the half-size copy: a better version, which becomes the keeper.
+    shutil.copy(staged["q40"], photos / "export-q40.jpg")
+    daemon.wait_log(re.escape(f"{photos / 'export-q40.jpg'} a better version of {photos / 'half.jpg'}"))
+    # Then the lossless original: better again; the tag goes to the keeper it replaces.
+    shutil.copy(staged["png"], photos / "original.png")
+    line = daemon.wait_log(re.escape(f"{photos / 'original.png'} a better version of"))
+    assert "keep the new one" in line
+    # And a lesser copy after them is told against the keeper, one hop.
+    shutil.copy(staged["webp"], photos / "shared.webp")
+    daemon.wait_duplicate(photos / "shared.webp", photos / "original.png")
+    assert daemon.stop() == 0
+
+    assert not sidecar_of(str(photos / "original.png")).exists()  # the keeper is never tagged
+    # The keeper it replaced carries the tag now, naming the new keeper.
+    for copy in ("export-q40.jpg", "half.jpg", "shared.webp"):
+        assert "dupwatch/duplicate" in sidecar_of(str(photos / copy)).read_text()
+    replaced = sidecar_of(str(photos / "export-q40.jpg")).read_text()
+    assert f'DuplicateOf="{photos / "original.png"}"' in replaced
+    listed = json.loads(run("groups", "--json", "--cache", cache).out)
+    assert listed["keep"] == str(photos / "original.png") and len(listed["files"]) == 4
