@@ -79,10 +79,11 @@ class Library:
                 yield found
 
     def _keeping(self, group: Group) -> Keeping | None:
+        """None for a group of one: a copy left, no duplicate."""
         group_id = group.id
-        members = self._ranked(group)
-        if not members:
+        if len(group.members) < 2:
             return None
+        members = self._ranked(group)
         if members[0].file_id == group.chosen_id:
             why = keeper.WHY["chosen"]
         else:
@@ -145,7 +146,7 @@ class Library:
         group grows). The old and the new keeper's paths; None when the file is in no group."""
         group_id = self.catalog.group_of(file_id)
         group = None if group_id is None else self.catalog.group(group_id)
-        if group is None:
+        if group is None or len(group.members) < 2:
             return None
         paths = {m.file_id: m.path for m in group.members}
         old = paths.get(group.keeper_id or -1, paths[file_id])
@@ -212,9 +213,12 @@ class Library:
         if group is None:
             return
         rest = [m.file_id for m in group.members if m.file_id != leaving]
-        if len(rest) < 2:
+        if not rest:
             self.catalog.drop_group(group_id)
             return
+        # A group of one is no group to show (`keeping`), but its last file keeps the id: a copy
+        # that comes back (restored from the quarantine, forgotten and found again) rejoins it,
+        # and what its notices told is not told again.
         chosen = group.chosen_id if group.chosen_id in rest else None
         self.catalog.save_group(group_id, rest, None, chosen)
         self._choose_keeper(group_id)

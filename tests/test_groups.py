@@ -129,9 +129,10 @@ def test_a_forgotten_keeper_hands_the_group_on(tmp_path: Path, pipeline: Pipelin
     kept = pipeline.library.keeping(group_id)
     assert kept is not None and [m.path for m in kept.members] == [str(v["q40"]), str(v["half"])]
     assert pipeline.library.forget(str(v["half"]))
-    assert pipeline.library.keeping(group_id) is None  # a group of one is no group
-    q40 = pipeline.store.get(str(v["q40"]))
-    assert q40 is not None and pipeline.store.group_of(q40.id) is None
+    assert pipeline.library.keeping(group_id) is None  # a group of one is no group to show
+    assert list(pipeline.library.keepings()) == []
+    assert pipeline.library.forget(str(v["q40"]))
+    assert pipeline.store.group(group_id) is None  # and a group of none is gone
 
 
 def test_the_users_choice_of_keeper_holds_as_the_group_grows(tmp_path: Path, pipeline: Pipeline) -> None:
@@ -189,6 +190,11 @@ def test_resolve_then_restore_gives_every_copy_back(tmp_path: Path, cache: Path)
     assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["original.png"]  # the keeper stays
     assert run("restore", "--cache", cache, "--config", config).code == 0
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in v.values()} == digest
+    # Found again, the copies rejoin their group and nothing they were told for is told again.
+    again = run("scan", tmp_path / "photos", "--json", "--cache", cache)
+    assert [e for e in map(json.loads, again.out.splitlines()) if e["event"] == "duplicate"] == []
+    [listed] = map(json.loads, run("groups", "--json", "--cache", cache).out.splitlines())
+    assert listed["group"] == 1 and len(listed["files"]) == 5
 
 
 def test_resolve_is_refused_unless_actions_are_enabled(tmp_path: Path, cache: Path) -> None:
