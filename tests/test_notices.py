@@ -32,7 +32,7 @@ from dupwatch.sinks.log import NoticeLog
 from dupwatch.sinks.outbox import Outbox
 from dupwatch.store.migrations import MIGRATIONS
 from dupwatch.store.sqlite import SqliteStore
-from tests.conftest import BEFORE_SCHEMA_6, run
+from tests.conftest import BEFORE_SCHEMA_6, run, run_process
 from tests.receiver import Receiver
 
 # A file name that a shell would split, expand and run: it must reach the hook as one argument.
@@ -348,3 +348,24 @@ def test_a_copy_turned_on_a_canvas_says_so_in_the_alert_and_the_hook(
     [hook] = hook_runs(runs)
     assert hook["argv"][0] == str(turned) and abs(float(hook["argv"][1]) - 25) < 0.3
     assert hook["argv"][2] == ""  # no dihedral turn: an empty argument, not "None"
+
+
+def test_each_cache_lists_its_own_notices(tmp_path: Path, photos: Path) -> None:
+    # Issue 17: two caches, the default log path. Both caches number their notices from 1, so a
+    # shared log let the first cache's notice 1 hide the second's from `dupwatch notices`.
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder, name in ((first, "coffee.png"), (second, "rocket.jpg")):
+        folder.mkdir()
+        shutil.copy(photos / name, folder / name)
+        shutil.copy(photos / name, folder / f"zz {name}")
+    env = {"HOME": str(tmp_path / "home")}
+    for folder, cache in ((first, tmp_path / "A.db"), (second, tmp_path / "B.db")):
+        scanned = run_process("scan", folder, "--cache", cache, env=env)
+        assert scanned.code == ExitCode.OK, scanned.err
+    listed = {}
+    for cache in ("A.db", "B.db"):
+        result = run_process("notices", "--cache", tmp_path / cache, "--json", env=env)
+        assert result.code == ExitCode.OK, result.err
+        listed[cache] = [(r["path"], r["match"]) for r in result.json()]
+    assert listed["A.db"] == [(str(first / "zz coffee.png"), str(first / "coffee.png"))]
+    assert listed["B.db"] == [(str(second / "zz rocket.jpg"), str(second / "rocket.jpg"))]
