@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from dupwatch import config as configuration
-from dupwatch.config import BurstConfig
+from dupwatch.config import BurstConfig, CacheConfig, LogSinkConfig
 from dupwatch.errors import ConfigError, ExitCode
 from dupwatch.record import Match, Notice
 from dupwatch.sinks import log as notice_log
@@ -66,8 +66,10 @@ def hook_runs(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
 
 
-def log_path(tmp_path: Path) -> Path:
-    return tmp_path / "xdg-state" / "dupwatch" / "log" / "notices.jsonl"
+def log_path(tmp_path: Path, cache: Path) -> Path:
+    """The notice log of the (not default) cache `cache`: its own, named after its identity."""
+    identity = LogSinkConfig.cache_identity(CacheConfig(path=cache))
+    return tmp_path / "xdg-state" / "dupwatch" / "log" / f"notices-{identity}.jsonl"
 
 
 def test_every_duplicate_reaches_every_sink(tmp_path: Path, photos: Path, cache: Path,
@@ -87,12 +89,14 @@ def test_every_duplicate_reaches_every_sink(tmp_path: Path, photos: Path, cache:
                      (str(photos / "zz rocket copy.jpg"), str(photos / "rocket.jpg"))}
 
     # The log: the `scan --json` record, plus when and which notice.
-    logged = [json.loads(line) for line in log_path(tmp_path).read_text().splitlines()]
-    assert [{k: v for k, v in r.items() if k not in ("found_at", "id")} for r in logged] == \
+    logged = [json.loads(line) for line in log_path(tmp_path, cache).read_text().splitlines()]
+    assert [{k: v for k, v in r.items() if k not in ("found_at", "id", "cache")} for r in logged] == \
         result.events("duplicate")
     assert [r["id"] for r in logged] == [1, 2]
-    listed = run("notices", "--config", config, "--json")
-    assert [json.loads(line) for line in listed.out.splitlines()] == logged
+    assert {r["cache"] for r in logged} == {LogSinkConfig.cache_identity(CacheConfig(path=cache))}
+    listed = run("notices", "--config", config, "--cache", cache, "--json")
+    assert [json.loads(line) for line in listed.out.splitlines()] == \
+        [{k: v for k, v in r.items() if k != "cache"} for r in logged]
 
     # Apprise, through a real HTTP request: one alert per duplicate (two is not a burst).
     bodies = receiver.bodies
@@ -117,7 +121,7 @@ def test_every_duplicate_reaches_every_sink(tmp_path: Path, photos: Path, cache:
     # A second scan finds the same pairs known: nothing is told twice, anywhere.
     again = run("scan", photos, "--config", config, "--cache", cache, "--json")
     assert again.events("duplicate") == []
-    assert len(log_path(tmp_path).read_text().splitlines()) == 2
+    assert len(log_path(tmp_path, cache).read_text().splitlines()) == 2
     assert len(receiver.bodies) == 2 and len(hook_runs(runs)) == 2
 
 
@@ -135,7 +139,7 @@ def test_a_burst_is_one_summary_alert(tmp_path: Path, photos: Path, cache: Path,
     assert "dupwatch notices --since" in alert["message"]
     [hook] = hook_runs(runs)
     assert hook["argv"][:2] == ["summary", "8"]
-    assert len(log_path(tmp_path).read_text().splitlines()) == 8  # the log keeps each one
+    assert len(log_path(tmp_path, cache).read_text().splitlines()) == 8  # the log keeps each one
 
 
 def notice(n: int) -> Notice:
@@ -175,7 +179,7 @@ def test_a_target_that_is_down_gets_its_alerts_later(tmp_path: Path, photos: Pat
         assert down.failed >= 1 and down.bodies == []
         assert "notices.apprise.urls[0] (json): not delivered" in result.err
         assert "go at the next start" in result.err
-        assert len(log_path(tmp_path).read_text().splitlines()) == 1  # the log is its own sink
+        assert len(log_path(tmp_path, cache).read_text().splitlines()) == 1  # the log is its own sink
         port = down.port
     finally:
         down.stop()
@@ -209,7 +213,7 @@ def test_a_pair_marked_not_a_duplicate_before_its_alert_went_out_is_not_alerted(
         assert [alert["title"] for alert in up.bodies] == ["Duplicate photo: zz chelsea copy.png"]
     finally:
         up.stop()
-    logged = [json.loads(line)["path"] for line in log_path(tmp_path).read_text().splitlines()]
+    logged = [json.loads(line)["path"] for line in log_path(tmp_path, cache).read_text().splitlines()]
     assert sorted(Path(p).name for p in logged) == ["zz chelsea copy.png", "zz coffee copy.png"]
 
 
@@ -307,12 +311,12 @@ def test_the_outbox_is_delivered_by_one_process_at_a_time(tmp_path: Path, photos
         shutil.copy(photos / "coffee.png", photos / "zz coffee copy.png")
         result = run("scan", photos, "--cache", cache)
         assert "notices: dupwatch process 4242 delivers them" in result.err
-        assert not log_path(tmp_path).exists()  # left in the outbox for the process that holds it
+        assert not log_path(tmp_path, cache).exists()  # left in the outbox for the process that holds it
     finally:
         holder.kill()
         holder.wait()
     run("scan", photos, "--cache", cache)  # the lock is free: this run delivers what waited
-    [line] = log_path(tmp_path).read_text().splitlines()
+    [line] = log_path(tmp_path, cache).read_text().splitlines()
     assert json.loads(line)["path"] == str(photos / "zz coffee copy.png")
 
 
@@ -320,7 +324,7 @@ def test_closing_waits_for_no_thread_left_behind(tmp_path: Path, photos: Path, c
     before = set(threading.enumerate())
     run("scan", photos, "--cache", cache)
     assert set(threading.enumerate()) <= before
-    assert os.path.exists(log_path(tmp_path).parent) is False  # no duplicate, no log file
+    assert os.path.exists(log_path(tmp_path, cache).parent) is False  # no duplicate, no log file
 
 
 def test_every_sink_is_documented() -> None:
@@ -363,9 +367,9 @@ def test_each_cache_lists_its_own_notices(tmp_path: Path, photos: Path) -> None:
         scanned = run_process("scan", folder, "--cache", cache, env=env)
         assert scanned.code == ExitCode.OK, scanned.err
     listed = {}
-    for cache in ("A.db", "B.db"):
-        result = run_process("notices", "--cache", tmp_path / cache, "--json", env=env)
+    for name in ("A.db", "B.db"):
+        result = run_process("notices", "--cache", tmp_path / name, "--json", env=env)
         assert result.code == ExitCode.OK, result.err
-        listed[cache] = [(r["path"], r["match"]) for r in result.json()]
+        listed[name] = [(r["path"], r["match"]) for r in result.json()]
     assert listed["A.db"] == [(str(first / "zz coffee.png"), str(first / "coffee.png"))]
     assert listed["B.db"] == [(str(second / "zz rocket.jpg"), str(second / "rocket.jpg"))]
