@@ -373,3 +373,72 @@ def test_each_cache_lists_its_own_notices(tmp_path: Path, photos: Path) -> None:
         listed[name] = [(r["path"], r["match"]) for r in result.json()]
     assert listed["A.db"] == [(str(first / "zz coffee.png"), str(first / "coffee.png"))]
     assert listed["B.db"] == [(str(second / "zz rocket.jpg"), str(second / "rocket.jpg"))]
+
+
+def test_the_notice_log_is_the_caches_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "xdg-state" / "dupwatch" / "log"
+    log = LogSinkConfig()
+    # The default cache keeps the log existing installs have, also when named by its path.
+    assert log.resolved(CacheConfig()) == folder / "notices.jsonl"
+    assert log.resolved(CacheConfig(path=CacheConfig().resolved())) == folder / "notices.jsonl"
+    # Any other cache: notices-<digest>.jsonl, one per cache, the same however the path is written.
+    mine = log.resolved(CacheConfig(path=tmp_path / "a.db"))
+    other = log.resolved(CacheConfig(path=tmp_path / "b.db"))
+    assert mine.parent == folder and mine.name.startswith("notices-") and mine != other
+    (tmp_path / "link").symlink_to(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert log.resolved(CacheConfig(path=Path("a.db"))) == mine
+    assert log.resolved(CacheConfig(path=tmp_path / "link" / "a.db")) == mine
+    # PostgreSQL: named by its URL, without the password (which may change, and is a secret).
+    url = "postgresql://photos:s3cret@nas:5432/dupwatch"
+    pg = log.resolved(CacheConfig(url=url))
+    assert pg.parent == folder and pg.name.startswith("notices-") and "s3cret" not in pg.name
+    assert log.resolved(CacheConfig(url="postgres://photos:other@nas:5432/dupwatch")) == pg
+    assert log.resolved(CacheConfig(url="postgresql://photos@nas:5432/dupwatch?password=x")) == pg
+    assert log.resolved(CacheConfig(url="postgresql://photos@nas:5432/elsewhere")) != pg
+    # A path set in the config is used as given, whatever the cache.
+    given = LogSinkConfig(path=tmp_path / "all.jsonl")
+    assert given.resolved(CacheConfig(path=tmp_path / "a.db")) == tmp_path / "all.jsonl"
+
+
+def test_a_log_shared_by_two_caches_lists_each_caches_own(tmp_path: Path) -> None:
+    path = tmp_path / "notices.jsonl"
+    # A line from before lines named their cache: whose it was is unknown, so every cache lists it.
+    path.write_text(json.dumps(notice(1).to_json()) + "\n")
+    first, second = NoticeLog(path, 10_000_000, 5, "aaaa"), NoticeLog(path, 10_000_000, 5, "bbbb")
+    first.send(notice(1))  # the same id as the old line and as the other cache's first notice
+    second.send(Notice(1, 1_700_000_009.0, Match("/q/1.jpg", "/q/0.jpg", "exact", "sha256", 1.0, 0)))
+    first.send(notice(2))
+    first.send(notice(2))  # delivered twice after a kill: listed once
+    assert [(n.id, n.match.path) for n in notice_log.read(path, cache="aaaa")] == \
+        [(1, "/p/1.jpg"), (1, "/p/1.jpg"), (2, "/p/2.jpg")]
+    assert [(n.id, n.match.path) for n in notice_log.read(path, cache="bbbb")] == \
+        [(1, "/p/1.jpg"), (1, "/q/1.jpg")]
+
+
+def test_notices_show_each_group_and_its_keeper(photos: Path, cache: Path) -> None:
+    from PIL import Image
+
+    shutil.copy(photos / "rocket.jpg", photos / "zz rocket copy.jpg")
+    coffee = Image.open(photos / "coffee.png").convert("RGB")
+    coffee.resize((coffee.width // 2, coffee.height // 2)).save(photos / "coffee small.jpg", quality=85)
+    assert run("scan", photos, "--cache", cache).code == ExitCode.OK
+    listed = run("notices", "--cache", cache, "--json")
+    assert listed.code == ExitCode.OK, listed.err
+    records = {Path(r["path"]).name: r for r in listed.json()}
+    assert set(records) == {"coffee.png", "zz rocket copy.jpg"}
+    better, copy = records["coffee.png"], records["zz rocket copy.jpg"]
+    assert better["keep"] == str(photos / "coffee.png") and copy["keep"] == str(photos / "rocket.jpg")
+    assert better["group"] != copy["group"]
+
+    text = run("notices", "--cache", cache).out
+    # The copy: its group, and the keeper named (the text above it does not say which to keep).
+    assert (f"{photos / 'zz rocket copy.jpg'}\n    duplicates {photos / 'rocket.jpg'}  (exact copy)\n"
+            f"    group {copy['group']}, keep {photos / 'rocket.jpg'}\n") in text
+    # A better version: "keep the new one" is said already; only the group is added.
+    assert f"keep the new one\n    group {better['group']}\n" in text
+
+    one = run("notices", "--cache", cache, "--group", str(copy["group"]), "--json")
+    assert [r["path"] for r in one.json()] == [copy["path"]]
+    none = run("notices", "--cache", cache, "--group", "999")
+    assert none.code == ExitCode.OK and none.out.startswith("no duplicates found in group 999")
