@@ -192,7 +192,7 @@ class LogSinkConfig(Section):
         if self.path is not None:
             return self.path.expanduser()
         folder = Path(platformdirs.user_log_dir(APP))
-        if cache.url is None and cache.resolved().resolve() == CacheConfig().resolved().resolve():
+        if cache.url is None and LogSinkConfig.real(cache) == LogSinkConfig.real(CacheConfig()):
             return folder / "notices.jsonl"
         return folder / f"notices-{self.cache_identity(cache)}.jsonl"
 
@@ -204,8 +204,14 @@ class LogSinkConfig(Section):
         if cache.url is not None:
             named = "pg:" + LogSinkConfig.without_password(cache.url)
         else:
-            named = "sqlite:" + str(cache.resolved().resolve())
+            named = "sqlite:" + LogSinkConfig.real(cache)
         return hashlib.sha256(os.fsencode(named)).hexdigest()[:12]
+
+    @staticmethod
+    def real(cache: CacheConfig) -> str:
+        # os.path.realpath, not Path.resolve: a symlink loop or a file in the way is the store's
+        # to report in its own words, never a traceback here.
+        return os.path.realpath(cache.resolved())
 
     @staticmethod
     def without_password(url: str) -> str:
