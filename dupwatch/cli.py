@@ -127,6 +127,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="only those found since DATE: 2025-06-01, 2025-06-01T09:30, or 90m, 24h, 7d ago")
     p.add_argument("--unreviewed", action="store_true",
                    help="only those neither seen nor marked not a duplicate (on the page, or by ignore)")
+    p.add_argument("--group", type=int, metavar="N",
+                   help="only the notices of group N (`dupwatch groups`)")
     p.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     p.set_defaults(run=notices)
 
@@ -352,20 +354,34 @@ def notices(args: argparse.Namespace) -> ExitCode:
         finally:
             store.close()
     found = 0
-    for notice in notice_log.read(config.notices.log.resolved(), since):
-        if notice.id in reviewed:
+    for notice in notice_log.read_configured(config, since):
+        if notice.id in reviewed or (args.group is not None and notice.match.group != args.group):
             continue
         found += 1
         if args.json:
             print(json_line(notice.to_json()))
         else:
             when = datetime.fromtimestamp(notice.found_at).strftime("%Y-%m-%d %H:%M:%S")
-            print(f"{when}  {duplicate_text(Duplicate(notice.match))}")
+            told = Duplicate(notice.match)
+            print(f"{when}  {duplicate_text(told)}{_group_text(told)}")
     if not found and not args.json:
         print(("nothing unreviewed" if args.unreviewed else "no duplicates found")
+              + (f" in group {args.group}" if args.group is not None else "")
               + (f" since {args.since}" if args.since else "") + " (the notice log is"
-              f" {shown(str(config.notices.log.resolved()))})")
+              f" {shown(str(notice_log.configured_path(config)))})")
     return ExitCode.OK
+
+
+def _group_text(told: Duplicate) -> str:
+    """The notice's group and its keeper, on a line of its own below `duplicate_text`; the keeper
+    is named unless that text already says it (the new file, or a third copy)."""
+    match = told.match
+    if match.group is None:
+        return ""
+    text = f"\n    group {match.group}"
+    if match.keep is not None and match.keep == match.match:
+        text += f", keep {shown(match.keep)}"
+    return text
 
 
 def review(args: argparse.Namespace) -> ExitCode:

@@ -6,12 +6,14 @@ dir (platformdirs), then the built-in defaults. `config.example.yaml` documents 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
 import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import platformdirs
 import yaml
@@ -174,14 +176,53 @@ class WatchConfig(Section):
 
 class LogSinkConfig(Section):
     enabled: bool = True
-    path: Path | None = None  # None: <user log dir>/notices.jsonl
+    path: Path | None = None  # None: the cache's own log in <user log dir>, see resolved()
     max_bytes: int = Field(10_000_000, ge=10_000)  # rotated past this size
     backups: int = Field(5, ge=1, le=100)  # rotated files kept: notices.jsonl.1, .2, ...
 
-    def resolved(self) -> Path:
+    def resolved(self, cache: CacheConfig) -> Path:
+        """The notice log of `cache`: the one place every reader and writer finds it.
+
+        Notice ids are numbered by each cache, so two caches sharing one log would hide each
+        other's notices. The default cache keeps `notices.jsonl`, where existing installs have
+        their history; any other cache gets `notices-<its identity>.jsonl` beside it. A path
+        set in the config is used as given (its lines carry the cache identity, see
+        `sinks/log.py`).
+        """
         if self.path is not None:
             return self.path.expanduser()
-        return Path(platformdirs.user_log_dir(APP)) / "notices.jsonl"
+        folder = Path(platformdirs.user_log_dir(APP))
+        if cache.url is None and LogSinkConfig.real(cache) == LogSinkConfig.real(CacheConfig()):
+            return folder / "notices.jsonl"
+        return folder / f"notices-{self.cache_identity(cache)}.jsonl"
+
+    @staticmethod
+    def cache_identity(cache: CacheConfig) -> str:
+        """A short digest naming one cache, stable across runs: of the SQLite file's
+        absolute path (symbolic links followed), or of the PostgreSQL URL without its password
+        (the same on every host; a changed password must not orphan the log)."""
+        if cache.url is not None:
+            named = "pg:" + LogSinkConfig.without_password(cache.url)
+        else:
+            named = "sqlite:" + LogSinkConfig.real(cache)
+        return hashlib.sha256(os.fsencode(named)).hexdigest()[:12]
+
+    @staticmethod
+    def real(cache: CacheConfig) -> str:
+        # os.path.realpath, not Path.resolve: a symlink loop or a file in the way is the store's
+        # to report in its own words, never a traceback here.
+        return os.path.realpath(cache.resolved())
+
+    @staticmethod
+    def without_password(url: str) -> str:
+        """postgresql://user:secret@server/db?password=x → postgresql://user@server/db; postgres://
+        and postgresql:// name the same database."""
+        parts = urlsplit(url)
+        user, at, server = parts.netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}@{server}" if at else server
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                           if k != "password"])
+        return urlunsplit(("postgresql", netloc, parts.path, query, ""))
 
 
 class SidecarSinkConfig(Section):

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from dupwatch import config as configuration
-from dupwatch.config import BurstConfig
+from dupwatch.config import BurstConfig, CacheConfig, LogSinkConfig
 from dupwatch.errors import ConfigError, ExitCode
 from dupwatch.record import Match, Notice
 from dupwatch.sinks import log as notice_log
@@ -32,7 +32,7 @@ from dupwatch.sinks.log import NoticeLog
 from dupwatch.sinks.outbox import Outbox
 from dupwatch.store.migrations import MIGRATIONS
 from dupwatch.store.sqlite import SqliteStore
-from tests.conftest import BEFORE_SCHEMA_6, run
+from tests.conftest import BEFORE_SCHEMA_6, run, run_process
 from tests.receiver import Receiver
 
 # A file name that a shell would split, expand and run: it must reach the hook as one argument.
@@ -66,8 +66,10 @@ def hook_runs(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
 
 
-def log_path(tmp_path: Path) -> Path:
-    return tmp_path / "xdg-state" / "dupwatch" / "log" / "notices.jsonl"
+def log_path(tmp_path: Path, cache: Path) -> Path:
+    """The notice log of the (not default) cache `cache`: its own, named after its identity."""
+    identity = LogSinkConfig.cache_identity(CacheConfig(path=cache))
+    return tmp_path / "xdg-state" / "dupwatch" / "log" / f"notices-{identity}.jsonl"
 
 
 def test_every_duplicate_reaches_every_sink(tmp_path: Path, photos: Path, cache: Path,
@@ -87,12 +89,14 @@ def test_every_duplicate_reaches_every_sink(tmp_path: Path, photos: Path, cache:
                      (str(photos / "zz rocket copy.jpg"), str(photos / "rocket.jpg"))}
 
     # The log: the `scan --json` record, plus when and which notice.
-    logged = [json.loads(line) for line in log_path(tmp_path).read_text().splitlines()]
-    assert [{k: v for k, v in r.items() if k not in ("found_at", "id")} for r in logged] == \
+    logged = [json.loads(line) for line in log_path(tmp_path, cache).read_text().splitlines()]
+    assert [{k: v for k, v in r.items() if k not in ("found_at", "id", "cache")} for r in logged] == \
         result.events("duplicate")
     assert [r["id"] for r in logged] == [1, 2]
-    listed = run("notices", "--config", config, "--json")
-    assert [json.loads(line) for line in listed.out.splitlines()] == logged
+    assert {r["cache"] for r in logged} == {LogSinkConfig.cache_identity(CacheConfig(path=cache))}
+    listed = run("notices", "--config", config, "--cache", cache, "--json")
+    assert [json.loads(line) for line in listed.out.splitlines()] == \
+        [{k: v for k, v in r.items() if k != "cache"} for r in logged]
 
     # Apprise, through a real HTTP request: one alert per duplicate (two is not a burst).
     bodies = receiver.bodies
@@ -117,7 +121,7 @@ def test_every_duplicate_reaches_every_sink(tmp_path: Path, photos: Path, cache:
     # A second scan finds the same pairs known: nothing is told twice, anywhere.
     again = run("scan", photos, "--config", config, "--cache", cache, "--json")
     assert again.events("duplicate") == []
-    assert len(log_path(tmp_path).read_text().splitlines()) == 2
+    assert len(log_path(tmp_path, cache).read_text().splitlines()) == 2
     assert len(receiver.bodies) == 2 and len(hook_runs(runs)) == 2
 
 
@@ -135,7 +139,7 @@ def test_a_burst_is_one_summary_alert(tmp_path: Path, photos: Path, cache: Path,
     assert "dupwatch notices --since" in alert["message"]
     [hook] = hook_runs(runs)
     assert hook["argv"][:2] == ["summary", "8"]
-    assert len(log_path(tmp_path).read_text().splitlines()) == 8  # the log keeps each one
+    assert len(log_path(tmp_path, cache).read_text().splitlines()) == 8  # the log keeps each one
 
 
 def notice(n: int) -> Notice:
@@ -175,7 +179,7 @@ def test_a_target_that_is_down_gets_its_alerts_later(tmp_path: Path, photos: Pat
         assert down.failed >= 1 and down.bodies == []
         assert "notices.apprise.urls[0] (json): not delivered" in result.err
         assert "go at the next start" in result.err
-        assert len(log_path(tmp_path).read_text().splitlines()) == 1  # the log is its own sink
+        assert len(log_path(tmp_path, cache).read_text().splitlines()) == 1  # the log is its own sink
         port = down.port
     finally:
         down.stop()
@@ -209,7 +213,7 @@ def test_a_pair_marked_not_a_duplicate_before_its_alert_went_out_is_not_alerted(
         assert [alert["title"] for alert in up.bodies] == ["Duplicate photo: zz chelsea copy.png"]
     finally:
         up.stop()
-    logged = [json.loads(line)["path"] for line in log_path(tmp_path).read_text().splitlines()]
+    logged = [json.loads(line)["path"] for line in log_path(tmp_path, cache).read_text().splitlines()]
     assert sorted(Path(p).name for p in logged) == ["zz chelsea copy.png", "zz coffee copy.png"]
 
 
@@ -307,12 +311,12 @@ def test_the_outbox_is_delivered_by_one_process_at_a_time(tmp_path: Path, photos
         shutil.copy(photos / "coffee.png", photos / "zz coffee copy.png")
         result = run("scan", photos, "--cache", cache)
         assert "notices: dupwatch process 4242 delivers them" in result.err
-        assert not log_path(tmp_path).exists()  # left in the outbox for the process that holds it
+        assert not log_path(tmp_path, cache).exists()  # left in the outbox for the process that holds it
     finally:
         holder.kill()
         holder.wait()
     run("scan", photos, "--cache", cache)  # the lock is free: this run delivers what waited
-    [line] = log_path(tmp_path).read_text().splitlines()
+    [line] = log_path(tmp_path, cache).read_text().splitlines()
     assert json.loads(line)["path"] == str(photos / "zz coffee copy.png")
 
 
@@ -320,7 +324,7 @@ def test_closing_waits_for_no_thread_left_behind(tmp_path: Path, photos: Path, c
     before = set(threading.enumerate())
     run("scan", photos, "--cache", cache)
     assert set(threading.enumerate()) <= before
-    assert os.path.exists(log_path(tmp_path).parent) is False  # no duplicate, no log file
+    assert os.path.exists(log_path(tmp_path, cache).parent) is False  # no duplicate, no log file
 
 
 def test_every_sink_is_documented() -> None:
@@ -348,3 +352,93 @@ def test_a_copy_turned_on_a_canvas_says_so_in_the_alert_and_the_hook(
     [hook] = hook_runs(runs)
     assert hook["argv"][0] == str(turned) and abs(float(hook["argv"][1]) - 25) < 0.3
     assert hook["argv"][2] == ""  # no dihedral turn: an empty argument, not "None"
+
+
+def test_each_cache_lists_its_own_notices(tmp_path: Path, photos: Path) -> None:
+    # Issue 17: two caches, the default log path. Both caches number their notices from 1, so a
+    # shared log let the first cache's notice 1 hide the second's from `dupwatch notices`.
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder, name in ((first, "coffee.png"), (second, "rocket.jpg")):
+        folder.mkdir()
+        shutil.copy(photos / name, folder / name)
+        shutil.copy(photos / name, folder / f"zz {name}")
+    env = {"HOME": str(tmp_path / "home")}
+    for folder, cache in ((first, tmp_path / "A.db"), (second, tmp_path / "B.db")):
+        scanned = run_process("scan", folder, "--cache", cache, env=env)
+        assert scanned.code == ExitCode.OK, scanned.err
+    listed = {}
+    for name in ("A.db", "B.db"):
+        result = run_process("notices", "--cache", tmp_path / name, "--json", env=env)
+        assert result.code == ExitCode.OK, result.err
+        listed[name] = [(r["path"], r["match"]) for r in result.json()]
+    assert listed["A.db"] == [(str(first / "zz coffee.png"), str(first / "coffee.png"))]
+    assert listed["B.db"] == [(str(second / "zz rocket.jpg"), str(second / "rocket.jpg"))]
+
+
+def test_the_notice_log_is_the_caches_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "xdg-state" / "dupwatch" / "log"
+    log = LogSinkConfig()
+    # The default cache keeps the log existing installs have, also when named by its path.
+    assert log.resolved(CacheConfig()) == folder / "notices.jsonl"
+    assert log.resolved(CacheConfig(path=CacheConfig().resolved())) == folder / "notices.jsonl"
+    # Any other cache: notices-<digest>.jsonl, one per cache, the same however the path is written.
+    mine = log.resolved(CacheConfig(path=tmp_path / "a.db"))
+    other = log.resolved(CacheConfig(path=tmp_path / "b.db"))
+    assert mine.parent == folder and mine.name.startswith("notices-") and mine != other
+    (tmp_path / "link").symlink_to(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert log.resolved(CacheConfig(path=Path("a.db"))) == mine
+    assert log.resolved(CacheConfig(path=tmp_path / "link" / "a.db")) == mine
+    # PostgreSQL: named by its URL, without the password (which may change, and is a secret).
+    url = "postgresql://photos:s3cret@nas:5432/dupwatch"
+    pg = log.resolved(CacheConfig(url=url))
+    assert pg.parent == folder and pg.name.startswith("notices-") and "s3cret" not in pg.name
+    assert log.resolved(CacheConfig(url="postgres://photos:other@nas:5432/dupwatch")) == pg
+    assert log.resolved(CacheConfig(url="postgresql://photos@nas:5432/dupwatch?password=x")) == pg
+    assert log.resolved(CacheConfig(url="postgresql://photos@nas:5432/elsewhere")) != pg
+    # A path set in the config is used as given, whatever the cache.
+    given = LogSinkConfig(path=tmp_path / "all.jsonl")
+    assert given.resolved(CacheConfig(path=tmp_path / "a.db")) == tmp_path / "all.jsonl"
+
+
+def test_a_log_shared_by_two_caches_lists_each_caches_own(tmp_path: Path) -> None:
+    path = tmp_path / "notices.jsonl"
+    # A line from before lines named their cache: whose it was is unknown, so every cache lists it.
+    path.write_text(json.dumps(notice(1).to_json()) + "\n")
+    first, second = NoticeLog(path, 10_000_000, 5, "aaaa"), NoticeLog(path, 10_000_000, 5, "bbbb")
+    first.send(notice(1))  # the same id as the old line and as the other cache's first notice
+    second.send(Notice(1, 1_700_000_009.0, Match("/q/1.jpg", "/q/0.jpg", "exact", "sha256", 1.0, 0)))
+    first.send(notice(2))
+    first.send(notice(2))  # delivered twice after a kill: listed once
+    assert [(n.id, n.match.path) for n in notice_log.read(path, cache="aaaa")] == \
+        [(1, "/p/1.jpg"), (1, "/p/1.jpg"), (2, "/p/2.jpg")]
+    assert [(n.id, n.match.path) for n in notice_log.read(path, cache="bbbb")] == \
+        [(1, "/p/1.jpg"), (1, "/q/1.jpg")]
+
+
+def test_notices_show_each_group_and_its_keeper(photos: Path, cache: Path) -> None:
+    from PIL import Image
+
+    shutil.copy(photos / "rocket.jpg", photos / "zz rocket copy.jpg")
+    coffee = Image.open(photos / "coffee.png").convert("RGB")
+    coffee.resize((coffee.width // 2, coffee.height // 2)).save(photos / "coffee small.jpg", quality=85)
+    assert run("scan", photos, "--cache", cache).code == ExitCode.OK
+    listed = run("notices", "--cache", cache, "--json")
+    assert listed.code == ExitCode.OK, listed.err
+    records = {Path(r["path"]).name: r for r in listed.json()}
+    assert set(records) == {"coffee.png", "zz rocket copy.jpg"}
+    better, copy = records["coffee.png"], records["zz rocket copy.jpg"]
+    assert better["keep"] == str(photos / "coffee.png") and copy["keep"] == str(photos / "rocket.jpg")
+    assert better["group"] != copy["group"]
+
+    text = run("notices", "--cache", cache).out
+    # The copy: its group, and the keeper named (the text above it does not say which to keep).
+    assert (f"{photos / 'zz rocket copy.jpg'}\n    duplicates {photos / 'rocket.jpg'}  (exact copy)\n"
+            f"    group {copy['group']}, keep {photos / 'rocket.jpg'}\n") in text
+    # A better version: "keep the new one" is said already; only the group is added.
+    assert f"keep the new one\n    group {better['group']}\n" in text
+
+    one = run("notices", "--cache", cache, "--group", str(copy["group"]), "--json")
+    assert [r["path"] for r in one.json()] == [copy["path"]]
+    none = run("notices", "--cache", cache, "--group", "999")
+    assert none.code == ExitCode.OK and none.out.startswith("no duplicates found in group 999")

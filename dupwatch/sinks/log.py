@@ -5,6 +5,13 @@ A notice is delivered at least once: after a kill between a write and its positi
 saved, the same notice is written again at the next start, and `read` keeps one line per id.
 A name that is not UTF-8 is written with its bytes beside it (`report.json_line`) and read back
 as it is on disk.
+
+Each cache numbers its own notices, so each line also names its cache (`cache`, a digest of the
+cache's path or URL, `LogSinkConfig.cache_identity`), and `read` passes over lines of another
+cache: a log path set in two configs, or the old shared `notices.jsonl`, holds several caches'
+notices with the same ids. Lines written before that field existed are shown to every cache:
+which cache wrote them is no longer known, and hiding a user's history would be worse than
+showing a stranger's line.
 """
 
 from __future__ import annotations
@@ -28,18 +35,21 @@ class NoticeLog:
     alerts = False
     records = True
 
-    def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
-        self.path, self.max_bytes, self.backups = path, max_bytes, backups
+    def __init__(self, path: Path, max_bytes: int, backups: int, cache: str | None = None) -> None:
+        self.path, self.max_bytes, self.backups, self.cache = path, max_bytes, backups, cache
         self.label = f"notices.log ({path})"
 
     @classmethod
     def configured(cls, config: Config) -> list[NoticeLog]:
         log = config.notices.log
-        return [cls(log.resolved(), log.max_bytes, log.backups)] if log.enabled else []
+        if not log.enabled:
+            return []
+        return [cls(log.resolved(config.cache), log.max_bytes, log.backups, log.cache_identity(config.cache))]
 
     def send(self, item: Alert) -> None:
         assert isinstance(item, Notice)
-        line = (json_line(item.to_json()) + "\n").encode("ascii")
+        record = item.to_json() if self.cache is None else {**item.to_json(), "cache": self.cache}
+        line = (json_line(record) + "\n").encode("ascii")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -67,11 +77,23 @@ def rotated(path: Path, n: int) -> Path:
     return path.with_name(f"{path.name}.{n}")
 
 
-def read(path: Path, since: float | None = None) -> Iterator[Notice]:
-    """Every notice in the log and its rotated files, oldest first, each once."""
+def configured_path(config: Config) -> Path:
+    """Where `config`'s notices are logged (and read back)."""
+    return config.notices.log.resolved(config.cache)
+
+
+def read_configured(config: Config, since: float | None = None) -> Iterator[Notice]:
+    """The notices of `config`'s cache, from its log."""
+    log = config.notices.log
+    return read(log.resolved(config.cache), since, log.cache_identity(config.cache))
+
+
+def read(path: Path, since: float | None = None, cache: str | None = None) -> Iterator[Notice]:
+    """Every notice in the log and its rotated files, oldest first, each once; with `cache`,
+    only that cache's (and those of lines that name no cache)."""
     files = [p for p in sorted(path.parent.glob(f"{path.name}.*"), key=_generation, reverse=True)
              if _generation(p) > 0]
-    seen: set[int] = set()
+    seen: set[tuple[str | None, int]] = set()
     for file in [*files, path]:
         try:
             text = file.read_text(encoding="utf-8", errors="replace")
@@ -83,14 +105,20 @@ def read(path: Path, since: float | None = None) -> Iterator[Notice]:
             if not line.strip():
                 continue
             try:
-                notice = Notice.from_json(named(json.loads(line)))
+                record = named(json.loads(line))
+                notice = Notice.from_json(record)
+                owner = record.get("cache")
             except (ValueError, KeyError, TypeError):
                 # A line cut short by a full disk, or edited by hand: the rest still counts.
                 log.warning("%s:%d: not a notice; passed over", file, number)
                 continue
-            if notice.id in seen or (since is not None and notice.found_at < since):
+            if cache is not None and owner is not None and owner != cache:
+                continue  # another cache's notice: its id says nothing here
+            # Keyed by cache too: an old line that names none may share an id with a new one.
+            key = (None if owner is None else str(owner), notice.id)
+            if key in seen or (since is not None and notice.found_at < since):
                 continue
-            seen.add(notice.id)
+            seen.add(key)
             yield notice
 
 
