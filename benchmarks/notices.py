@@ -32,6 +32,7 @@ import yaml
 
 from benchmarks.common import arguments
 from dupwatch.bench.variants import photo_paths
+from dupwatch.config import CacheConfig, LogSinkConfig
 
 
 class Alerts(BaseHTTPRequestHandler):
@@ -108,7 +109,8 @@ def main() -> int:
                   f"{1000 * cpu / files:5.2f} CPU-ms/file in the scan process,"
                   f" {summary['duplicates']} duplicates")
             if name == "on":
-                log = work / "state" / "dupwatch" / "log" / "notices.jsonl"
+                cache = CacheConfig(path=work / "cache.sqlite3")
+                log = work / "state/dupwatch/log" / f"notices-{LogSinkConfig.cache_identity(cache)}.jsonl"
                 lines = len(log.read_text().splitlines())
                 sidecars = len(list(folder.glob("*.xmp")))
                 print(f"             {len(Alerts.received)} alert(s) received"

@@ -168,13 +168,15 @@ def test_scan_reports_and_remembers_names_of_any_bytes(folder: Path, cache: Path
     assert [(r["event"], r.get("unchanged")) for r in again.json()] == [("summary", 4)]
 
     # The notice log: each line strict JSON that reads back to the original bytes.
-    logged = tmp_path / "xdg-state" / "dupwatch" / "log" / "notices.jsonl"
-    lines = [strict_json(line) for line in logged.read_text(encoding="ascii").splitlines()]
-    assert [(bytes_of(r, "path"), bytes_of(r, "match")) for r in lines] == found * 2  # two caches
-    listed = run_process("notices", "--json")
+    logs = sorted((tmp_path / "xdg-state" / "dupwatch" / "log").glob("notices-*.jsonl"))
+    assert len(logs) == 2  # each cache its own
+    for logged in logs:
+        lines = [strict_json(line) for line in logged.read_text(encoding="ascii").splitlines()]
+        assert [(bytes_of(r, "path"), bytes_of(r, "match")) for r in lines] == found
+    listed = run_process("notices", "--json", "--cache", fresh)
     assert [named(strict_json(line))["path"] for line in listed.out.splitlines()] == \
         [os.fsdecode(p) for p, _ in found]
-    assert f"{folder}/{SHOWN[COPY]}\n    duplicates" in run_process("notices").out
+    assert f"{folder}/{SHOWN[COPY]}\n    duplicates" in run_process("notices", "--cache", fresh).out
 
 
 def test_query_and_compare_take_such_a_name(folder: Path, cache: Path) -> None:

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dupwatch.config import CacheConfig, LogSinkConfig
 from dupwatch.errors import ExitCode
 from tests.conftest import run, run_process
 from tests.test_watch import Start, config, duplicates, start  # noqa: F401 (fixtures)
@@ -124,7 +125,7 @@ def test_a_scan_killed_and_run_again_prints_no_pair_twice(tmp_path: Path, photos
 def test_a_notice_log_killed_while_delivering_repeats_at_most_one_notice(
         tmp_path: Path, photos: Path, cache: Path) -> None:
     made = copies(photos, 12)
-    log = tmp_path / "xdg-state" / "dupwatch" / "log" / "notices.jsonl"
+    log = LogSinkConfig().resolved(CacheConfig(path=cache))
     scan = [sys.executable, "-m", "dupwatch", "scan", "--cache", str(cache), str(photos)]
     assert subprocess.run(scan, capture_output=True, check=False).returncode == 0
     log.unlink()  # delivered at the scan's end; now told again, by a watcher killed while it writes

@@ -370,7 +370,7 @@ def test_kill_9_with_alerts_pending_loses_no_notice(start: Start, photos: Path, 
         assert second.stop() == ExitCode.OK
     finally:
         receiver.stop()
-    listed = run("notices", "--config", config, "--json")
+    listed = run("notices", "--config", config, "--cache", cache, "--json")
     logged = [json.loads(line) for line in listed.out.splitlines()]
     assert {(n["path"], n["match"]) for n in logged} == pairs  # ...and the log has every one, once
     assert len(logged) == len(pairs)
