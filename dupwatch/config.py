@@ -627,7 +627,10 @@ def find(explicit: Path | None) -> Path | None:
     if env := os.environ.get(ENV_CONFIG):
         return Path(env)
     user = Path(platformdirs.user_config_dir(APP)) / "config.yaml"
-    return user if user.is_file() else None
+    try:
+        return user if user.is_file() else None
+    except OSError:
+        return user  # in a folder this user may not look into: `load_file` says so, in one line
 
 
 def load(explicit: Path | None = None) -> Config:

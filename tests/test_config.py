@@ -156,3 +156,32 @@ def test_a_long_bad_key_or_value_is_quoted_short(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         configuration.load_file(path)
     assert info.value.key == "scan.extensions" and len(str(info.value)) < 300 + len(str(path))
+
+
+def test_a_config_folder_this_user_may_not_enter_is_one_line_not_a_traceback() -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and setpriv (util-linux) to run as another user")
+    shared = Path(tempfile.mkdtemp(prefix="dupwatch-config-"))
+    try:
+        shared.chmod(0o755)
+        folder = shared / "config" / "dupwatch"
+        folder.mkdir(parents=True)
+        (folder / "config.yaml").write_text("preset: strict\n")
+        folder.chmod(0o700)  # root's: the other user may not even look inside
+        env = {**os.environ, "XDG_CONFIG_HOME": str(shared / "config"), "XDG_CACHE_HOME": str(shared)}
+        env.pop("DUPWATCH_CONFIG", None)
+        done = subprocess.run([setpriv, "--reuid=4326", "--regid=4326", "--clear-groups", sys.executable,
+                               "-m", "dupwatch", "check"], capture_output=True, text=True, env=env,
+                              cwd=shared, timeout=120)
+        assert done.returncode == ExitCode.USAGE, done.stderr
+        assert "Traceback" not in done.stderr
+        assert f"{folder / 'config.yaml'}: (file): cannot read: Permission denied" in done.stderr
+    finally:
+        shutil.rmtree(shared)
