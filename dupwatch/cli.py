@@ -7,6 +7,7 @@ import importlib.util
 import logging
 import os
 import re
+import select
 import sqlite3
 import sys
 import tempfile
@@ -73,8 +74,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dupwatch: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return int(ExitCode.OK)  # `dupwatch scan ... | head` is not an error
+    except BrokenPipeError as exc:
+        if _stdout_closed():
+            return int(ExitCode.OK)  # `dupwatch scan ... | head` is not an error
+        print(f"dupwatch: a pipe to another process broke: {exc.strerror or exc}", file=sys.stderr)
+        return int(ExitCode.ERROR)
+
+
+def _stdout_closed() -> bool:
+    """Whether the reader of stdout went away (a pipe with no reader polls as an error), as
+    opposed to some other pipe of this process breaking."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return True  # no stdout to speak of
 
 
 def _log_to_stderr(verbose: bool) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import select
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -18,7 +19,13 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import Any
 
+from dupwatch.errors import DupwatchError
+
 IDLE_SECONDS = 0.25  # how often `idle` is called while waiting on the pool
+
+
+class WorkersError(DupwatchError):
+    """The decoding processes could not be started at all."""
 
 
 class InlineExecutor(Executor):
@@ -101,9 +108,20 @@ class Workers:
             pool = ProcessPoolExecutor(max_workers=self.count, mp_context=ctx, initializer=_die_with,
                                        initargs=(os.getpid(),))
             # Every worker up now, not at the first file: a pool starts its processes lazily.
-            for future in [pool.submit(os.getpid) for _ in range(self.count)]:
-                future.result()
+            try:
+                for future in [pool.submit(os.getpid) for _ in range(self.count)]:
+                    future.result()
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
             self._pool = pool
+        except (OSError, EOFError, BrokenProcessPool) as exc:
+            # The forkserver or a worker died before it could say why (an interpreter that
+            # cannot start as this user, a sandbox refusing a fork): not a file's fault.
+            self._failure = WorkersError(
+                f"the decoding processes could not start ({type(exc).__name__}: {exc or 'no reason given'}):"
+                f" each starts {sys.executable} again, which must work for this user; --workers 1"
+                " decodes in this process instead")
         except BaseException as exc:  # handed to the caller's thread, which raises it
             self._failure = exc
         finally:

@@ -230,3 +230,28 @@ def test_a_fifo_given_as_the_config_is_refused_without_blocking(tmp_path: Path, 
     result = run_process("scan", "--config", fifo, photos)
     assert result.code == ExitCode.USAGE, result.err
     assert result.err.strip() == f"dupwatch: {fifo}: (file): not a regular file"
+
+
+def test_decoding_processes_that_cannot_start_are_one_line(photos: Path, cache: Path, tmp_path: Path) -> None:
+    """A worker's interpreter that dies at once (here a sitecustomize that exits in every
+    `python -c` child, as the forkserver is): the scan stops with one line, not a traceback."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text('import os, sys\nif sys.argv[:1] == ["-c"]:\n    os._exit(1)\n')
+    env = {"PYTHONPATH": os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    result = run_process("scan", photos, "--cache", cache, "--workers", "2", env=env)
+    assert result.code == ExitCode.ERROR, result.err
+    assert "Traceback" not in result.err
+    assert "dupwatch: the decoding processes could not start" in result.err
+    assert "--workers 1" in result.err
+
+
+def test_stdout_closed_early_is_not_an_error(  # while a pipe of its own breaking is (above)
+        photos: Path, cache: Path) -> None:
+    head = subprocess.Popen([sys.executable, "-m", "dupwatch", "scan", str(photos), "--cache", str(cache)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert head.stdout is not None and head.stderr is not None
+    head.stdout.close()  # `| true`: every line it prints meets a pipe with no reader
+    err = head.stderr.read().decode()
+    assert head.wait(120) == ExitCode.OK, err
+    assert "Traceback" not in err and "pipe" not in err
