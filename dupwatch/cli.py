@@ -126,7 +126,8 @@ def _parser() -> argparse.ArgumentParser:
                                 help="what to do (`dupwatch COMMAND --help` for its options)")
 
     p = sub.add_parser("scan", parents=[common, cached, tuned], help="index folders and report duplicates")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="folders or photos to scan")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="folders or photos to scan (default: the config's watch.paths)")
     p.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     p.add_argument("--workers", type=int, metavar="N", help="decoding processes (default: cores)")
     p.set_defaults(run=scan)
@@ -282,6 +283,11 @@ def scan(args: argparse.Namespace) -> ExitCode:
     selection = config.selection()
     workers = args.workers if args.workers is not None else default_workers(config.scan.workers)
     started = time.monotonic()
+    if not args.paths:
+        args.paths = [str(p.expanduser()) for p in config.watch.paths]
+        if not args.paths:
+            raise UsageError("nothing to scan: name folders (dupwatch scan ~/Pictures), or set watch.paths"
+                             " in the config")
     paths = list(walk(args.paths, selection, config.scan.follow_symlinks))
     store = open_store(config.cache)
     outbox = open_outbox(config, lambda: open_store(config.cache), wait_for_lock=False)

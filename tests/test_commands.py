@@ -88,3 +88,13 @@ def test_query_of_a_missing_file_says_so(tmp_path: Path, cache: Path) -> None:
     assert result.code == ExitCode.ERROR
     assert result.err == f"dupwatch: {missing}: no such file\n"
     assert not cache.exists()  # nothing opened for a photo that is not there
+
+
+def test_scan_without_a_path_scans_the_configs_watch_paths(photos: Path, cache: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"watch:\n  paths: [{photos}]\n")
+    result = run("scan", "--config", config, "--cache", cache)
+    assert result.code == ExitCode.OK, result.err
+    assert "8 indexed" in result.err
+    nothing = run("scan", "--cache", cache)
+    assert nothing.code == ExitCode.USAGE and "nothing to scan" in nothing.err
