@@ -98,3 +98,30 @@ def test_scan_without_a_path_scans_the_configs_watch_paths(photos: Path, cache: 
     assert "8 indexed" in result.err
     nothing = run("scan", "--cache", cache)
     assert nothing.code == ExitCode.USAGE and "nothing to scan" in nothing.err
+
+
+def test_query_keeps_its_index_beside_the_cache_and_never_a_stale_one(photos: Path, cache: Path,
+                                                                      tmp_path: Path) -> None:
+    """The first query saves the hash index beside the cache; a scan that changes the hashes
+    after it makes the next query read them afresh, and a cache made anew is not fooled by an
+    index of the old one."""
+    later = tmp_path / "later"
+    later.mkdir()
+    (photos / "chelsea.png").rename(later / "chelsea.png")
+    run("scan", photos, "--cache", cache)
+    probe = tmp_path / "probe.jpg"
+    open_rgb(later / "chelsea.png").save(probe, quality=70)
+    first = run_process("query", probe, "--cache", cache, "--json")
+    assert first.code == ExitCode.OK and not any(r["duplicate"] for r in first.json())
+    saved = cache.with_name(cache.name + ".hamming.chash-1")
+    assert saved.is_file()
+    run("scan", later, "--cache", cache)
+    again = run_process("query", probe, "--cache", cache, "--json")
+    assert again.json()[0]["path"] == str(later / "chelsea.png") and again.json()[0]["duplicate"]
+    kept = saved.read_bytes()
+    for name in (cache, cache.with_name(cache.name + "-wal"), cache.with_name(cache.name + "-shm")):
+        name.unlink(missing_ok=True)
+    run("scan", photos, "--cache", cache)  # the cache made anew, without the later photo
+    saved.write_bytes(kept)  # an index of the old cache, which held it
+    last = run_process("query", probe, "--cache", cache, "--json")
+    assert not any(r["path"] == str(later / "chelsea.png") for r in last.json())

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -179,6 +180,72 @@ def test_fingerprints_by_key(store: Store) -> None:
     assert ids.tolist() == [a, b] and data == [b"z" * 1024, b"y" * 1024]
     ids, data = store.fingerprints("cnn/none")
     assert ids.tolist() == [] and data == []
+
+
+def test_hashes_as_arrays(store: Store) -> None:
+    a = put(store, photo("/p/a.jpg", b"one", fingerprints={"hash/1": (5).to_bytes(8, "little"),
+                                                            "cosine/1": b"x" * 1024}))
+    b = put(store, photo("/p/b.jpg", b"two", fingerprints={"hash/1": (2**64 - 1).to_bytes(8, "little")}))
+    put(store, photo("/p/c.jpg", b"three", fingerprints={"cosine/1": b"y" * 1024}))
+    hashes = store.hashes("hash/1")
+    assert hashes.ids.dtype == np.int64 and hashes.values.dtype == np.uint64
+    assert hashes.ids.tolist() == [a, b] and hashes.values.tolist() == [5, 2**64 - 1]
+    empty = store.hashes("phash/1")
+    assert empty.ids.tolist() == [] and empty.values.tolist() == []
+
+
+def test_the_hash_stamp_moves_with_every_change_of_a_hash(cache: CacheConfig, store: Store) -> None:
+    """An index saved with a stamp is trusted while the stamp stands: any change to any hash,
+    by any connection, must move it. A store that keeps no saved index has none."""
+    if store.beside("x") is None:
+        assert store.hash_stamp() is None and store.hashes("hash/1").stamp is None
+        return
+    seen = [store.hash_stamp()]
+
+    def moved() -> bool:
+        store.commit()
+        now = store.hash_stamp()
+        new = now not in seen
+        seen.append(now)
+        return new
+
+    a = put(store, photo("/p/a.jpg", b"one"))
+    assert moved()
+    hashes = store.hashes("hash/1")
+    assert hashes.stamp == store.hash_stamp() and hashes.ids.tolist() == [a]
+    store.put_trouble("/p/t.jpg", 1, 2, "a crash")
+    store.put_fingerprint(a, "cosine/1", b"z" * 1024)
+    assert not moved()  # no hash changed
+    store.put_fingerprint(a, "hash/1", b"2" * 8)
+    assert moved()
+    put(store, photo("/p/a.jpg", b"one", fingerprints={"hash/1": b"3" * 8}))  # the same file anew
+    assert moved()
+    put(store, photo("/p/b.jpg", b"two"))
+    assert moved()
+    store.remove("/p/b.jpg")  # its hash goes with it
+    assert moved()
+    other = open_store(cache)  # another process
+    try:
+        other.put(photo("/p/c.jpg", b"three"), "plan-1")
+        other.commit()
+    finally:
+        other.close()
+    assert moved()
+    store.put(photo("/p/d.jpg", b"four"), "plan-1")  # a batch not committed yet
+    assert store.hashes("hash/1").stamp is None  # may never be committed: not to be saved
+    assert moved()
+
+
+def test_a_cache_made_anew_has_another_stamp(tmp_path: Path) -> None:
+    stamps = []
+    for _ in range(2):
+        store = open_store(CacheConfig(path=tmp_path / "index.sqlite3"))
+        put(store, photo("/p/a.jpg", b"one"))
+        store.commit()
+        stamps.append(store.hash_stamp())
+        store.close()
+        (tmp_path / "index.sqlite3").unlink()  # deleted, and scanned again from scratch
+    assert stamps[0] is not None and stamps[0] != stamps[1]
 
 
 def test_troubles_are_remembered_and_replaced(store: Store) -> None:

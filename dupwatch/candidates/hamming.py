@@ -53,8 +53,7 @@ class HammingSearch:
         self.max_distance = max_distance
         self.limit = limit
         self.turned = turned  # scores turned copies; None: do not look for them
-        ids, blobs = store.fingerprints(hashing.key)
-        self.index = HammingIndex.of(ids, np.frombuffer(b"".join(blobs), dtype=np.uint64))
+        self.index = _load(store, hashing.key)
 
     def value(self, photo: Photo) -> int:
         return int(self.hashing.from_bytes(photo.fingerprints[self.hashing.key]))
@@ -66,7 +65,7 @@ class HammingSearch:
         self.index.remove(file_id)
 
     def close(self) -> None:
-        pass  # loaded from the store in a fraction of a second: nothing to keep
+        pass  # saved when it is loaded from the store (`_load`), whose rows are committed then
 
     def distance(self, photo: Photo, file_id: int) -> int:
         other = self.index.value(file_id)
@@ -90,9 +89,25 @@ class HammingSearch:
     def _lookup(self, scorer: Scorer, photo: Photo, value: int, max_distance: int, limit: int,
                 turn: tuple[str, Grid] | None = None) -> Lookup:
         """The files within `max_distance` of the hash `value` (the photo's, turned by `turn`)."""
-        ids, distances = self.index.search(value, max_distance)
-        ids, distances = ids[:limit].tolist(), distances[:limit].tolist()
+        ids, distances = self.index.search(value, max_distance, limit)
+        ids, distances = ids.tolist(), distances.tolist()
         mine = scorer.method.from_bytes(photo.fingerprints[scorer.method.key])
         if turn is None:
             return Lookup(mine, ids, distances)
         return Lookup(np.ascontiguousarray(turn[1](mine)), ids, distances, turn[0])
+
+
+def _load(store: Store, key: str) -> HammingIndex:
+    """The index of the store's hashes of `key`: the one saved beside the store while no hash
+    has changed since (`Catalog.hash_stamp`), else read from the store and saved for next time."""
+    saved = store.beside(f"hamming.{key.replace('/', '-')}")
+    stamp = None if saved is None else store.hash_stamp()
+    if saved is not None and stamp is not None:
+        index = HammingIndex.load(saved, stamp)
+        if index is not None:
+            return index
+    hashes = store.hashes(key)
+    index = HammingIndex.of(hashes.ids, hashes.values)
+    if saved is not None and hashes.stamp is not None:
+        index.save(saved, hashes.stamp)
+    return index

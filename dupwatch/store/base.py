@@ -47,6 +47,15 @@ class FileView:
 
 
 @dataclass(frozen=True)
+class Hashes:
+    """The stored 64-bit hashes of one method: file ids ascending, and each one's hash."""
+
+    ids: np.ndarray  # int64
+    values: np.ndarray  # uint64
+    stamp: bytes | None  # `Catalog.hash_stamp()` as these were read; None: not to be saved
+
+
+@dataclass(frozen=True)
 class Member:
     """A file of a group, with what the keeper order looks at."""
 
@@ -137,6 +146,14 @@ class Catalog(Protocol):
 
     def fingerprints(self, key: str) -> tuple[np.ndarray, list[bytes]]:
         """Every file id with a fingerprint of `key`, and those fingerprints."""
+
+    def hashes(self, key: str) -> Hashes:
+        """Every file id with a 64-bit hash of `key` and those hashes, as two arrays in one
+        read (no object per row), with the stamp they were read at."""
+
+    def hash_stamp(self) -> bytes | None:
+        """What the stored hashes are now: it changes whenever any hash does, so an index of
+        them saved with it is current while it is unchanged. None: this store keeps none."""
 
     def record_pair(self, file_id: int, match_id: int, match: Match, tell: bool = True) -> bool:
         """Remember a pair; True when it is new and to be told: its notice is written with it, in

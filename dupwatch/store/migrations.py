@@ -158,4 +158,22 @@ MIGRATIONS: list[str] = [
     CREATE INDEX notices_hashes ON notices (min(path_hash, match_hash), max(path_hash, match_hash));
     CREATE INDEX notices_group ON notices (grp) WHERE grp IS NOT NULL;
     """,
+    # 8: a stamp of the stored hashes, so that an index of them saved beside the cache can be
+    # trusted without reading a row: the token is this cache's own (a cache deleted and made
+    # again starts a new count), and every change to a hash, by any writer, counts one up. Safe
+    # to run again (a cache taken back to an older schema by hand): it takes a new token then.
+    """
+    CREATE TABLE IF NOT EXISTS hash_stamp (
+        id      INTEGER PRIMARY KEY CHECK (id = 1),
+        token   BLOB    NOT NULL,
+        changes INTEGER NOT NULL
+    );
+    INSERT OR REPLACE INTO hash_stamp (id, token, changes) VALUES (1, randomblob(16), 0);
+    CREATE TRIGGER IF NOT EXISTS hashes_inserted AFTER INSERT ON hashes
+        BEGIN UPDATE hash_stamp SET changes = changes + 1; END;
+    CREATE TRIGGER IF NOT EXISTS hashes_updated AFTER UPDATE ON hashes
+        BEGIN UPDATE hash_stamp SET changes = changes + 1; END;
+    CREATE TRIGGER IF NOT EXISTS hashes_deleted AFTER DELETE ON hashes
+        BEGIN UPDATE hash_stamp SET changes = changes + 1; END;
+    """,
 ]

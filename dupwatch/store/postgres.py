@@ -33,7 +33,7 @@ from psycopg.rows import DictRow, dict_row
 from dupwatch.errors import DupwatchError
 from dupwatch.record import Match, Notice, Photo
 from dupwatch.store import names
-from dupwatch.store.base import FileView, Group, Known, Member, Reviewed, ReviewFilter, Trouble
+from dupwatch.store.base import FileView, Group, Hashes, Known, Member, Reviewed, ReviewFilter, Trouble
 from dupwatch.store.pg_schema import DELIVERY_LOCK, MIGRATE_LOCK, MIGRATIONS, NOTICES_LOCK
 from dupwatch.store.sql import review_where
 from dupwatch.store.sqlite import BATCH_FILES, BATCH_SECONDS
@@ -304,6 +304,17 @@ class PostgresStore:
         rows = self._all("SELECT file_id, data FROM fingerprints WHERE method = %s ORDER BY file_id", (key,))
         ids = np.fromiter((r["file_id"] for r in rows), dtype=np.int64, count=len(rows))
         return ids, [bytes(r["data"]) for r in rows]
+
+    def hashes(self, key: str) -> Hashes:
+        """Every file id (of every host) with a hash of `key`; never saved (`beside`): no stamp."""
+        rows = self._all("SELECT file_id, data FROM fingerprints WHERE method = %s ORDER BY file_id", (key,))
+        ids = np.fromiter((r["file_id"] for r in rows), dtype=np.int64, count=len(rows))
+        values = np.frombuffer(b"".join(bytes(r["data"]) for r in rows), dtype=np.uint64)
+        return Hashes(ids, values, None)
+
+    def hash_stamp(self) -> bytes | None:
+        # Another host writes at any time, and an index saved here is not kept (`beside`).
+        return None
 
     def record_pair(self, file_id: int, match_id: int, match: Match, tell: bool = True) -> bool:
         """Remember a pair; False when it was known already, in either direction. A new pair's

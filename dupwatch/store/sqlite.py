@@ -16,6 +16,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 from dupwatch.errors import DupwatchError
 from dupwatch.record import Match, Notice, Photo
 from dupwatch.store import names
-from dupwatch.store.base import FileView, Group, Known, Member, Reviewed, ReviewFilter, Trouble
+from dupwatch.store.base import FileView, Group, Hashes, Known, Member, Reviewed, ReviewFilter, Trouble
 from dupwatch.store.migrations import MIGRATIONS
 from dupwatch.store.sql import review_where
 
@@ -278,6 +279,28 @@ class SqliteStore:
         ).fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         return ids, [r[1] for r in rows]
+
+    def hashes(self, key: str) -> Hashes:
+        # One read transaction, so that the stamp is that of the rows read, whoever writes
+        # meanwhile. Inside this connection's own batch the rows may never be committed: no stamp.
+        ours = self._db.in_transaction
+        if not ours:
+            self._db.execute("BEGIN")
+        try:
+            stamp = None if ours else self.hash_stamp()
+            # In the primary key's order (method, file_id): one run of pages, no sort.
+            rows = self._db.execute(
+                "SELECT file_id, data FROM hashes WHERE method = ? ORDER BY method, file_id", (key,)
+            ).fetchall()
+        finally:
+            if not ours:
+                self._db.execute("COMMIT")
+        ids = np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=len(rows))
+        return Hashes(ids, np.frombuffer(b"".join(map(itemgetter(1), rows)), dtype=np.uint64), stamp)
+
+    def hash_stamp(self) -> bytes | None:
+        row = self._db.execute("SELECT token, changes FROM hash_stamp WHERE id = 1").fetchone()
+        return None if row is None else bytes(row[0]) + int(row[1]).to_bytes(8, "big")
 
     def record_pair(self, file_id: int, match_id: int, match: Match, tell: bool = True) -> bool:
         self._write()
