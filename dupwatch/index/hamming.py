@@ -77,17 +77,17 @@ class HammingIndex:
         were added), and their distances; only the first `limit` of them when it is given."""
         n = self._size
         distances = np.bitwise_count(self._hashes[:n] ^ np.uint64(value))
-        distances[self._ids[:n] < 0] = 255  # past any distance asked for
-        if limit is not None and limit < n:
-            # The `limit` nearest without sorting every row: all rows nearer than the limit-th
-            # distance, then the first rows at that distance, in row order as a stable sort has it.
-            if limit <= 0:
-                return self._ids[:0], np.zeros(0, dtype=np.int64)
-            last = int(np.partition(distances, limit - 1)[limit - 1])
-            max_distance = min(max_distance, last)
-            nearer = np.flatnonzero(distances < max_distance)
-            at = np.flatnonzero(distances == max_distance)[: limit - len(nearer)]
-            rows = np.sort(np.concatenate([nearer, at]))
+        distances[self._ids[:n] < 0] = 255  # a tombstone: past any distance asked for
+        within = None  # how many rows are within each distance: counted when a limit may cut
+        if limit is not None:
+            within = np.cumsum(np.bincount(distances, minlength=256)[: max_distance + 1])
+        if limit is not None and within is not None and within[-1] > limit:
+            # The `limit` nearest without sorting them all: every row nearer than the limit-th
+            # one's distance, then the first rows at that distance, as a stable sort has them.
+            last = int(np.searchsorted(within, limit)) if limit > 0 else 0
+            fewer = int(within[last - 1]) if last > 0 else 0
+            at = np.flatnonzero(distances == last)[: max(0, limit - fewer)]
+            rows = np.sort(np.concatenate([np.flatnonzero(distances < last), at]))
         else:
             rows = np.flatnonzero(distances <= max_distance)
         rows = rows[np.argsort(distances[rows], kind="stable")]
