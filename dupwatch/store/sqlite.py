@@ -288,15 +288,33 @@ class SqliteStore:
             self._db.execute("BEGIN")
         try:
             stamp = None if ours else self.hash_stamp()
-            # In the primary key's order (method, file_id): one run of pages, no sort.
-            rows = self._db.execute(
-                "SELECT file_id, data FROM hashes WHERE method = ? ORDER BY method, file_id", (key,)
-            ).fetchall()
+            # Two values in all, not two a row: the hashes end to end in one blob, the ids as one
+            # text. Both aggregates take the rows in the same order, so the nth id owns the nth
+            # hash; in the primary key's order (method, file_id), one run of pages and no sort.
+            blob, text, count = self._db.execute(
+                "SELECT CAST(group_concat(data, '') AS BLOB), group_concat(file_id), count(*)"
+                " FROM (SELECT file_id, data FROM hashes WHERE method = ? ORDER BY method, file_id)", (key,)
+            ).fetchone()
+            rows = None
+            if count and len(blob) != 8 * count:  # not all 64-bit: row by row, as they are
+                rows = self._db.execute(
+                    "SELECT file_id, data FROM hashes WHERE method = ? ORDER BY method, file_id", (key,)
+                ).fetchall()
         finally:
             if not ours:
                 self._db.execute("COMMIT")
-        ids = np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=len(rows))
-        return Hashes(ids, np.frombuffer(b"".join(map(itemgetter(1), rows)), dtype=np.uint64), stamp)
+        if rows is not None:
+            ids = np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=len(rows))
+            return Hashes(ids, np.frombuffer(b"".join(map(itemgetter(1), rows)), dtype=np.uint64), stamp)
+        if not count:
+            return Hashes(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64), stamp)
+        ids = np.fromstring(text, dtype=np.int64, sep=",")
+        values = np.frombuffer(blob, dtype=np.uint64)
+        if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+            # SQLite does not promise an aggregate's order: the pairs stand, the order is made here.
+            order = np.argsort(ids, kind="stable")
+            ids, values = ids[order], values[order]
+        return Hashes(ids, values, stamp)
 
     def hash_stamp(self) -> bytes | None:
         row = self._db.execute("SELECT token, changes FROM hash_stamp WHERE id = 1").fetchone()
