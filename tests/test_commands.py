@@ -9,7 +9,9 @@ from pathlib import Path
 from PIL import Image
 
 from dupwatch.errors import ExitCode
+from dupwatch.index.hamming import HammingIndex
 from dupwatch.methods.registry import METHODS
+from dupwatch.store.sqlite import SqliteStore
 from tests.conftest import SAMPLES, open_rgb, run, run_process
 
 
@@ -103,8 +105,8 @@ def test_scan_without_a_path_scans_the_configs_watch_paths(photos: Path, cache: 
 def test_query_keeps_its_index_beside_the_cache_and_never_a_stale_one(photos: Path, cache: Path,
                                                                       tmp_path: Path) -> None:
     """The first query saves the hash index beside the cache; a scan that changes the hashes
-    after it makes the next query read them afresh, and a cache made anew is not fooled by an
-    index of the old one."""
+    after it saves them anew as it ends, a change made by no scan of ours makes the next query
+    read them afresh, and a cache made anew is not fooled by an index of the old one."""
     later = tmp_path / "later"
     later.mkdir()
     (photos / "chelsea.png").rename(later / "chelsea.png")
@@ -116,9 +118,20 @@ def test_query_keeps_its_index_beside_the_cache_and_never_a_stale_one(photos: Pa
     saved = cache.with_name(cache.name + ".hamming.chash-1")
     assert saved.is_file()
     run("scan", later, "--cache", cache)
+    store = SqliteStore(cache)
+    try:
+        stamp = store.hash_stamp()
+    finally:
+        store.close()
+    assert stamp is not None and HammingIndex.load(saved, stamp) is not None  # saved as the scan ended
     again = run_process("query", probe, "--cache", cache, "--json")
     assert again.json()[0]["path"] == str(later / "chelsea.png") and again.json()[0]["duplicate"]
     kept = saved.read_bytes()
+    with sqlite3.connect(cache) as db:  # its hash taken out by another writer than a scan of ours
+        db.execute("DELETE FROM hashes WHERE file_id = (SELECT id FROM files WHERE path = ?)",
+                   (str(later / "chelsea.png"),))
+    gone = run_process("query", probe, "--cache", cache, "--json")
+    assert not any(r["path"] == str(later / "chelsea.png") for r in gone.json())
     for name in (cache, cache.with_name(cache.name + "-wal"), cache.with_name(cache.name + "-shm")):
         name.unlink(missing_ok=True)
     run("scan", photos, "--cache", cache)  # the cache made anew, without the later photo

@@ -53,19 +53,29 @@ class HammingSearch:
         self.max_distance = max_distance
         self.limit = limit
         self.turned = turned  # scores turned copies; None: do not look for them
+        self.store = store
         self.index = _load(store, hashing.key)
+        self.changed = False  # since it was loaded: the index saved beside the store is behind
 
     def value(self, photo: Photo) -> int:
         return int(self.hashing.from_bytes(photo.fingerprints[self.hashing.key]))
 
     def add(self, file_id: int, photo: Photo) -> None:
         self.index.add(file_id, self.value(photo))
+        self.changed = True
 
     def remove(self, file_id: int) -> None:
         self.index.remove(file_id)
+        self.changed = True
 
     def close(self) -> None:
-        pass  # saved when it is loaded from the store (`_load`), whose rows are committed then
+        """A run that changed the hashes (a scan) saves them for the next query, read back from
+        the store once its writes are committed: another process may have written some too,
+        and the stamp must be of exactly the hashes saved."""
+        if self.changed and self.store.beside(_name(self.hashing.key)) is not None:
+            self.store.commit()
+            _load(self.store, self.hashing.key)
+            self.changed = False
 
     def distance(self, photo: Photo, file_id: int) -> int:
         other = self.index.value(file_id)
@@ -100,7 +110,7 @@ class HammingSearch:
 def _load(store: Store, key: str) -> HammingIndex:
     """The index of the store's hashes of `key`: the one saved beside the store while no hash
     has changed since (`Catalog.hash_stamp`), else read from the store and saved for next time."""
-    saved = store.beside(f"hamming.{key.replace('/', '-')}")
+    saved = store.beside(_name(key))
     stamp = None if saved is None else store.hash_stamp()
     if saved is not None and stamp is not None:
         index = HammingIndex.load(saved, stamp)
@@ -111,3 +121,7 @@ def _load(store: Store, key: str) -> HammingIndex:
     if saved is not None and hashes.stamp is not None:
         index.save(saved, hashes.stamp)
     return index
+
+
+def _name(key: str) -> str:
+    return f"hamming.{key.replace('/', '-')}"
