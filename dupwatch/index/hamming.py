@@ -113,24 +113,20 @@ class HammingIndex:
     @classmethod
     def load(cls, path: Path, stamp: bytes) -> HammingIndex | None:
         """The index saved at `path`, if it was saved with this `stamp`; else None."""
+        head = MAGIC + len(stamp).to_bytes(2, "big") + stamp
         try:
             with open(path, "rb") as f:
+                if f.read(len(head)) != head:
+                    return None  # another stamp: the store's hashes changed since
+                count = f.read(8)
                 data = f.read()
         except OSError:
             return None
-        at = len(MAGIC)
-        if data[:at] != MAGIC or len(data) < at + 2:
-            return None
-        length = int.from_bytes(data[at:at + 2], "big")
-        if data[at + 2:at + 2 + length] != stamp:
-            return None
-        at += 2 + length
-        n = int.from_bytes(data[at:at + 8], "big")
-        at += 8
-        if len(data) != at + 16 * n:
+        n = int.from_bytes(count, "big")
+        if len(count) != 8 or len(data) != 16 * n:
             return None  # cut short: a disk that filled up, a copy not finished
-        ids = np.frombuffer(data, dtype="<i8", count=n, offset=at)
-        values = np.frombuffer(data, dtype="<u8", count=n, offset=at + 8 * n)
+        ids = np.frombuffer(data, dtype="<i8", count=n)
+        values = np.frombuffer(data, dtype="<u8", count=n, offset=8 * n)
         return cls.of(ids, values)
 
     def _grow(self, capacity: int) -> None:
