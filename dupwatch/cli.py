@@ -709,7 +709,7 @@ def query(args: argparse.Namespace) -> ExitCode:
     config = _config(args)
     store = open_store(config.cache)
     try:
-        ranked = Pipeline(config, store).query(str(image.absolute()), args.k)
+        ranked = Pipeline(config, store, saved_index=True).query(str(image.absolute()), args.k)
     finally:
         store.close()
     if args.json:

@@ -62,7 +62,10 @@ Event = Indexed | Unchanged | Duplicate | SkipFile
 
 
 class Pipeline:
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Store, saved_index: bool = False) -> None:
+        """`saved_index`: take the hash index saved beside the cache when it is current (a
+        query); else it is read from the cache itself (a scan, the watcher), whose every page
+        that start reads is then known to be sound."""
         self.config = config
         self.store = store
         options = config.method_options()
@@ -75,7 +78,7 @@ class Pipeline:
         # threshold: seven more ways to look are seven more ways to be fooled.
         turned = Scorer(store, get_method("cosine"), TURNED_THRESHOLD)
         self.hamming = HammingSearch(store, hashing, confirm, config.candidates.max_distance,
-                                     config.candidates.limit, turned if dihedral else None)
+                                     config.candidates.limit, turned if dihedral else None, saved_index)
         self.searches: list[Search] = [self.hamming]
         names = [hashing.name, self.confirm.name, *([turned.method.name] if dihedral else [])]
         if robust:

@@ -71,6 +71,7 @@ def test_saved_index_loads_back_only_with_its_stamp(tmp_path: Path) -> None:
     assert loaded.value(12) is None and loaded.value(11) == int(values[1])
     probe = int(values[40])
     assert loaded.search(probe, 64, 20)[0].tolist() == index.search(probe, 64, 20)[0].tolist()
+    assert HammingIndex.saved_with(saved, b"stamp-1") and not HammingIndex.saved_with(saved, b"stamp-2")
     assert HammingIndex.load(saved, b"stamp-2") is None  # the store's hashes changed since
     assert HammingIndex.load(tmp_path / "none", b"stamp-1") is None
     whole = saved.read_bytes()

@@ -47,14 +47,14 @@ def turned_hashes(value: int, grids: Sequence[Grid]) -> list[int]:
 
 class HammingSearch:
     def __init__(self, store: Store, hashing: HashMethod, scorer: Scorer, max_distance: int, limit: int,
-                 turned: Scorer | None) -> None:
+                 turned: Scorer | None, saved: bool = False) -> None:
         self.hashing = hashing
         self.scorer = scorer
         self.max_distance = max_distance
         self.limit = limit
         self.turned = turned  # scores turned copies; None: do not look for them
         self.store = store
-        self.index = _load(store, hashing.key)
+        self.index = _load(store, hashing.key, saved)
         self.changed = False  # since it was loaded: the index saved beside the store is behind
 
     def value(self, photo: Photo) -> int:
@@ -74,7 +74,7 @@ class HammingSearch:
         and the stamp must be of exactly the hashes saved."""
         if self.changed and self.store.beside(_name(self.hashing.key)) is not None:
             self.store.commit()
-            _load(self.store, self.hashing.key)
+            _load(self.store, self.hashing.key, False)
             self.changed = False
 
     def distance(self, photo: Photo, file_id: int) -> int:
@@ -107,19 +107,19 @@ class HammingSearch:
         return Lookup(np.ascontiguousarray(turn[1](mine)), ids, distances, turn[0])
 
 
-def _load(store: Store, key: str) -> HammingIndex:
-    """The index of the store's hashes of `key`: the one saved beside the store while no hash
-    has changed since (`Catalog.hash_stamp`), else read from the store and saved for next time."""
-    saved = store.beside(_name(key))
-    stamp = None if saved is None else store.hash_stamp()
-    if saved is not None and stamp is not None:
-        index = HammingIndex.load(saved, stamp)
+def _load(store: Store, key: str, saved: bool) -> HammingIndex:
+    """The index of the store's hashes of `key`. With `saved`, the one saved beside the store
+    while no hash has changed since (`Catalog.hash_stamp`); else, and when there is none, read
+    from the store, and saved for the next query unless it was saved with that stamp already."""
+    path = store.beside(_name(key))
+    if saved and path is not None and (stamp := store.hash_stamp()) is not None:
+        index = HammingIndex.load(path, stamp)
         if index is not None:
             return index
     hashes = store.hashes(key)
     index = HammingIndex.of(hashes.ids, hashes.values)
-    if saved is not None and hashes.stamp is not None:
-        index.save(saved, hashes.stamp)
+    if path is not None and hashes.stamp is not None and not HammingIndex.saved_with(path, hashes.stamp):
+        index.save(path, hashes.stamp)
     return index
 
 

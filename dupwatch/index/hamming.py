@@ -98,7 +98,7 @@ class HammingIndex:
         file whole: a reader sees the old file or the new one, never half of one. A file that
         cannot be written is no harm: the index is read from the store next time too."""
         live = self._ids[: self._size] >= 0
-        header = MAGIC + len(stamp).to_bytes(2, "big") + stamp + int(live.sum()).to_bytes(8, "big")
+        header = _head(stamp) + int(live.sum()).to_bytes(8, "big")
         part = path.with_name(f"{path.name}.{os.getpid()}.part")
         try:
             with open(part, "wb") as f:
@@ -110,10 +110,20 @@ class HammingIndex:
             with contextlib.suppress(OSError):
                 os.unlink(part)
 
+    @staticmethod
+    def saved_with(path: Path, stamp: bytes) -> bool:
+        """Whether the index saved at `path` was saved with this `stamp` (its header only)."""
+        head = _head(stamp)
+        try:
+            with open(path, "rb") as f:
+                return f.read(len(head)) == head
+        except OSError:
+            return False
+
     @classmethod
     def load(cls, path: Path, stamp: bytes) -> HammingIndex | None:
         """The index saved at `path`, if it was saved with this `stamp`; else None."""
-        head = MAGIC + len(stamp).to_bytes(2, "big") + stamp
+        head = _head(stamp)
         try:
             with open(path, "rb") as f:
                 if f.read(len(head)) != head:
@@ -135,3 +145,7 @@ class HammingIndex:
         hashes[: self._size] = self._hashes[: self._size]
         ids[: self._size] = self._ids[: self._size]
         self._hashes, self._ids = hashes, ids
+
+
+def _head(stamp: bytes) -> bytes:
+    return MAGIC + len(stamp).to_bytes(2, "big") + stamp
