@@ -304,7 +304,8 @@ def scan(args: argparse.Namespace) -> ExitCode:
             if isinstance(event, Duplicate):
                 out.line(json_line(event.match.to_json()) if args.json else duplicate_text(event))
             elif isinstance(event, SkipFile):
-                log.warning(skipped_text(event))
+                # One said at an earlier run and unchanged since is counted, not said again.
+                log.log(logging.DEBUG if event.told else logging.WARNING, skipped_text(event))
                 if args.json:
                     out.line(json_line({"event": "skipped", "path": event.path, "reason": event.reason}))
         out.close()

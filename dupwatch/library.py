@@ -285,6 +285,12 @@ class Library:
         self.catalog.put_trouble(path, st.st_size, st.st_mtime_ns, reason)
         self.catalog.commit()
 
+    def remember_broken(self, path: str, size: int, mtime_ns: int, reason: str) -> None:
+        """The file's bytes, as they were read, are no photo dupwatch can read: not read again
+        (nor said again) until the file changes. In the batch: lost to a kill, it is only said twice."""
+        self.catalog.put_trouble(path, size, mtime_ns, reason)
+        self.catalog.file_done()
+
     def commit(self) -> None:
         self.catalog.commit()
 

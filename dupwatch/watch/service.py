@@ -313,7 +313,9 @@ class Service:
             self._next_commit = min(self._next_commit, time.monotonic() + NOTICE_COMMIT_SECONDS)
             log.info("%s", duplicate_text(event).replace("\n    ", " "))  # one line, both files
         elif isinstance(event, SkipFile):
-            if os.path.lexists(event.path):
+            if event.told:
+                log.debug("%s", skipped_text(event))  # said at an earlier run, unchanged since
+            elif os.path.lexists(event.path):
                 log.warning("%s", skipped_text(event))
             else:
                 log.debug("%s", skipped_text(event))  # deleted before it settled: nothing to say
