@@ -382,3 +382,30 @@ def test_the_group_page_moves_the_copies_when_actions_are_enabled(cache: Path, t
     assert versions["png"].exists() and not versions["q40"].exists() and not versions["half"].exists()
     assert (quarantine / str(versions["half"]).lstrip("/")).exists()
     assert run("groups", "--json", "--cache", cache).json() == []  # the copies are forgotten
+
+
+def test_a_refused_move_shows_on_the_page_in_one_line_and_nothing_moves(cache: Path, tmp_path: Path) -> None:
+    import os
+
+    from tests.review_server import ReviewProcess
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("/dev/shm is not a separate filesystem here")
+    versions = three_versions(tmp_path / "group")
+    folder = shm / f"dupwatch-quarantine-{os.getpid()}"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"actions": {"enabled": True, "folder": str(folder)}}))
+    run("scan", tmp_path / "group", "--cache", cache, "--config", config)
+    server = ReviewProcess(tmp_path, "--cache", cache, "--config", config)
+    try:
+        client = Client(server.url)
+        client.get("group/1")
+        code, page = client.post("group/1/resolve", {})
+        assert code == 409 and "Stopped:" in page and "another filesystem" in page
+        assert "Traceback" not in server.stderr.read_text()
+    finally:
+        server.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+    assert all(path.exists() for path in versions.values())
+    assert len(run("groups", "--json", "--cache", cache).json()[0]["files"]) == 3
