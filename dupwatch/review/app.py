@@ -215,7 +215,7 @@ def create_app(config: Config, store: Callable[[], Store] | None = None) -> Flas
             group = pipeline.library.keeping(group_id)
             pipeline.library.commit()
             if group is None:
-                abort(404)
+                abort(404, f"no group {group_id} (already resolved?): see the groups")
             try:
                 done.extend(actions.resolve(pipeline.library, quarantine, group))
             except DupwatchError as exc:
