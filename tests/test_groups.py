@@ -251,3 +251,38 @@ def test_a_better_version_landing_on_a_running_watcher_moves_the_keeper_and_the_
     assert f'DuplicateOf="{photos / "original.png"}"' in replaced
     listed = json.loads(run("groups", "--json", "--cache", cache).out)
     assert listed["keep"] == str(photos / "original.png") and len(listed["files"]) == 4
+
+
+@pytest.mark.parametrize("step", [2, 3])
+def test_a_resolve_killed_mid_move_is_finished_or_undone_when_the_watcher_starts(
+        tmp_path: Path, cache: Path, start: Start, step: int) -> None:  # noqa: F811  (the fixture)
+    import hashlib
+    import signal
+    import subprocess
+    import sys
+
+    from dupwatch.quarantine import Quarantine
+
+    v = five_versions(tmp_path / "photos")
+    digest = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in v.values()}
+    folder = tmp_path / "quarantine"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"watch:\n  settle_seconds: {SETTLE}\nactions:\n  enabled: true\n  folder: {folder}\n")
+    assert run("scan", tmp_path / "photos", "--cache", cache).code == 0
+    fault = {**os.environ, "DUPWATCH_FAULT": f"quarantine:{step}"}
+    killed = subprocess.run([sys.executable, "-m", "dupwatch", "resolve", "1", "--config", str(config),
+                             "--cache", str(cache)], env=fault, capture_output=True, timeout=120, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    journal = Quarantine(folder, cache.parent / "quarantine.jsonl")
+    assert journal._state().begun  # a move begun and never confirmed
+
+    daemon = start("--config", config, "--cache", cache, tmp_path / "photos")
+    daemon.wait_log("caught up:")
+    assert daemon.stop() == 0
+    assert journal._state().begun == {}  # finished or undone before the catch-up
+    moved = {m.src for m in journal.quarantined()}
+    for path in v.values():  # each photo in one place, the journal saying which
+        home, away = path.exists(), journal.target(path).exists()
+        assert home != away and away == (path in moved), path
+    assert run("restore", "--config", config, "--cache", cache).code == 0
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in v.values()} == digest
