@@ -517,6 +517,7 @@ def groups(args: argparse.Namespace) -> ExitCode:
 
 def keep(args: argparse.Namespace) -> ExitCode:
     from dupwatch.library import Library
+    from dupwatch.review.decide import choose_keeper
 
     config = _config(args)
     path = str(Path(args.path).absolute())
@@ -525,7 +526,8 @@ def keep(args: argparse.Namespace) -> ExitCode:
         known = store.get(path)
         if known is None:
             raise DupwatchError(f"{shown(path)}: not in the cache (scan it first)")
-        changed = Library(store, [], config.reference_roots(), config.groups.keep).choose(known.id)
+        library = Library(store, [], config.reference_roots(), config.groups.keep)
+        changed = choose_keeper(library, known.id, config.notices.xmp.enabled)
     finally:
         store.close()
     if changed is None:

@@ -286,3 +286,21 @@ def test_a_resolve_killed_mid_move_is_finished_or_undone_when_the_watcher_starts
         assert home != away and away == (path in moved), path
     assert run("restore", "--config", config, "--cache", cache).code == 0
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in v.values()} == digest
+
+
+def test_keeping_another_copy_moves_the_xmp_tag_to_the_keeper_it_replaces(tmp_path: Path, cache: Path
+                                                                           ) -> None:
+    from dupwatch.sinks.xmp import sidecar_of
+
+    v = five_versions(tmp_path / "photos")
+    config = tmp_path / "config.yaml"
+    config.write_text("notices:\n  xmp:\n    enabled: true\n")
+    assert run("scan", tmp_path / "photos", "--config", config, "--cache", cache).code == 0
+    assert not sidecar_of(str(v["png"])).exists() and sidecar_of(str(v["half"])).exists()
+    chosen = run("keep", v["half"], "--config", config, "--cache", cache)
+    assert chosen.code == 0 and f"keep {v['half']} instead of {v['png']}" in chosen.out
+    # The copy to keep carries no tag (the sidecar dupwatch made for it is gone with it)...
+    assert not sidecar_of(str(v["half"])).exists()
+    # ...and the keeper it replaced is tagged a duplicate of it.
+    tag = sidecar_of(str(v["png"])).read_text()
+    assert "dupwatch/duplicate" in tag and f'DuplicateOf="{v["half"]}"' in tag

@@ -28,7 +28,7 @@ from dupwatch.errors import DupwatchError
 from dupwatch.library import Keeping, Library
 from dupwatch.report import canvas_text, shown, transform_text
 from dupwatch.review import auth
-from dupwatch.review.decide import not_duplicate, sidecars_of
+from dupwatch.review.decide import choose_keeper, not_duplicate, sidecars_of
 from dupwatch.review.thumbs import SIZES, Thumbnails
 from dupwatch.store import open_store
 from dupwatch.store.base import Reviewed, ReviewFilter, Status, Store
@@ -194,7 +194,7 @@ def create_app(config: Config, store: Callable[[], Store] | None = None) -> Flas
         file_id = _int(request.form.get("file"), 0)
         if not file_id or db().group_of(file_id) != group_id:
             abort(400, "that file is not in this group (any more): reload the page")
-        library().choose(file_id)
+        choose_keeper(library(), file_id, config.notices.xmp.enabled)
         return redirect(url_for("group", group_id=group_id), 303)
 
     @app.post("/group/<int:group_id>/resolve")
