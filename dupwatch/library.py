@@ -198,9 +198,9 @@ class Library:
             if m.file_id in group.unread:
                 fmt, meta = keeper.read_header(m.path)
                 self.catalog.put_header(m.file_id, fmt, meta)
-                m = replace(m, format=fmt, meta=meta)
+                m = m._replace(format=fmt, meta=meta)
             if self.in_reference(m.path):
-                m = replace(m, reference=True)
+                m = m._replace(reference=True)
             members.append(m)
         ranked = keeper.ranked(members, self.order)
         chosen = [m for m in ranked if m.file_id == group.chosen_id]
