@@ -3,7 +3,9 @@
     make bench                      # or: python benchmarks/run.py [--photos DIR] [--work DIR]
     python benchmarks/run.py --quick   # small sizes: proves every script runs, figures not comparable
 
-Each script also runs alone and prints more than the summary does.
+Each script also runs alone and prints more than the summary does. A full run (not --quick, not
+--only) also writes the summary, dated and with the machine it ran on, to
+docs/benchmarks-summary.md.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -37,7 +40,24 @@ SCRIPTS: dict[str, tuple[list[str], bool]] = {
     "accuracy.py": (["--only", "copy,jpeg-q50,crop-5,text"], True),
     "presets.py": (["--methods", "cosine,dhash"], True),
     "review.py": (["--copies", "1000", "--rounds", "3"], True),
+    "groups.py": (["--notices", "2000"], True),
 }
+WRITTEN = HERE.parent / "docs" / "benchmarks-summary.md"
+
+
+def machine() -> str:
+    """The machine in one line: CPU model, cores, memory, system, Python."""
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (OSError, ValueError):
+        memory = 0.0
+    return (f"{model}, {os.cpu_count()} cores, {memory:.0f} GiB, {platform.system()} {platform.release()},"
+            f" Python {platform.python_version()}")
 
 
 def main() -> int:
@@ -66,10 +86,18 @@ def main() -> int:
                 print(f"{script} exited with {code}", flush=True)
                 failed.append(script)
         print(f"\n## Summary{' (--quick: small sizes, not the reference figures)' if args.quick else ''}\n")
-        print("| what | figure | peak memory |\n|---|---|---|")
+        table = ["| what | figure | peak memory |", "|---|---|---|"]
         for line in rows.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
-            print(f"| {row['what']} | {row['figure']} | {row['memory']} |")
+            table.append(f"| {row['what']} | {row['figure']} | {row['memory']} |")
+        print("\n".join(table))
+    if not args.quick and not args.only:
+        WRITTEN.write_text(
+            "# Benchmark summary\n\nWritten by `make bench` (`python benchmarks/run.py`) on"
+            f" {time.strftime('%Y-%m-%d')}, on {machine()}."
+            f"{' Failed: ' + ', '.join(failed) + '.' if failed else ''} The tables and their"
+            " commands are in [benchmarks](benchmarks.md).\n\n" + "\n".join(table) + "\n", encoding="utf-8")
+        print(f"\nwritten: {WRITTEN}")
     if failed:
         print(f"\nfailed: {', '.join(failed)}")
     return 1 if failed else 0

@@ -48,9 +48,7 @@ from dupwatch.walk import walk
 
 log = logging.getLogger("dupwatch")
 if TYPE_CHECKING:
-    from dupwatch.library import Library
-    from dupwatch.quarantine import Move, Quarantine
-    from dupwatch.store.base import Member
+    from dupwatch.quarantine import Quarantine
 
 T = TypeVar("T")
 
@@ -304,7 +302,8 @@ def scan(args: argparse.Namespace) -> ExitCode:
             if isinstance(event, Duplicate):
                 out.line(json_line(event.match.to_json()) if args.json else duplicate_text(event))
             elif isinstance(event, SkipFile):
-                log.warning(skipped_text(event))
+                # One said at an earlier run and unchanged since is counted, not said again.
+                log.log(logging.DEBUG if event.told else logging.WARNING, skipped_text(event))
                 if args.json:
                     out.line(json_line({"event": "skipped", "path": event.path, "reason": event.reason}))
         out.close()
@@ -518,6 +517,7 @@ def groups(args: argparse.Namespace) -> ExitCode:
 
 def keep(args: argparse.Namespace) -> ExitCode:
     from dupwatch.library import Library
+    from dupwatch.review.decide import choose_keeper
 
     config = _config(args)
     path = str(Path(args.path).absolute())
@@ -526,7 +526,8 @@ def keep(args: argparse.Namespace) -> ExitCode:
         known = store.get(path)
         if known is None:
             raise DupwatchError(f"{shown(path)}: not in the cache (scan it first)")
-        changed = Library(store, [], config.reference_roots(), config.groups.keep).choose(known.id)
+        library = Library(store, [], config.reference_roots(), config.groups.keep)
+        changed = choose_keeper(library, known.id, config.notices.xmp.enabled)
     finally:
         store.close()
     if changed is None:
@@ -537,18 +538,14 @@ def keep(args: argparse.Namespace) -> ExitCode:
 
 
 def _quarantine(config: Config) -> Quarantine:
-    from dupwatch.quarantine import Quarantine
+    from dupwatch import actions
 
-    folder = config.actions.quarantine_folder()
-    if not config.actions.enabled or folder is None:
-        raise DupwatchError("actions are off: dupwatch moves no photo unless you set actions.enabled: true"
-                            " and actions.folder (docs/actions.md)")
-    journal = config.cache.resolved().parent / "quarantine.jsonl"
-    return Quarantine(Path(folder), journal, config.actions.hardlink)
+    return actions.quarantine(config)
 
 
 def resolve(args: argparse.Namespace) -> ExitCode:
     """Each group's copies (never its keeper, never a reference file) go into quarantine."""
+    from dupwatch import actions
     from dupwatch.library import Library
 
     config = _config(args)
@@ -561,26 +558,18 @@ def resolve(args: argparse.Namespace) -> ExitCode:
     try:
         quarantine.recover()
         for group_id in args.groups:
-            keeping = library.keeping(group_id)
-            if keeping is None:
-                raise DupwatchError(f"no group {group_id} in the cache (`dupwatch groups` lists them)")
-            kept, *copies = keeping.members
-            print(f"group {group_id}: keep {shown(kept.path)} ({keeping.why})")
-            for copy in copies:
-                why = _unmovable(copy, library)
-                if why is not None:
-                    print(f"  stays {shown(copy.path)}: {why}")
+            keeping = actions.keeping(library, group_id)
+            print(f"group {group_id}: keep {shown(keeping.members[0].path)} ({keeping.why})")
+            for outcome in actions.resolve(library, quarantine, keeping, args.dry_run):
+                if outcome.stays is not None:
+                    print(f"  stays {shown(outcome.copy.path)}: {outcome.stays}")
                     skipped += 1
                     continue
-                moves = _planned(quarantine, store, copy, kept, group_id)
-                for move in moves if args.dry_run else quarantine.resolve(moves):
+                for move in outcome.moves:
                     verb = "would move" if args.dry_run else "moved"
                     if move.kind == "link":
                         verb = "would link" if args.dry_run else "linked"
                     print(f"  {verb} {shown(str(move.src))} → {shown(str(move.dst))}")
-                if not args.dry_run and not any(m.kind == "link" for m in moves):
-                    library.forget(copy.path)  # gone from where it was: out of the cache
-                    library.commit()
                 moved += 1
     finally:
         if pipeline is not None:
@@ -590,27 +579,6 @@ def resolve(args: argparse.Namespace) -> ExitCode:
     print(f"{plural(moved, 'copy', 'copies')} {what}"
           + (f"; {skipped} left where they are" if skipped else ""))
     return ExitCode.OK
-
-
-def _unmovable(copy: Member, library: Library) -> str | None:
-    if not copy.path.startswith("/"):
-        return "on another host: resolve it there"
-    if library.in_reference(copy.path):
-        return "in a reference folder"
-    try:
-        st = os.stat(copy.path)
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    if (st.st_size, st.st_mtime_ns) != (copy.size, copy.mtime_ns):
-        return "changed since it was indexed (scan it again first)"
-    return None
-
-
-def _planned(quarantine: Quarantine, store: Catalog, copy: Member, kept: Member, group_id: int) -> list[Move]:
-    if quarantine.hardlink and kept.path.startswith("/") and \
-            store.content_hash(copy.file_id) == store.content_hash(kept.file_id):
-        return [quarantine.plan_link(Path(copy.path), Path(kept.path), str(group_id))]
-    return quarantine.plan([Path(copy.path)], str(group_id))
 
 
 def restore(args: argparse.Namespace) -> ExitCode:

@@ -65,7 +65,7 @@ def decode(path: str, data: Source, min_size: int, grey: bool = False) -> Decode
     Camera raw files (by their suffix) go to `raw.py`.
     """
     if isinstance(data, bytes) and not data:
-        raise SkipFile(path, "empty file")
+        raise SkipFile(path, "empty file", lasting=True)
     from dupwatch import raw  # here, not at the top: raw.py builds on this module
 
     if raw.is_raw(path):
@@ -88,11 +88,11 @@ def decode_image(path: str, data: Source, min_size: int, grey: bool = False, ori
             im = Image.open(fp, formats=_formats())
         except UnidentifiedImageError:
             fp.seek(0)
-            raise SkipFile(path, what_it_is(fp.read(512))) from None
+            raise SkipFile(path, what_it_is(fp.read(512)), lasting=True) from None
         with im:
             fmt, full = im.format or "unknown", im.size
             if min(full) < MIN_SIDE:
-                raise SkipFile(path, f"image too small to compare ({full[0]}×{full[1]} pixels)")
+                raise SkipFile(path, f"image too small to compare ({full[0]}×{full[1]} pixels)", lasting=True)
             if fmt in ("JPEG", "MPO"):
                 im.draft("L" if grey else "RGB", (min_size, min_size))
             check_budget(path, im)
@@ -134,13 +134,13 @@ def guard(path: str) -> Iterator[None]:
     except MemoryError:
         raise SkipFile(path, "image too large to decode in memory") from None
     except CONTENT_ERRORS as exc:
-        raise SkipFile(path, f"corrupt or truncated image: {short(exc)}") from None
+        raise SkipFile(path, f"corrupt or truncated image: {short(exc)}", lasting=True) from None
     except Exception as exc:
         rawpy = sys.modules.get("rawpy")
         if rawpy is not None and isinstance(exc, rawpy.LibRawError):
             from dupwatch.raw import reason
 
-            raise SkipFile(path, reason(exc)) from None
+            raise SkipFile(path, reason(exc), lasting=True) from None
         raise
 
 

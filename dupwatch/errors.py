@@ -37,14 +37,21 @@ class UsageError(DupwatchError):
 class SkipFile(DupwatchError):
     """This one file cannot be processed; the caller logs it and goes on with the next."""
 
-    def __init__(self, path: str, reason: str) -> None:
+    def __init__(self, path: str, reason: str, lasting: bool = False, seen: tuple[int, int] | None = None,
+                 told: bool = False) -> None:
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+        # The bytes themselves are the trouble (a truncated JPEG, a text file named .jpg): the
+        # same content fails again, so it is not read again until it changes. `seen` is the
+        # (size, mtime_ns) of the content that failed, as the reader opened it.
+        self.lasting = lasting
+        self.seen = seen
+        self.told = told  # remembered from an earlier run, and said then: not a warning again
 
-    def __reduce__(self) -> tuple[type[SkipFile], tuple[str, str]]:
-        # Raised in worker processes: pickle with both arguments, not the formatted message.
-        return (SkipFile, (self.path, self.reason))
+    def __reduce__(self) -> tuple[type[SkipFile], tuple[str, str, bool, tuple[int, int] | None, bool]]:
+        # Raised in worker processes: pickle with every argument, not the formatted message.
+        return (SkipFile, (self.path, self.reason, self.lasting, self.seen, self.told))
 
 
 def one_line(text: str, limit: int) -> str:

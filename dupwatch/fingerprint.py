@@ -242,11 +242,14 @@ def fingerprint_files(paths: Sequence[str], plan: Plan) -> list[Photo | SkipFile
 
 
 def fingerprint_file(path: str, plan: Plan) -> Photo | SkipFile:
+    stat = None
     try:
         f, stat = open_file(path, plan.max_file_mb)
         with f:
             if stat.size == 0:
-                raise SkipFile(path, "empty file")
+                raise SkipFile(path, "empty file", lasting=True)
             return fingerprint_bytes(path, f, stat, plan)
     except SkipFile as skip:
+        if skip.lasting and stat is not None:
+            skip.seen = (stat.size, stat.mtime_ns)
         return skip

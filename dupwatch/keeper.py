@@ -17,6 +17,7 @@ import contextlib
 import os
 import stat
 from collections.abc import Callable, Sequence
+from functools import cache
 
 from dupwatch import raw
 from dupwatch.store.base import Member
@@ -47,15 +48,15 @@ CRITERIA: dict[str, Callable[[Member], float]] = {
     "oldest": lambda m: -m.mtime_ns,
     "newest": lambda m: m.mtime_ns,
 }
-# The same, negated: the sort key is ascending.
-_LESS: dict[str, Callable[[Member], float]] = {
-    "pixels": lambda m: -m.width * m.height,
-    "lossless": lambda m: m.format not in LOSSLESS,
-    "original-format": lambda m: m.format not in CAMERA,
-    "size": lambda m: -m.size,
-    "metadata": lambda m: -m.meta.bit_count(),
-    "oldest": lambda m: m.mtime_ns,
-    "newest": lambda m: -m.mtime_ns,
+# The same as expressions of a member `m`, negated: the sort key is ascending.
+_LESS = {
+    "pixels": "-m.width * m.height",
+    "lossless": "m.format not in LOSSLESS",
+    "original-format": "m.format not in CAMERA",
+    "size": "-m.size",
+    "metadata": "-m.meta.bit_count()",
+    "oldest": "m.mtime_ns",
+    "newest": "-m.mtime_ns",
 }
 DEFAULT_ORDER = ("pixels", "lossless", "original-format", "size", "metadata", "oldest")
 WHY = {
@@ -74,13 +75,19 @@ WHY = {
 
 def ranked(members: Sequence[Member], order: Sequence[str] = DEFAULT_ORDER) -> list[Member]:
     """The members best first."""
-    criteria = [_LESS[c] for c in order]
+    return sorted(members, key=_key(tuple(order)))
 
-    def key(m: Member) -> tuple[object, ...]:
-        # Ascending, so each criterion negated; the path last, the shorter and lower first.
-        return (not m.reference, *map(lambda less: less(m), criteria), len(m.path), m.path)
 
-    return sorted(members, key=key)
+@cache
+def _key(order: tuple[str, ...]) -> Callable[[Member], tuple[object, ...]]:
+    """The sort key of an order: a reference file first, then each criterion, then the path
+    (the shorter, then the lower). One function per order, made from `_LESS`'s expressions
+    (an unknown criterion is a KeyError, so nothing from outside that table is ever compiled),
+    rather than a call per criterion per member: `dupwatch groups` sorts every grouped file."""
+    body = "".join(f"{_LESS[c]}, " for c in order)
+    key: Callable[[Member], tuple[object, ...]] = eval(  # noqa: S307 (only _LESS's expressions)
+        f"lambda m: (not m.reference, {body}len(m.path), m.path)", {"LOSSLESS": LOSSLESS, "CAMERA": CAMERA})
+    return key
 
 
 def why(keeper: Member, runner_up: Member | None, order: Sequence[str] = DEFAULT_ORDER) -> str:

@@ -198,9 +198,9 @@ class Library:
             if m.file_id in group.unread:
                 fmt, meta = keeper.read_header(m.path)
                 self.catalog.put_header(m.file_id, fmt, meta)
-                m = replace(m, format=fmt, meta=meta)
+                m = m._replace(format=fmt, meta=meta)
             if self.in_reference(m.path):
-                m = replace(m, reference=True)
+                m = m._replace(reference=True)
             members.append(m)
         ranked = keeper.ranked(members, self.order)
         chosen = [m for m in ranked if m.file_id == group.chosen_id]
@@ -284,6 +284,12 @@ class Library:
         changes. Committed at once: the next file may kill this process too."""
         self.catalog.put_trouble(path, st.st_size, st.st_mtime_ns, reason)
         self.catalog.commit()
+
+    def remember_broken(self, path: str, size: int, mtime_ns: int, reason: str) -> None:
+        """The file's bytes, as they were read, are no photo dupwatch can read: not read again
+        (nor said again) until the file changes. In the batch: lost to a kill, it is only said twice."""
+        self.catalog.put_trouble(path, size, mtime_ns, reason)
+        self.catalog.file_done()
 
     def commit(self) -> None:
         self.catalog.commit()

@@ -164,6 +164,8 @@ class Pipeline:
                 if isinstance(result, Photo):
                     yield from self.record(result)
                 else:
+                    if isinstance(result, SkipFile) and result.seen is not None:
+                        self.library.remember_broken(result.path, *result.seen, result.reason)
                     yield result
 
     def _results(self, chunk: _Chunk, idle: Callable[[], None]) -> list[Photo | SkipFile]:
@@ -189,7 +191,8 @@ class Pipeline:
         return results
 
     def _troubled(self, path: str) -> SkipFile | None:
-        """A file that killed a worker before, unchanged since: not tried again."""
+        """A file that killed a worker before, or whose bytes are no photo, unchanged since: not
+        tried again, nor said again."""
         known = self.library.trouble(path)
         if known is None:
             return None
@@ -199,7 +202,8 @@ class Pipeline:
             return None  # let the worker say why
         if (st.st_size, st.st_mtime_ns) != (known.size, known.mtime_ns):
             return None
-        return SkipFile(path, f"{known.reason} (at an earlier run; tried again when the file changes)")
+        return SkipFile(path, f"{known.reason} (at an earlier run; tried again when the file changes)",
+                        told=True)
 
     def _trouble(self, path: str, reason: str) -> SkipFile:
         try:

@@ -158,6 +158,7 @@ class Tally:
             self.counts["unchanged"] += 1
         elif isinstance(event, SkipFile):
             self.counts["skipped"] += 1
+            self.counts["skipped_before"] += event.told
 
     def record(self, forgotten: int, seconds: float) -> dict[str, Any]:
         c = self.counts
@@ -173,13 +174,16 @@ class Tally:
             "seconds": round(seconds, 3),
         }
 
+    def _before(self) -> str:
+        before = self.counts["skipped_before"]
+        return f" ({before} as at an earlier run; -v names them)" if before else ""
+
     def text(self, forgotten: int, seconds: float) -> str:
         r = self.record(forgotten, seconds)
         files = r["indexed"] + r["unchanged"] + r["skipped"]
         line = (f"{plural(files, 'file')} in {seconds:.1f} s: {r['indexed']} indexed,"
-                f" {r['unchanged']} unchanged,"
-                f" {r['skipped']} skipped; {plural(r['duplicates'], 'duplicate')} ({r['exact']} exact,"
-                f" {r['near']} near)")
+                f" {r['unchanged']} unchanged, {r['skipped']} skipped{self._before()};"
+                f" {plural(r['duplicates'], 'duplicate')} ({r['exact']} exact, {r['near']} near)")
         return line + (f"; {plural(forgotten, 'deleted file')} forgotten" if forgotten else "")
 
 

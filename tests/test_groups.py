@@ -251,3 +251,56 @@ def test_a_better_version_landing_on_a_running_watcher_moves_the_keeper_and_the_
     assert f'DuplicateOf="{photos / "original.png"}"' in replaced
     listed = json.loads(run("groups", "--json", "--cache", cache).out)
     assert listed["keep"] == str(photos / "original.png") and len(listed["files"]) == 4
+
+
+@pytest.mark.parametrize("step", [2, 3])
+def test_a_resolve_killed_mid_move_is_finished_or_undone_when_the_watcher_starts(
+        tmp_path: Path, cache: Path, start: Start, step: int) -> None:  # noqa: F811  (the fixture)
+    import hashlib
+    import signal
+    import subprocess
+    import sys
+
+    from dupwatch.quarantine import Quarantine
+
+    v = five_versions(tmp_path / "photos")
+    digest = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in v.values()}
+    folder = tmp_path / "quarantine"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"watch:\n  settle_seconds: {SETTLE}\nactions:\n  enabled: true\n  folder: {folder}\n")
+    assert run("scan", tmp_path / "photos", "--cache", cache).code == 0
+    fault = {**os.environ, "DUPWATCH_FAULT": f"quarantine:{step}"}
+    killed = subprocess.run([sys.executable, "-m", "dupwatch", "resolve", "1", "--config", str(config),
+                             "--cache", str(cache)], env=fault, capture_output=True, timeout=120, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    journal = Quarantine(folder, cache.parent / "quarantine.jsonl")
+    assert journal._state().begun  # a move begun and never confirmed
+
+    daemon = start("--config", config, "--cache", cache, tmp_path / "photos")
+    daemon.wait_log("caught up:")
+    assert daemon.stop() == 0
+    assert journal._state().begun == {}  # finished or undone before the catch-up
+    moved = {m.src for m in journal.quarantined()}
+    for path in v.values():  # each photo in one place, the journal saying which
+        home, away = path.exists(), journal.target(path).exists()
+        assert home != away and away == (path in moved), path
+    assert run("restore", "--config", config, "--cache", cache).code == 0
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in v.values()} == digest
+
+
+def test_keeping_another_copy_moves_the_xmp_tag_to_the_keeper_it_replaces(tmp_path: Path, cache: Path
+                                                                           ) -> None:
+    from dupwatch.sinks.xmp import sidecar_of
+
+    v = five_versions(tmp_path / "photos")
+    config = tmp_path / "config.yaml"
+    config.write_text("notices:\n  xmp:\n    enabled: true\n")
+    assert run("scan", tmp_path / "photos", "--config", config, "--cache", cache).code == 0
+    assert not sidecar_of(str(v["png"])).exists() and sidecar_of(str(v["half"])).exists()
+    chosen = run("keep", v["half"], "--config", config, "--cache", cache)
+    assert chosen.code == 0 and f"keep {v['half']} instead of {v['png']}" in chosen.out
+    # The copy to keep carries no tag (the sidecar dupwatch made for it is gone with it)...
+    assert not sidecar_of(str(v["half"])).exists()
+    # ...and the keeper it replaced is tagged a duplicate of it.
+    tag = sidecar_of(str(v["png"])).read_text()
+    assert "dupwatch/duplicate" in tag and f'DuplicateOf="{v["half"]}"' in tag

@@ -315,3 +315,32 @@ def test_a_raw_whose_preview_header_claims_more_than_the_file_holds_is_decoded_w
                                "print(fingerprint_file(sys.argv[1], Plan(('hash', 'cosine'))))", str(path)],
                               capture_output=True, timeout=120, check=False).returncode
         assert code == 0
+
+
+def test_a_broken_file_is_said_once_per_content(tmp_path: Path) -> None:
+    """Each run (each start of the service) read it again and said so again: a truncated JPEG,
+    a text file named .jpg and an empty one are said once, then counted, until they change."""
+    from tests.conftest import run_process
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    whole = io.BytesIO()
+    Image.open(PHOTO).convert("RGB").save(whole, "JPEG", quality=90)
+    (folder / "truncated.jpg").write_bytes(whole.getvalue()[: len(whole.getvalue()) // 3])
+    (folder / "notes.jpg").write_text("not a photo\n")
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "photo.jpg").write_bytes(whole.getvalue())
+    cache = tmp_path / "cache.db"
+    first = run_process("scan", folder, "--cache", cache)
+    assert first.code == ExitCode.SKIPPED
+    assert sorted(line.split(":")[1].strip().rsplit("/", 1)[1] for line in first.err.splitlines()
+                  if "skipped /" in line) == ["empty.jpg", "notes.jpg", "truncated.jpg"]
+    again = run_process("scan", folder, "--cache", cache)
+    assert again.code == ExitCode.SKIPPED  # still skipped, and the exit code says so
+    assert "skipped /" not in again.err and "3 skipped (3 as at an earlier run" in again.err
+    verbose = run_process("scan", "-v", folder, "--cache", cache)
+    assert verbose.err.count("(at an earlier run; tried again when the file changes)") == 3
+    # Changed (here completed), it is read again, and found.
+    (folder / "truncated.jpg").write_bytes(whole.getvalue())
+    fixed = run_process("scan", folder, "--cache", cache)
+    assert "truncated.jpg\n    duplicates" in fixed.out and "2 skipped (2 as at an earlier run" in fixed.err

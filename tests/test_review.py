@@ -4,10 +4,14 @@ the review config's errors. The page itself in a browser: test_review_browser.py
 
 from __future__ import annotations
 
+import http.cookiejar
+import re
 import shutil
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import yaml
@@ -256,3 +260,152 @@ def test_the_page_says_how_a_copy_was_turned_on_its_canvas(photos: Path, cache: 
                 assert "turned 20° counter-clockwise on a canvas" in response.read().decode()
     finally:
         server.kill()
+
+
+def three_versions(folder: Path) -> dict[str, Path]:
+    """One photo three times: a lossless PNG (the keeper), a JPEG at quality 40, half its size."""
+    from PIL import Image
+
+    from tests.conftest import SAMPLES, open_rgb
+
+    folder.mkdir(parents=True, exist_ok=True)
+    image = open_rgb(SAMPLES / "astronaut.png")
+    versions = {"png": folder / "original.png", "q40": folder / "export-q40.jpg", "half": folder / "half.jpg"}
+    image.save(versions["png"])
+    image.save(versions["q40"], quality=40)
+    image.resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS).save(versions["half"],
+                                                                                      quality=85)
+    return versions
+
+
+class Client:
+    """One browser session against a real `dupwatch review`: its cookie, and the CSRF token of
+    the last page it read."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        cookies = urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        self.opener = urllib.request.build_opener(cookies)
+        self.csrf = ""
+
+    def get(self, path: str) -> str:
+        with self.opener.open(self.url + path, timeout=30) as response:
+            html: str = response.read().decode()
+        found = re.search(r'name="csrf" value="([^"]+)"', html)
+        self.csrf = found[1] if found else self.csrf
+        return html
+
+    def post(self, path: str, form: dict[str, str | int], csrf: bool = True) -> tuple[int, str]:
+        data = urlencode({**form, **({"csrf": self.csrf} if csrf else {})}).encode()
+        try:
+            request = urllib.request.Request(self.url + path, data=data)  # noqa: S310  (http://127.0.0.1)
+            with self.opener.open(request, timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+
+def test_the_group_page_keeps_another_copy_instead_as_the_cache_remembers(cache: Path, tmp_path: Path
+                                                                          ) -> None:
+    from tests.review_server import ReviewProcess
+
+    versions = three_versions(tmp_path / "group")
+    run("scan", tmp_path / "group", "--cache", cache)
+    [group] = run("groups", "--json", "--cache", cache).json()
+    assert group["keep"] == str(versions["png"]) and len(group["files"]) == 3
+    store = SqliteStore(cache)
+    half = store.get(str(versions["half"]))
+    store.close()
+    assert half is not None
+    server = ReviewProcess(tmp_path, "--cache", cache)
+    try:
+        client = Client(server.url)
+        listed = client.get("groups")
+        assert f"group {group['group']} · 3 files" in listed and 'href="/groups"' in listed
+        page = client.get(f"group/{group['group']}")
+        assert page.count('<figure class="file">') == 3 and page.count("keep this one instead") == 2
+        assert "move the copies" not in page  # actions are off
+
+        # No CSRF token: refused, nothing changed.
+        code, _ = client.post(f"group/{group['group']}/keep", {"file": half.id}, csrf=False)
+        assert code == 400
+        assert run("groups", "--json", "--cache", cache).json()[0]["keep"] == str(versions["png"])
+        # A file of no such group: refused.
+        assert client.post(f"group/{group['group']}/keep", {"file": 9999})[0] == 400
+
+        code, page = client.post(f"group/{group['group']}/keep", {"file": half.id})
+        assert code == 200 and "chosen by you" in page
+        [now] = run("groups", "--json", "--cache", cache).json()
+        assert now["keep"] == str(versions["half"]) and now["why"] == "chosen by you"
+        # The notices link to their group.
+        assert f'href="/group/{group["group"]}"' in client.get("?status=all")
+        assert f'href="/group/{group["group"]}"' in client.get("pair/1")
+    finally:
+        server.kill()
+
+
+def test_moving_a_groups_copies_is_refused_on_the_page_unless_actions_are_enabled(cache: Path, tmp_path: Path
+                                                                                    ) -> None:
+    from tests.review_server import ReviewProcess
+
+    versions = three_versions(tmp_path / "group")
+    run("scan", tmp_path / "group", "--cache", cache)
+    server = ReviewProcess(tmp_path, "--cache", cache)
+    try:
+        client = Client(server.url)
+        client.get("group/1")
+        assert client.post("group/1/resolve", {}, csrf=False)[0] == 400
+        code, page = client.post("group/1/resolve", {})  # a forged form, with the token
+        assert code == 403 and "actions are off" in page
+    finally:
+        server.kill()
+    assert all(path.exists() for path in versions.values())
+    assert len(run("groups", "--json", "--cache", cache).json()[0]["files"]) == 3
+
+
+def test_the_group_page_moves_the_copies_when_actions_are_enabled(cache: Path, tmp_path: Path) -> None:
+    from tests.review_server import ReviewProcess
+
+    versions = three_versions(tmp_path / "group")
+    quarantine = tmp_path / "quarantine"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"actions": {"enabled": True, "folder": str(quarantine)}}))
+    run("scan", tmp_path / "group", "--cache", cache, "--config", config)
+    server = ReviewProcess(tmp_path, "--cache", cache, "--config", config)
+    try:
+        client = Client(server.url)
+        assert "move the copies to the quarantine" in client.get("group/1")
+        code, page = client.post("group/1/resolve", {})
+        assert code == 200 and "2 moved to the quarantine" in page
+    finally:
+        server.kill()
+    assert versions["png"].exists() and not versions["q40"].exists() and not versions["half"].exists()
+    assert (quarantine / str(versions["half"]).lstrip("/")).exists()
+    assert run("groups", "--json", "--cache", cache).json() == []  # the copies are forgotten
+
+
+def test_a_refused_move_shows_on_the_page_in_one_line_and_nothing_moves(cache: Path, tmp_path: Path) -> None:
+    import os
+
+    from tests.review_server import ReviewProcess
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("/dev/shm is not a separate filesystem here")
+    versions = three_versions(tmp_path / "group")
+    folder = shm / f"dupwatch-quarantine-{os.getpid()}"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"actions": {"enabled": True, "folder": str(folder)}}))
+    run("scan", tmp_path / "group", "--cache", cache, "--config", config)
+    server = ReviewProcess(tmp_path, "--cache", cache, "--config", config)
+    try:
+        client = Client(server.url)
+        client.get("group/1")
+        code, page = client.post("group/1/resolve", {})
+        assert code == 409 and "Stopped:" in page and "another filesystem" in page
+        assert "Traceback" not in server.stderr.read_text()
+    finally:
+        server.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+    assert all(path.exists() for path in versions.values())
+    assert len(run("groups", "--json", "--cache", cache).json()[0]["files"]) == 3

@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, Dialog, Page, sync_playwright
 
 from tests.conftest import open_rgb, run, run_process
 from tests.review_server import ReviewProcess
-from tests.test_review import gone_and_back
+from tests.test_review import gone_and_back, three_versions
 from tests.test_watch import SETTLE, Start, duplicates, start  # noqa: F401  (a fixture)
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -169,6 +169,57 @@ def test_a_hostile_file_name_shows_as_text(page: Page, dialogs: list[str], serve
     paths = [field.input_value() for field in p.locator("input[readonly]").all()]
     assert f"{photos}/<script>alert(1)</script>.jpg" in paths
     assert p.locator("script").count() == 0 and dialogs == []
+    # Its group's page, by the pair's link: the name is text there too.
+    p.locator("a.group-link").click()
+    assert p.locator("li.member", has_text="script>.jpg").count() == 1
+    assert "<script>alert(1)<" in p.locator("li.member", has_text="script>.jpg").inner_text()
+    paths = [field.input_value() for field in p.locator("input[readonly]").all()]
+    assert f"{photos}/<script>alert(1)</script>.jpg" in paths
+    assert p.locator("script").count() == 0 and dialogs == []
+
+
+def test_a_group_keeps_the_copy_you_choose_and_its_copies_go_to_the_quarantine_and_back(
+        page: Page, dialogs: list[str], servers: list[ReviewProcess], cache: Path, tmp_path: Path) -> None:
+    versions = three_versions(tmp_path / "group")
+    content = {name: path.read_bytes() for name, path in versions.items()}
+    quarantine = tmp_path / "quarantine"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"actions:\n  enabled: true\n  folder: {quarantine}\n")
+    run("scan", tmp_path / "group", "--cache", cache, "--config", config)
+    server = ReviewProcess(tmp_path, "--cache", cache, "--config", config)
+    servers.append(server)
+    p = page
+
+    p.goto(server.url)
+    p.locator("header a", has_text="groups").click()
+    p.locator("li.group a", has_text="3 files").click()
+    members = p.locator("li.member")
+    assert members.count() == 3
+    keeper = p.locator("li.member.keeper")
+    assert keeper.locator(".badge", has_text="keep").count() == 1 and "original.png" in keeper.inner_text()
+    assert "lossless" in keeper.inner_text()  # why it won over the JPEG of the same size
+    for img in members.locator("img").all():
+        assert img.evaluate("img => img.complete && img.naturalWidth > 0")
+
+    # Keep the half-size JPEG instead: the cache remembers it.
+    p.locator("li.member", has_text="half.jpg").locator("button", has_text="keep this one instead").click()
+    assert "half.jpg" in p.locator("li.member.keeper").inner_text()
+    assert "chosen by you" in p.locator("li.member.keeper").inner_text()
+    [group] = run("groups", "--json", "--cache", cache, "--config", config).json()
+    assert group["keep"] == str(versions["half"]) and group["why"] == "chosen by you"
+
+    # Move the copies: the two others go to the quarantine, the one kept stays.
+    p.locator("button", has_text="move the copies to the quarantine").click()
+    assert "2 moved to the quarantine" in p.locator("main").inner_text()
+    assert versions["half"].exists() and not versions["png"].exists() and not versions["q40"].exists()
+    for name in ("png", "q40"):
+        assert (quarantine / str(versions[name]).lstrip("/")).read_bytes() == content[name]
+    assert run("groups", "--json", "--cache", cache, "--config", config).json() == []
+
+    restored = run("restore", "--cache", cache, "--config", config)
+    assert restored.code == 0
+    assert {name: path.read_bytes() for name, path in versions.items()} == content
+    assert p.locator("script").count() == 0 and dialogs == []
 
 
 def test_with_a_password_nothing_is_served_without_logging_in(
@@ -184,7 +235,8 @@ def test_with_a_password_nothing_is_served_without_logging_in(
 
     no_redirects = urllib.request.build_opener(NoRedirect())
     for method, path, refused in (("GET", "", 302), ("GET", "pair/1", 302), ("GET", "file/1/small.jpg", 401),
-                                  ("POST", "pair/1", 400)):
+                                  ("POST", "pair/1", 400), ("GET", "groups", 302), ("GET", "group/1", 302),
+                                  ("POST", "group/1/keep", 400), ("POST", "group/1/resolve", 400)):
         request = urllib.request.Request(server.url + path, method=method,  # noqa: S310  (http://127.0.0.1)
                                          data=b"action=seen" if method == "POST" else None)
         with pytest.raises(urllib.error.HTTPError) as caught:

@@ -148,7 +148,7 @@ def test_dupwatch_writes_only_into_the_units_own_directories(name: str, tmp_path
     assert service["StateDirectory"] == ["dupwatch"] and service["CacheDirectory"] == ["dupwatch"]
     environment = dict(a.split("=", 1) for a in " ".join(service["Environment"]).split())
     code = ("from dupwatch import config as c; print(c.CacheConfig().resolved()); "
-            "print(c.LogSinkConfig().resolved()); print(c.SidecarSinkConfig().root())")
+            "print(c.LogSinkConfig().resolved(c.CacheConfig())); print(c.SidecarSinkConfig().root())")
     env = {**environment, "HOME": str(tmp_path / "read-only home"), "PATH": os.environ["PATH"],
            "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,

@@ -1,4 +1,5 @@
-"""The review page as a Flask app: the list, a pair's page, the decisions, thumbnails, the login.
+"""The review page as a Flask app: the list, a pair's page, the decisions, the groups (the copy to
+keep, and with `actions.enabled` moving a group's copies to the quarantine), thumbnails, the login.
 
 It reads and decides through the Store protocol only, on one connection per server thread.
 Files are found by their id in the index, never by a path from a request. Every state change is
@@ -21,10 +22,13 @@ from urllib.parse import quote, urlencode
 from flask import Flask, Response, abort, redirect, render_template, request, send_file, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from dupwatch import actions
 from dupwatch.config import Config
+from dupwatch.errors import DupwatchError
+from dupwatch.library import Keeping, Library
 from dupwatch.report import canvas_text, shown, transform_text
 from dupwatch.review import auth
-from dupwatch.review.decide import not_duplicate, sidecars_of
+from dupwatch.review.decide import choose_keeper, not_duplicate, sidecars_of
 from dupwatch.review.thumbs import SIZES, Thumbnails
 from dupwatch.store import open_store
 from dupwatch.store.base import Reviewed, ReviewFilter, Status, Store
@@ -80,7 +84,7 @@ def create_app(config: Config, store: Callable[[], Store] | None = None) -> Flas
                 abort(400, "the form has expired: reload the page and try again")
         if request.endpoint in ("login", "static") or logged_in():
             return None
-        if request.method == "GET" and request.endpoint in ("pairs", "pair"):
+        if request.method == "GET" and request.endpoint in ("pairs", "pair", "groups", "group"):
             return redirect(url_for("login", next=request.full_path.rstrip("?")))
         abort(401)
 
@@ -94,7 +98,29 @@ def create_app(config: Config, store: Callable[[], Store] | None = None) -> Flas
     @app.context_processor
     def helpers() -> dict[str, Any]:
         return {"csrf": session.get("csrf", ""), "manager": manager_link, "statuses": STATUSES,
-                "auth": review.password_hash is not None}
+                "auth": review.password_hash is not None, "group_of": group_of,
+                "actions": actions.enabled(config)}
+
+    def group_of(item: Reviewed) -> tuple[int, int] | None:
+        """The group a notice's files are in now (groups merge as copies land) and its size."""
+        store = db()
+        for f in (item.duplicate, item.original):
+            group_id = None if f.id is None else store.group_of(f.id)
+            group = None if group_id is None else store.group(group_id)
+            if group is not None:
+                return group.id, len(group.members)
+        return None
+
+    def library() -> Library:
+        return Library(db(), [], config.reference_roots(), config.groups.keep)
+
+    def keeping(group_id: int) -> Keeping:
+        lib = library()
+        found = lib.keeping(group_id)
+        lib.commit()  # the headers read for the order, so that they are read once
+        if found is None:
+            abort(404)
+        return found
 
     def manager_link(path: str) -> str | None:
         pattern = review.photo_manager_url
@@ -145,6 +171,58 @@ def create_app(config: Config, store: Callable[[], Store] | None = None) -> Flas
         else:
             abort(400)
         return redirect(_local(request.form.get("next")) or url_for("pair", notice_id=notice_id), 303)
+
+    @app.get("/groups")
+    def groups() -> str:
+        page = _int(request.args.get("page"), 1)
+        size = review.page_size
+        ids = db().groups()
+        pages = max(1, -(-len(ids) // size))
+        lib = library()
+        found = [k for group_id in ids[(page - 1) * size:page * size]
+                 if (k := lib.keeping(group_id)) is not None]
+        lib.commit()
+        return render_template("groups.html", groups=found, total=len(ids), page=page, pages=pages)
+
+    @app.get("/group/<int:group_id>")
+    def group(group_id: int) -> str:
+        return render_template("group.html", group=keeping(group_id), here=request.path)
+
+    @app.post("/group/<int:group_id>/keep")
+    def keep_instead(group_id: int) -> BaseResponse:
+        """Keep this file of the group instead: remembered in the cache, as `dupwatch keep` does."""
+        file_id = _int(request.form.get("file"), 0)
+        if not file_id or db().group_of(file_id) != group_id:
+            abort(400, "that file is not in this group (any more): reload the page")
+        choose_keeper(library(), file_id, config.notices.xmp.enabled)
+        return redirect(url_for("group", group_id=group_id), 303)
+
+    @app.post("/group/<int:group_id>/resolve")
+    def resolve(group_id: int) -> tuple[str, int]:
+        """The group's copies into the quarantine, as `dupwatch resolve GROUP` does."""
+        if not actions.enabled(config):
+            abort(403, "actions are off: set actions.enabled and actions.folder to move copies")
+        from dupwatch.pipeline import Pipeline
+
+        store = db()
+        quarantine = actions.quarantine(config)
+        # The pipeline's library: a copy forgotten leaves its searches too, as with the CLI.
+        pipeline = Pipeline(config, store)
+        done: list[actions.Outcome] = []
+        error = None
+        try:
+            quarantine.recover()
+            group = pipeline.library.keeping(group_id)
+            pipeline.library.commit()
+            if group is None:
+                abort(404, f"no group {group_id} (already resolved?): see the groups")
+            try:
+                done.extend(actions.resolve(pipeline.library, quarantine, group))
+            except DupwatchError as exc:
+                error = str(exc)
+        finally:
+            pipeline.close()
+        return render_template("resolved.html", group=group, done=done, error=error), (409 if error else 200)
 
     @app.get("/file/<int:file_id>/<size>.jpg")
     def thumbnail(file_id: int, size: str) -> BaseResponse:

@@ -1,18 +1,25 @@
-"""The two decisions, shared by the page and the command line.
+"""The decisions, shared by the page and the command line.
 
 "Not a duplicate" is about two contents (SHA-256 of the bytes): the pipeline never reports that
 pair again, whatever the files are called or wherever they move. Where dupwatch tagged the
 duplicate's XMP sidecar, its own tag is taken off (and put back on undo); nothing else is touched.
+"Keep this one instead" makes a copy its group's keeper: its tag goes, and the keeper it replaces
+is tagged a duplicate of it, so that the copy to keep is never the one tagged.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from dupwatch.record import Notice
+from dupwatch.record import Match, Notice
 from dupwatch.sinks.base import DeliveryError
 from dupwatch.store.base import Reviewed, Store
+
+if TYPE_CHECKING:
+    from dupwatch.library import Library
 
 log = logging.getLogger("dupwatch")
 
@@ -65,3 +72,27 @@ def sidecars_of(item: Reviewed) -> list[tuple[str, str]]:
     else:
         tagged, named = (match.path, item.duplicate.path), (match.match, item.original.path)
     return [(tagged[0], named[0]), (tagged[1], named[0]), (tagged[1], named[1])]
+
+
+def choose_keeper(library: Library, file_id: int, xmp_enabled: bool) -> tuple[str, str] | None:
+    """The user's choice: keep this file of its group (`Library.choose`), and with XMP on move
+    dupwatch's tag from it to the keeper it replaces. The old and the new keeper's paths; None
+    when the file is in no group."""
+    group_id = library.catalog.group_of(file_id)
+    changed = library.choose(file_id)
+    if changed is None or not xmp_enabled or changed[0] == changed[1]:
+        return changed
+    from dupwatch.sinks.xmp import XmpTag
+
+    old, new = changed
+    group = None if group_id is None else library.catalog.group(group_id)
+    # Its tag names whichever copy it was told against, perhaps a keeper replaced since.
+    for other in [] if group is None else [m.path for m in group.members]:
+        if other != new and untag(new, other):
+            break
+    chosen = Match(old, new, "near", "chosen", 1.0, 0, group=group_id, keep=new)
+    try:
+        XmpTag().send(Notice(0, time.time(), chosen))
+    except DeliveryError as exc:
+        log.warning("notices.xmp: %s", exc)
+    return changed

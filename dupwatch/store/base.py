@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
 
@@ -55,9 +55,9 @@ class Hashes:
     stamp: bytes | None  # `Catalog.hash_stamp()` as these were read; None: not to be saved
 
 
-@dataclass(frozen=True)
-class Member:
-    """A file of a group, with what the keeper order looks at."""
+class Member(NamedTuple):
+    """A file of a group, with what the keeper order looks at. A tuple, not a dataclass: a
+    listing of every group builds one per grouped file."""
 
     file_id: int
     path: str

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TextIO
 from dupwatch.config import Config, NoticesConfig, ReviewConfig, WatchConfig
 from dupwatch.errors import ConfigError, DupwatchError, ExitCode, SkipFile, UsageError, one_line
 from dupwatch.pipeline import Duplicate, Indexed, Pipeline, Unchanged, default_workers
-from dupwatch.report import Tally, duplicate_text, shown, skipped_text
+from dupwatch.report import Tally, duplicate_text, plural, shown, skipped_text
 from dupwatch.sinks.outbox import Outbox, open_outbox
 from dupwatch.store import open_store
 from dupwatch.walk import walk
@@ -117,6 +117,7 @@ class Service:
                 self.outbox.start()  # notices left pending by the last run go out first
                 self.pipeline = Pipeline(self.config, self.store)
                 self.settler = Settler(self.config.watch.settle_seconds)
+                self._recover_quarantine()
                 self.watcher = self._arm(self.config, self.roots)
                 try:
                     self._catch_up(self.roots, ready=True)
@@ -142,6 +143,23 @@ class Service:
                 signal.signal(sig, handler)
         log.info("stopped: %d files seen, %d duplicates found", self.files, self.duplicates)
         return ExitCode.OK
+
+    def _recover_quarantine(self) -> None:
+        """A resolve killed mid-move (by this service's page or `dupwatch resolve`) is finished
+        or undone from its journal before the catch-up looks at the folders: every photo is
+        then either where it was or in the quarantine, and the catch-up sees it there."""
+        from dupwatch import actions
+
+        if not actions.enabled(self.config):
+            return
+        try:
+            finished = actions.quarantine(self.config).recover()
+        except (OSError, DupwatchError) as exc:
+            log.warning("actions: the quarantine's journal could not be recovered: %s", exc)
+            return
+        if finished:
+            log.info("actions: %s left by a resolve that was stopped, finished",
+                     plural(len(finished), "move"))
 
     @staticmethod
     def _review(config: Config) -> ReviewServer | None:
@@ -313,7 +331,9 @@ class Service:
             self._next_commit = min(self._next_commit, time.monotonic() + NOTICE_COMMIT_SECONDS)
             log.info("%s", duplicate_text(event).replace("\n    ", " "))  # one line, both files
         elif isinstance(event, SkipFile):
-            if os.path.lexists(event.path):
+            if event.told:
+                log.debug("%s", skipped_text(event))  # said at an earlier run, unchanged since
+            elif os.path.lexists(event.path):
                 log.warning("%s", skipped_text(event))
             else:
                 log.debug("%s", skipped_text(event))  # deleted before it settled: nothing to say
