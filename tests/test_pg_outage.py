@@ -1,0 +1,123 @@
+"""A PostgreSQL cache that goes away and comes back (issue 16): the watcher logs it once, waits
+(answering its watchdog, stoppable at once), and goes on; no notice is lost, none told twice.
+
+Real daemons (`tests/test_watch.py`'s `start`) on a real server of each test's own, stopped and
+started again with its own pg_ctl.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from dupwatch.errors import ExitCode
+from tests.pg import OwnServer, new_database, own_pg
+from tests.test_watch import CONFIG, Daemon, Start, duplicates, start
+
+__all__ = ["own_pg", "start"]  # fixtures, used by name
+
+WAITING = r"cache postgresql://\S+: unreachable \(.+\); waiting for it"
+
+
+def notice_config(tmp_path: Path) -> tuple[Path, Path]:
+    notices = tmp_path / "notices.jsonl"
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG + f"notices:\n  log: {{path: {notices}}}\n")
+    return config, notices
+
+
+def logged(notices: Path, path: Path) -> list[dict[str, object]]:
+    """The notice log's lines about `path`."""
+    if not notices.exists():
+        return []
+    lines = [json.loads(line) for line in notices.read_text().splitlines() if line.strip()]
+    return [n for n in lines if n["path"] == str(path)]
+
+
+def wait_logged(notices: Path, path: Path, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not logged(notices, path):
+        if time.monotonic() > deadline:
+            pytest.fail(f"no notice about {path} in {notices} after {timeout} s")
+        time.sleep(0.05)
+
+
+def lines(daemon: Daemon, pattern: str) -> list[str]:
+    return [line for line in daemon.log().splitlines() if re.search(pattern, line)]
+
+
+def test_a_server_that_goes_away_and_comes_back_loses_no_duplicate(
+        start: Start, photos: Path, tmp_path: Path, own_pg: OwnServer) -> None:
+    url = new_database(own_pg.url)
+    config, notices = notice_config(tmp_path)
+    daemon = start("--config", config, "--cache", url, photos, env={"WATCHDOG_USEC": "2000000"})
+    daemon.wait_log("caught up: 8 files", timeout=60)
+
+    own_pg.stop()
+    copy = photos / "copy of chelsea.png"
+    shutil.copy(photos / "chelsea.png", copy)
+    daemon.wait_log(WAITING)
+    waiting = daemon.wait_notify("STATUS=waiting for the cache")
+    daemon.wait_notify("WATCHDOG=1", timeout=2, after=waiting)  # waiting, not hung
+    time.sleep(2)  # a few tries at reconnecting
+    assert daemon.proc.poll() is None, daemon.log()
+    assert len(lines(daemon, WAITING)) == 1  # said once, not at every try
+    assert duplicates(daemon.log()) == []
+
+    own_pg.start()
+    daemon.wait_log("reachable again", timeout=20)
+    daemon.wait_duplicate(copy, photos / "chelsea.png", timeout=10)
+    wait_logged(notices, copy)
+    time.sleep(1)  # anything told twice would be told by now
+    assert daemon.stop() == ExitCode.OK
+    log = daemon.log()
+    assert duplicates(log) == [(str(copy), str(photos / "chelsea.png"))]
+    assert len(logged(notices, copy)) == 1
+    assert "Traceback" not in log
+
+
+def test_a_watcher_started_while_the_server_is_down_waits_for_it(
+        start: Start, photos: Path, tmp_path: Path, own_pg: OwnServer) -> None:
+    url = new_database(own_pg.url)
+    config, notices = notice_config(tmp_path)
+    own_pg.stop()
+    copy = photos / "copy of coffee.png"
+    shutil.copy(photos / "coffee.png", copy)
+    daemon = start("--config", config, "--cache", url, photos, env={"WATCHDOG_USEC": "2000000"})
+    daemon.wait_log(WAITING, timeout=20)
+    daemon.wait_notify("READY=1")  # started: systemd's start timeout does not kill it
+    waiting = daemon.wait_notify("STATUS=waiting for the cache")
+    daemon.wait_notify("WATCHDOG=1", timeout=2, after=waiting)
+    time.sleep(2)
+    assert daemon.proc.poll() is None, daemon.log()
+    assert len(lines(daemon, WAITING)) == 1
+
+    own_pg.start()
+    daemon.wait_log("caught up: 9 files", timeout=60)
+    daemon.wait_duplicate(copy, photos / "coffee.png")
+    wait_logged(notices, copy)
+    assert daemon.stop() == ExitCode.OK
+    log = daemon.log()
+    assert duplicates(log) == [(str(copy), str(photos / "coffee.png"))]
+    assert len(logged(notices, copy)) == 1
+    assert "Traceback" not in log
+
+
+def test_sigterm_while_waiting_for_the_server_stops_at_once(start: Start, photos: Path,
+                                                            tmp_path: Path) -> None:
+    config, _ = notice_config(tmp_path)
+    nowhere = tmp_path / "nowhere"
+    nowhere.mkdir()
+    daemon = start("--config", config, "--cache", f"postgresql://dupwatch@/dupwatch?host={nowhere}", photos)
+    daemon.wait_log(WAITING)
+    started = time.monotonic()
+    assert daemon.stop(timeout=10) == ExitCode.OK
+    assert time.monotonic() - started < 2
+    log = daemon.log()
+    assert "Traceback" not in log
+    assert re.search(r"stopped: 0 files seen", log), log
