@@ -99,7 +99,8 @@ class Outbox:
             if self._stop.is_set() or self._recovering:
                 return
             self._recovering = True
-            log.warning("notices: %s; delivering them when it is back", exc)
+            log.warning("notices: cache %s: unreachable (%s); delivering them when it is back",
+                        exc.cache, exc.reason)
             for target in self._targets:
                 target.retire()
             self._supervise(self._recover)

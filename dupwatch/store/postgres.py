@@ -92,8 +92,6 @@ def pg_error(url: str, exc: psycopg.Error, opening: bool = False, lost: bool = F
     unreachable or went away is a `CacheUnavailable`."""
     text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
     text = text.removeprefix("connection failed: ")
-    if unavailable(exc, lost):
-        return CacheUnavailable(shown_url(url), text)
     low = text.lower()
     if "password authentication failed" in low or "no password supplied" in low or "authentication" in low:
         advice = "check the user and password (in the URL, $PGPASSWORD or ~/.pgpass)"
@@ -107,7 +105,10 @@ def pg_error(url: str, exc: psycopg.Error, opening: bool = False, lost: bool = F
         advice = "start it, or check the URL's server and port"
     else:
         advice = "is the server running, and reachable from here?"
-    return DupwatchError(f"{'cannot open cache' if opening else 'cache'} {shown_url(url)}: {text}; {advice}")
+    message = f"{'cannot open cache' if opening else 'cache'} {shown_url(url)}: {text}; {advice}"
+    if unavailable(exc, lost):
+        return CacheUnavailable(shown_url(url), text, message)
+    return DupwatchError(message)
 
 
 class PostgresStore:

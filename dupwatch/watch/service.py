@@ -204,7 +204,7 @@ class Service:
     def _wait_out(self, exc: CacheUnavailable) -> bool:
         """The cache went away (or is not up yet): wait for it, answering the watchdog, and
         open it again. False when stopped while waiting."""
-        log.warning("%s; waiting for it", exc)
+        log.warning("%s", exc.waiting())
         self._disconnect()  # the uncommitted batch is gone with the connection
         # A start that waits has started: systemd's start timeout must not kill it.
         self._ready()
