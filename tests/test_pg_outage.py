@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from dupwatch.errors import ExitCode
-from tests.pg import OwnServer, new_database, own_pg
+from dupwatch.config import CacheConfig
+from dupwatch.errors import CacheUnavailable, DupwatchError, ExitCode
+from dupwatch.store import open_store
+from tests.pg import OwnServer, new_database, own_pg, pg_server
 from tests.test_watch import CONFIG, Daemon, Start, duplicates, start
 
-__all__ = ["own_pg", "start"]  # fixtures, used by name
+__all__ = ["own_pg", "pg_server", "start"]  # fixtures, used by name
 
 WAITING = r"cache postgresql://\S+: unreachable \(.+\); waiting for it"
 
@@ -121,3 +123,26 @@ def test_sigterm_while_waiting_for_the_server_stops_at_once(start: Start, photos
     log = daemon.log()
     assert "Traceback" not in log
     assert re.search(r"stopped: 0 files seen", log), log
+
+
+def test_a_server_that_refuses_stays_fatal(start: Start, photos: Path, tmp_path: Path,
+                                           pg_server: str) -> None:
+    missing = pg_server.replace("/postgres?", "/nosuchdb?")
+    with pytest.raises(DupwatchError, match="does not exist; create it") as refused:
+        open_store(CacheConfig(url=missing))
+    assert not isinstance(refused.value, CacheUnavailable)  # nothing to wait for
+    config, _ = notice_config(tmp_path)
+    daemon = start("--config", config, "--cache", missing, photos)
+    assert daemon.proc.wait(30) == ExitCode.ERROR
+    assert "does not exist" in daemon.log() and "waiting" not in daemon.log()
+
+
+def test_a_lost_connection_is_cache_unavailable(own_pg: OwnServer) -> None:
+    store = open_store(CacheConfig(url=new_database(own_pg.url), host="h"))
+    assert store.count() == 0
+    own_pg.stop()
+    with pytest.raises(CacheUnavailable, match=r"terminating connection"):
+        store.count()
+    store.close()  # a lost connection is let go without a second error
+    with pytest.raises(CacheUnavailable, match="cannot open cache"):
+        open_store(CacheConfig(url=own_pg.url))
