@@ -18,10 +18,10 @@ import pytest
 from dupwatch.config import CacheConfig
 from dupwatch.errors import CacheUnavailable, DupwatchError, ExitCode
 from dupwatch.store import open_store
-from tests.pg import OwnServer, new_database, own_pg, pg_server
+from tests.pg import OwnServer, new_database, own_pg, pg_server, pg_url
 from tests.test_watch import CONFIG, Daemon, Start, duplicates, start
 
-__all__ = ["own_pg", "pg_server", "start"]  # fixtures, used by name
+__all__ = ["own_pg", "pg_server", "pg_url", "start"]  # fixtures, used by name
 
 WAITING = r"cache postgresql://\S+: unreachable \(.+\); waiting for it"
 
@@ -146,3 +146,28 @@ def test_a_lost_connection_is_cache_unavailable(own_pg: OwnServer) -> None:
     store.close()  # a lost connection is let go without a second error
     with pytest.raises(CacheUnavailable, match="cannot open cache"):
         open_store(CacheConfig(url=own_pg.url))
+
+
+def test_connections_the_server_ends_are_opened_again(start: Start, photos: Path, tmp_path: Path,
+                                                      pg_url: str) -> None:
+    import psycopg
+
+    config, notices = notice_config(tmp_path)
+    daemon = start("--config", config, "--cache", pg_url, photos)
+    daemon.wait_log("caught up: 8 files", timeout=60)
+    database = pg_url.partition("?")[0].rsplit("/", 1)[1]
+    with psycopg.connect(pg_url, autocommit=True) as admin:  # what an operator or a failover does
+        ended = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                              " WHERE datname = %s AND pid <> pg_backend_pid()", (database,)).fetchone()
+    assert ended is not None and ended[0] >= 2  # the watcher's and the outbox's
+    copy = photos / "copy of rocket.jpg"
+    shutil.copy(photos / "rocket.jpg", copy)
+    daemon.wait_duplicate(copy, photos / "rocket.jpg", timeout=15)
+    wait_logged(notices, copy)
+    time.sleep(1)
+    assert daemon.stop() == ExitCode.OK
+    log = daemon.log()
+    assert len(lines(daemon, WAITING)) == 1 and "reachable again" in log
+    assert duplicates(log) == [(str(copy), str(photos / "rocket.jpg"))]
+    assert len(logged(notices, copy)) == 1
+    assert "Traceback" not in log
