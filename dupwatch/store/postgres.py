@@ -30,7 +30,7 @@ from psycopg.adapt import Loader
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 
-from dupwatch.errors import DupwatchError
+from dupwatch.errors import CacheUnavailable, DupwatchError
 from dupwatch.record import Match, Notice, Photo
 from dupwatch.store import names
 from dupwatch.store.base import FileView, Group, Hashes, Known, Member, Reviewed, ReviewFilter, Trouble
@@ -63,8 +63,33 @@ def shown_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-def pg_error(url: str, exc: psycopg.Error, opening: bool = False) -> DupwatchError:
-    """What is wrong with the database, and what to do about it, in one line."""
+# Said by libpq or the server when the server is there but will not have us: these stay fatal.
+REFUSALS = ("authentication", "no password supplied", "does not exist", "permission denied",
+            "no pg_hba.conf entry", "does not support ssl", "certificate", "invalid")
+# SQLSTATE classes of a server going away or not up yet: a connection exception (08), an
+# operator's shutdown or a server starting up or recovering (57P01-57P05).
+GONE_STATES = ("08", "57P")
+
+
+def unavailable(exc: psycopg.Error, lost: bool = False) -> bool:
+    """Whether `exc` says the server is unreachable or went away (it may come back), as opposed
+    to wrong credentials, a missing database, or a bug. `lost`: the connection broke."""
+    if lost:
+        return True
+    state = exc.sqlstate
+    if state is not None:
+        return state.startswith(GONE_STATES)
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    # No SQLSTATE: libpq did not get as far as a server's answer (refused, no socket, timed
+    # out, reset), unless the message names a refusal.
+    low = str(exc).lower()
+    return not any(word in low for word in REFUSALS)
+
+
+def pg_error(url: str, exc: psycopg.Error, opening: bool = False, lost: bool = False) -> DupwatchError:
+    """What is wrong with the database, and what to do about it, in one line; a server that is
+    unreachable or went away is a `CacheUnavailable`."""
     text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
     text = text.removeprefix("connection failed: ")
     low = text.lower()
@@ -80,7 +105,10 @@ def pg_error(url: str, exc: psycopg.Error, opening: bool = False) -> DupwatchErr
         advice = "start it, or check the URL's server and port"
     else:
         advice = "is the server running, and reachable from here?"
-    return DupwatchError(f"{'cannot open cache' if opening else 'cache'} {shown_url(url)}: {text}; {advice}")
+    message = f"{'cannot open cache' if opening else 'cache'} {shown_url(url)}: {text}; {advice}"
+    if unavailable(exc, lost):
+        return CacheUnavailable(shown_url(url), text, message)
+    return DupwatchError(message)
 
 
 class PostgresStore:
@@ -113,7 +141,7 @@ class PostgresStore:
         try:
             return self._conn.execute(sql, bound or None)
         except USER_ERRORS as exc:
-            raise pg_error(self.url, exc) from None
+            raise pg_error(self.url, exc, lost=self._conn.broken) from None
 
     def _one(self, sql: str, parameters: Sequence[Any] = ()) -> DictRow | None:
         return self._execute(sql, parameters).fetchone()
@@ -182,7 +210,9 @@ class PostgresStore:
         return "another dupwatch process, on this host or another, delivers them (the database's lock)"
 
     def close(self) -> None:
+        """Commit and close; a connection already lost is only let go (its batch is gone with it)."""
         if self._conn.closed:
+            self._conn.close()  # a broken connection's resources
             return
         try:
             self.commit()

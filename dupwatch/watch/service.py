@@ -12,6 +12,7 @@ one or the other, and a pair already reported is never reported again (the store
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -25,7 +26,15 @@ from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
 from dupwatch.config import Config, NoticesConfig, ReviewConfig, WatchConfig
-from dupwatch.errors import ConfigError, DupwatchError, ExitCode, SkipFile, UsageError, one_line
+from dupwatch.errors import (
+    CacheUnavailable,
+    ConfigError,
+    DupwatchError,
+    ExitCode,
+    SkipFile,
+    UsageError,
+    one_line,
+)
 from dupwatch.pipeline import Duplicate, Indexed, Pipeline, Unchanged, default_workers
 from dupwatch.report import Tally, duplicate_text, plural, shown, skipped_text
 from dupwatch.sinks.outbox import Outbox, open_outbox
@@ -55,6 +64,10 @@ GONE_GRACE = 2.0
 # A watcher whose thread died is armed anew once; dying again this soon, the service exits
 # non-zero instead, for the service manager to restart it (and to show it failing).
 REARM_SECONDS = 60.0
+# A cache that went away (a PostgreSQL server restarted, the network down) is tried again
+# after 1, 2, 4, … seconds, at most this long apart.
+WAIT_FIRST = 1.0
+WAIT_MAX = 30.0
 # A library's warning or error is one line of the log at most this long: it may quote whole
 # structures (watchdog's quoted every watch of a deep tree, megabytes a line).
 WARNING_CHARS = 300
@@ -103,37 +116,31 @@ class Service:
         self._status = ""
         self._ping = self.notifier.watchdog_interval()
         self._rearmed = -REARM_SECONDS
+        self._connected = False  # a store and a pipeline on it (not while waiting for the cache)
+        self._told_ready = False
 
     def run(self) -> ExitCode:
         previous = {sig: signal.signal(sig, self._on_signal)
                     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         self.review = self._review(self.config)  # a busy port or a missing password stops the start
         try:
-            self.store = open_store(self.config.cache)
             self.outbox = self._outbox(self.config)
+            self.settler = Settler(self.config.watch.settle_seconds)
             try:
-                if self.review is not None:
-                    self.review.start()
-                self.outbox.start()  # notices left pending by the last run go out first
-                self.pipeline = Pipeline(self.config, self.store)
-                self.settler = Settler(self.config.watch.settle_seconds)
-                self._recover_quarantine()
-                self.watcher = self._arm(self.config, self.roots)
-                try:
-                    self._catch_up(self.roots, ready=True)
-                    while not self._stop.wait(POLL_SECONDS):
-                        if self._reload.is_set():
-                            self._reload.clear()
-                            self._reread()
-                        self._serve()
-                        self._tick()
-                finally:
-                    if self._stop.is_set():
-                        self.notifier.stopping()
-                    self.watcher.stop()
-                    self.pipeline.close()
+                if self._connect():
+                    if self.review is not None:
+                        self.review.start()
+                    self.outbox.start()  # notices left pending by the last run go out first
+                    self._recover_quarantine()
+                    self.watcher = self._arm(self.config, self.roots)
+                    try:
+                        self._watch()
+                    finally:
+                        self.watcher.stop()
             finally:
-                self.store.close()  # commits
+                if self._stop.is_set():
+                    self.notifier.stopping()
+                self._disconnect()  # commits
                 self.outbox.close(STOP_DRAIN_SECONDS)
         finally:
             if self.review is not None:
@@ -143,6 +150,97 @@ class Service:
                 signal.signal(sig, handler)
         log.info("stopped: %d files seen, %d duplicates found", self.files, self.duplicates)
         return ExitCode.OK
+
+    def _watch(self) -> None:
+        """Catch up, then serve until stopped; a cache that goes away is waited for, then the
+        folders are caught up with again (what landed meanwhile, and the batch the loss undid)."""
+        while True:
+            try:
+                self._catch_up(self.roots, ready=True)
+                while not self._stop.wait(POLL_SECONDS):
+                    if self._reload.is_set():
+                        self._reload.clear()
+                        self._reread()
+                    self._serve()
+                    self._tick()
+                return
+            except CacheUnavailable as exc:
+                self._behind.clear()  # all the roots are caught up with once it is back
+                if not self._wait_out(exc):
+                    return
+
+    # -- the cache: open, lost, waited for ---------------------------------------------------
+
+    def _connect(self) -> bool:
+        """The store and the pipeline on it; a server that does not answer is waited for.
+        False when stopped while waiting."""
+        try:
+            self._open_cache()
+        except CacheUnavailable as exc:
+            return self._wait_out(exc)
+        return True
+
+    def _open_cache(self) -> None:
+        store = open_store(self.config.cache)
+        try:
+            pipeline = Pipeline(self.config, store)  # the searches, loaded from the store
+        except BaseException:
+            with contextlib.suppress(CacheUnavailable):
+                store.close()
+            raise
+        self.store, self.pipeline, self._connected = store, pipeline, True
+
+    def _disconnect(self) -> None:
+        """Let go of the pipeline and the store (committing what can still be committed)."""
+        if not self._connected:
+            return
+        self._connected = False
+        self.pipeline.close()
+        try:
+            self.store.close()
+        except CacheUnavailable as exc:
+            log.warning("%s: the last files are read again at the next start", exc)
+
+    def _wait_out(self, exc: CacheUnavailable) -> bool:
+        """The cache went away (or is not up yet): wait for it, answering the watchdog, and
+        open it again. False when stopped while waiting."""
+        log.warning("%s", exc.waiting())
+        self._disconnect()  # the uncommitted batch is gone with the connection
+        # A start that waits has started: systemd's start timeout must not kill it.
+        self._ready()
+        delay = WAIT_FIRST
+        cache = exc.cache
+        while not self._pause(delay):
+            try:
+                self._open_cache()
+            except CacheUnavailable:
+                delay = min(WAIT_MAX, delay * 2)
+                continue
+            log.info("cache %s: reachable again; catching up", cache)
+            return True
+        return False
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait `seconds` (watchdog pings and status going on); True when stopped."""
+        deadline = time.monotonic() + seconds
+        while True:
+            now = time.monotonic()
+            if self._ping is not None and now >= self._next_ping:
+                self.notifier.watchdog()  # not hung: waiting, and stoppable at once
+                self._next_ping = now + self._ping / 2
+            status = f"waiting for the cache; {self.settler.pending()} queued"
+            if status != self._status:
+                self.notifier.status(status)
+                self._status = status
+            if now >= deadline:
+                return self._stop.is_set()
+            if self._stop.wait(min(POLL_SECONDS, deadline - now)):
+                return True
+
+    def _ready(self) -> None:
+        if not self._told_ready:
+            self._told_ready = True
+            self.notifier.ready()
 
     def _recover_quarantine(self) -> None:
         """A resolve killed mid-move (by this service's page or `dupwatch resolve`) is finished
@@ -210,7 +308,7 @@ class Service:
         started = time.monotonic()
         self._apply(self.watcher.changes(), started)
         if ready:
-            self.notifier.ready()
+            self._ready()
         tally = Tally()
         scan = self.config.scan
         self._catching_up = True
