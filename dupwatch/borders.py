@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from dupwatch.methods.base import median
+
 FIND_SIDE = 256  # borders are found on a grey thumbnail this size (long side)
 # A line is border when its mean absolute difference to neighbouring pixels is under this many
 # grey levels (on the thumbnail).
@@ -120,7 +122,7 @@ def _seam(detail: np.ndarray) -> tuple[int, int] | None:
     if first is None or last is None or abs(first - last) > SEAM_WIDTH * n + 1:
         return None
     band = (detail[:first].sum() + detail[n - last:].sum()) / (first + last)
-    if band > SEAM_SMOOTHER * np.median(detail[first:n - last]):
+    if band > SEAM_SMOOTHER * median(detail[first:n - last]):
         return None
     return first, last
 

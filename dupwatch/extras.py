@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -32,6 +31,8 @@ def _checkout() -> Path | None:
     source = _PACKAGE.parent
     if _is_dupwatch_project(source / "pyproject.toml"):
         return source
+    from importlib import metadata  # only when an extra is missing: a slow import otherwise
+
     try:
         direct = metadata.distribution("dupwatch").read_text("direct_url.json")
         record = json.loads(direct) if direct else {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from PIL import Image
@@ -77,6 +79,17 @@ def test_query_exact_copy_and_text_output(photos: Path, cache: Path) -> None:
     header, first = result.out.splitlines()[:2]
     assert header.split() == ["score", "method", "distance", "duplicate", "path"]
     assert first.split() == ["1.000", "sha256", "0", "yes", str(photos / "coffee.png")]
+
+
+def test_query_imports_only_what_it_needs(photos: Path, cache: Path) -> None:
+    """A query's run time is mostly imports: none of a module it does not use (np.median alone
+    would pull numpy.ma in)."""
+    run("scan", photos, "--cache", cache)
+    code = ("import sys; from dupwatch.cli import main;"
+            f"main(['query', {str(SAMPLES / 'astronaut.png')!r}, '--cache', {str(cache)!r}]);"
+            "print(sorted({'numpy.ma', 'torch', 'scipy', 'cv2'} & set(sys.modules)))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines()[-1] == "[]"
 
 
 def test_query_empty_index(tmp_path: Path, cache: Path) -> None:

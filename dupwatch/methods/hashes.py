@@ -13,7 +13,7 @@ import imagehash
 import numpy as np
 from PIL import Image
 
-from dupwatch.methods.base import Method, small_gray, unwanted
+from dupwatch.methods.base import Method, median, small_gray, unwanted
 
 BITS = 64
 
@@ -86,5 +86,5 @@ class CentredHash(HashMethod):
         blocks = grid.reshape(8, 4, 8, 4).mean(axis=(1, 3))
         # Over the median, not the mean: half the bits set whatever the photo, so two photos
         # that are mostly dark (or bright) are not near each other for that alone.
-        bits = (blocks > np.median(blocks)).ravel()
+        bits = (blocks > median(blocks)).ravel()
         return np.frombuffer(np.packbits(bits).tobytes(), dtype=">u8").astype(np.uint64).reshape(())
