@@ -58,10 +58,10 @@ def kinds(photos: list[Path], count: int, rng: np.random.Generator) -> list[dict
     return out
 
 
-def fill(cache: Path, rows: int, pool: list[dict[str, bytes]], rng: np.random.Generator) -> float:
-    """Write `rows` files into a new cache at `cache`; returns the seconds it took."""
+def fill(cache: CacheConfig, rows: int, pool: list[dict[str, bytes]], rng: np.random.Generator) -> float:
+    """Write `rows` files into the new cache `cache` names; returns the seconds it took."""
     signature = Plan(("chash", "cosine")).signature
-    store = open_store(CacheConfig(path=cache))
+    store = open_store(cache)
     started = time.perf_counter()
     for n in range(rows):
         base = pool[n % len(pool)]
@@ -116,7 +116,7 @@ def main() -> int:
     if not cache.exists():
         print(f"fingerprinting {KINDS} crops of {len(photos)} photos, then writing {args.rows:,} rows")
         pool = kinds(photos, KINDS, rng)
-        seconds = fill(cache.with_suffix(".tmp"), args.rows, pool, rng)
+        seconds = fill(CacheConfig(path=cache.with_suffix(".tmp")), args.rows, pool, rng)
         cache.with_suffix(".tmp").rename(cache)
         print(f"written in {seconds:.0f} s ({args.rows / seconds:,.0f} rows/s)")
     size = cache.stat().st_size

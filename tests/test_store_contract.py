@@ -182,6 +182,17 @@ def test_fingerprints_by_key(store: Store) -> None:
     assert ids.tolist() == [] and data == []
 
 
+def test_fingerprints_of_many_files_in_one_read(store: Store) -> None:
+    a = put(store, photo("/p/a.jpg", b"one", fingerprints={"hash/1": b"1" * 8, "cosine/1": b"x" * 1024}))
+    b = put(store, photo(LATIN1, b"two", fingerprints={"hash/1": b"2" * 8}))
+    gone = put(store, photo("/p/gone.jpg", b"three"))
+    store.remove("/p/gone.jpg")
+    assert store.fingerprints_of([b, a, gone, a, 10**9], "cosine/1") == {a: ("/p/a.jpg", b"x" * 1024),
+                                                                       b: (LATIN1, None)}
+    assert store.fingerprints_of([a, b], "hash/1") == {a: ("/p/a.jpg", b"1" * 8), b: (LATIN1, b"2" * 8)}
+    assert store.fingerprints_of([], "hash/1") == {}
+
+
 def test_hashes_as_arrays(store: Store) -> None:
     a = put(store, photo("/p/a.jpg", b"one", fingerprints={"hash/1": (5).to_bytes(8, "little"),
                                                             "cosine/1": b"x" * 1024}))
@@ -449,6 +460,8 @@ def test_two_hosts_share_contents_but_not_paths(pg_url: str, tmp_path: Path) -> 
         assert desk.exact(hashlib.sha256(b"same").digest()) == [on_nas, on_desk]
         assert desk.fingerprints("hash/1")[0].tolist() == [on_nas, on_desk]
         assert desk.path_of(on_nas) == "nas:/photos/a.jpg" and desk.path_of(on_desk) == "/photos/a.jpg"
+        assert desk.fingerprints_of([on_nas, on_desk], "hash/1") == {on_nas: ("nas:/photos/a.jpg", b"s" * 8),
+                                                                     on_desk: ("/photos/a.jpg", b"s" * 8)}
         assert list(desk.paths_under("/photos")) == ["/photos/a.jpg"]
         assert desk.paths_of_inode(42, 5) == ["/photos/a.jpg"]
         assert desk.remove("/photos/a.jpg") == on_desk

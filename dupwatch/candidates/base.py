@@ -67,12 +67,13 @@ class Scorer:
         """Each file the lookups found, scored against the photo as that lookup turned it; best
         first. The lookups' pairs are scored together: one pass over the arrays, not one each."""
         found: list[tuple[Lookup, int, int, str, np.ndarray]] = []
+        known = self.store.fingerprints_of([i for look in lookups for i in look.ids], self.method.key)
         for look in lookups:
             for file_id, distance in zip(look.ids, look.distances, strict=True):
-                path = self.store.path_of(file_id)
+                path, data = known.get(file_id, (None, None))
                 if path is None or path == photo.path:
                     continue
-                theirs = self.stored(file_id, path)
+                theirs = self.stored(file_id, path, data)
                 if theirs is not None:
                     found.append((look, file_id, distance, path, theirs))
         others = [f[4] for f in found]
@@ -86,8 +87,10 @@ class Scorer:
         out.sort(key=lambda c: (-c.score, c.distance, c.file_id))
         return out
 
-    def stored(self, file_id: int, path: str) -> np.ndarray | None:
-        data = self.store.fingerprint(file_id, self.method.key)
+    def stored(self, file_id: int, path: str, data: bytes | None = None) -> np.ndarray | None:
+        """The file's fingerprint: `data` when the caller read it already, else from the store."""
+        if data is None:
+            data = self.store.fingerprint(file_id, self.method.key)
         if data is None:
             try:
                 photo = fingerprint_now(path, self._plan)

@@ -142,6 +142,11 @@ class Catalog(Protocol):
 
     def fingerprint(self, file_id: int, key: str) -> bytes | None: ...
 
+    def fingerprints_of(self, file_ids: Sequence[int], key: str) -> dict[int, tuple[str, bytes | None]]:
+        """Each of these files still known: its path (as `path_of` names it) and its fingerprint
+        of `key`, None when it has none yet. One read for all: a search's candidates are scored
+        together, and to a database server every read is a round trip."""
+
     def put_fingerprint(self, file_id: int, key: str, data: bytes) -> None: ...
 
     def fingerprints(self, key: str) -> tuple[np.ndarray, list[bytes]]:

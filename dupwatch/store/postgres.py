@@ -319,6 +319,13 @@ class PostgresStore:
                          (content_hash, limit))
         return [int(r["id"]) for r in rows]
 
+    def fingerprints_of(self, file_ids: Sequence[int], key: str) -> dict[int, tuple[str, bytes | None]]:
+        rows = self._all("SELECT f.id, f.host, f.path, p.data FROM files f"
+                         " LEFT JOIN fingerprints p ON p.file_id = f.id AND p.method = %s"
+                         " WHERE f.id = ANY(%s)", (key, list(dict.fromkeys(file_ids))))
+        return {int(r["id"]): (self._named(r["host"], r["path"]),
+                               None if r["data"] is None else bytes(r["data"])) for r in rows}
+
     def fingerprint(self, file_id: int, key: str) -> bytes | None:
         row = self._one("SELECT data FROM fingerprints WHERE file_id = %s AND method = %s", (file_id, key))
         return None if row is None else bytes(row["data"])

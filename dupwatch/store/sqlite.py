@@ -252,6 +252,14 @@ class SqliteStore:
         ).fetchall()
         return [r[0] for r in rows]
 
+    def fingerprints_of(self, file_ids: Sequence[int], key: str) -> dict[int, tuple[str, bytes | None]]:
+        rows = self._db.execute(
+            "SELECT f.id, f.path, coalesce(h.data, g.data) FROM files f"
+            " LEFT JOIN hashes h ON h.method = ? AND h.file_id = f.id"
+            " LEFT JOIN grids g ON g.file_id = f.id AND g.method = ?"
+            " WHERE f.id IN (SELECT value FROM json_each(?))", (key, key, json.dumps(list(file_ids))))
+        return {file_id: (path, None if data is None else bytes(data)) for file_id, path, data in rows}
+
     def fingerprint(self, file_id: int, key: str) -> bytes | None:
         row = self._db.execute(
             "SELECT data FROM hashes WHERE method = ? AND file_id = ?"
