@@ -136,10 +136,12 @@ class PostgresStore:
 
     # -- the connection ----------------------------------------------------------------------
 
-    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> psycopg.Cursor[DictRow]:
+    def _execute(self, sql: str, parameters: Sequence[Any] = (),
+                 binary: bool = False) -> psycopg.Cursor[DictRow]:
+        """One statement; `binary`: its results in binary, not a bytea's every byte in hex."""
         bound = tuple(names.to_store(p) if isinstance(p, str) else p for p in parameters)
         try:
-            return self._conn.execute(sql, bound or None)
+            return self._conn.execute(sql, bound or None, binary=binary)
         except USER_ERRORS as exc:
             raise pg_error(self.url, exc, lost=self._conn.broken) from None
 
@@ -338,16 +340,26 @@ class PostgresStore:
 
     def fingerprints(self, key: str) -> tuple[np.ndarray, list[bytes]]:
         """Every file id (of every host) with a fingerprint of `key`, and those fingerprints."""
-        rows = self._all("SELECT file_id, data FROM fingerprints WHERE method = %s ORDER BY file_id", (key,))
+        rows = self._execute("SELECT file_id, data FROM fingerprints WHERE method = %s ORDER BY file_id",
+                             (key,), binary=True).fetchall()
         ids = np.fromiter((r["file_id"] for r in rows), dtype=np.int64, count=len(rows))
         return ids, [bytes(r["data"]) for r in rows]
 
     def hashes(self, key: str) -> Hashes:
         """Every file id (of every host) with a hash of `key`; never saved (`beside`): no stamp."""
-        rows = self._all("SELECT file_id, data FROM fingerprints WHERE method = %s ORDER BY file_id", (key,))
-        ids = np.fromiter((r["file_id"] for r in rows), dtype=np.int64, count=len(rows))
-        values = np.frombuffer(b"".join(bytes(r["data"]) for r in rows), dtype=np.uint64)
-        return Hashes(ids, values, None)
+        # Three values in all, not two a row: the ids and the hashes each end to end in one bytea,
+        # both aggregated in the same order, so the nth id owns the nth hash.
+        row = self._execute("SELECT string_agg(int8send(file_id), ''::bytea ORDER BY file_id) AS ids,"
+                            " string_agg(data, ''::bytea ORDER BY file_id) AS data, count(*) AS n"
+                            " FROM fingerprints WHERE method = %s", (key,), binary=True).fetchone()
+        if row is None or not row["n"]:
+            return Hashes(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64), None)
+        if len(row["data"]) == 8 * row["n"]:
+            ids = np.frombuffer(row["ids"], dtype=">i8").astype(np.int64)
+            return Hashes(ids, np.frombuffer(bytes(row["data"]), dtype=np.uint64), None)
+        # Not all 64-bit: row by row, as they are.
+        ids, data = self.fingerprints(key)
+        return Hashes(ids, np.frombuffer(b"".join(data), dtype=np.uint64), None)
 
     def hash_stamp(self) -> bytes | None:
         # Another host writes at any time, and an index saved here is not kept (`beside`).
