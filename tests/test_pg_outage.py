@@ -171,3 +171,35 @@ def test_connections_the_server_ends_are_opened_again(start: Start, photos: Path
     assert duplicates(log) == [(str(copy), str(photos / "rocket.jpg"))]
     assert len(logged(notices, copy)) == 1
     assert "Traceback" not in log
+
+
+def test_the_review_page_of_a_server_that_is_down_says_so(tmp_path: Path, own_pg: OwnServer) -> None:
+    """Its thumbnails' pruning at start finds no server: one line, no traceback; the page says
+    so (503), and serves again once the server is back."""
+    import urllib.error
+    import urllib.request
+
+    from tests.review_server import ReviewProcess
+
+    url = new_database(own_pg.url)
+    open_store(CacheConfig(url=url, host="h")).close()
+    own_pg.stop()
+    server = ReviewProcess(tmp_path, "--cache", url)
+    try:
+        deadline = time.monotonic() + 10
+        while "thumbnails" not in server.stderr.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for _ in range(2):
+            with pytest.raises(urllib.error.HTTPError) as answer:
+                urllib.request.urlopen(server.url, timeout=10)  # noqa: S310
+            assert answer.value.code == 503 and "cannot open cache" in answer.value.read().decode()
+        own_pg.start()
+        with urllib.request.urlopen(server.url, timeout=10) as page:  # noqa: S310
+            assert page.status == 200
+    finally:
+        server.kill()
+    log = server.stderr.read_text()
+    assert "Traceback" not in log
+    assert re.search(r"thumbnails not pruned: cannot open cache", log), log
+    assert len(re.findall(r"review page: cannot open cache", log)) == 1, log  # said once, not a page
+    assert "review page: the cache is back" in log

@@ -10,6 +10,7 @@ Content-Security-Policy allows no script at all: the page has none.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import threading
@@ -24,7 +25,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from dupwatch import actions
 from dupwatch.config import Config
-from dupwatch.errors import DupwatchError
+from dupwatch.errors import CacheUnavailable, DupwatchError
 from dupwatch.library import Keeping, Library
 from dupwatch.report import canvas_text, shown, transform_text
 from dupwatch.review import auth
@@ -32,6 +33,8 @@ from dupwatch.review.decide import choose_keeper, not_duplicate, sidecars_of
 from dupwatch.review.thumbs import SIZES, Thumbnails
 from dupwatch.store import open_store
 from dupwatch.store.base import Reviewed, ReviewFilter, Status, Store
+
+log = logging.getLogger("dupwatch")
 
 STATUSES: dict[Status, str] = {"unreviewed": "not yet reviewed", "seen": "seen",
                                "not-duplicate": "not a duplicate", "all": "all"}
@@ -55,6 +58,7 @@ def create_app(config: Config, store: Callable[[], Store] | None = None) -> Flas
                       PERMANENT_SESSION_LIFETIME=timedelta(days=30), MAX_CONTENT_LENGTH=64 * 1024)
     opened = threading.local()
     thumbnails = Thumbnails(review.thumbnail_dir(cache))
+    outage = threading.Event()  # the cache's server is unreachable: said once, until it is back
 
     def db() -> Store:
         # One connection per server thread (SQLite connections stay in their thread).
@@ -88,8 +92,23 @@ def create_app(config: Config, store: Callable[[], Store] | None = None) -> Flas
             return redirect(url_for("login", next=request.full_path.rstrip("?")))
         abort(401)
 
+    @app.errorhandler(CacheUnavailable)
+    def unavailable(exc: CacheUnavailable) -> Response:
+        # This thread's connection is gone with the server: its next request opens a new one.
+        lost, opened.store = getattr(opened, "store", None), None
+        if lost is not None:
+            lost.close()
+        if not outage.is_set():
+            outage.set()
+            log.warning("review page: %s; each page asks again", exc)
+        return Response(f"{exc}\nThe page works again once the cache is back: reload it then.\n",
+                        503, mimetype="text/plain")
+
     @app.after_request
     def headers(response: Response) -> Response:
+        if outage.is_set() and response.status_code < 500:
+            outage.clear()
+            log.info("review page: the cache is back")
         response.headers.update(SECURITY_HEADERS)
         if request.endpoint != "static":
             response.headers.setdefault("Cache-Control", "no-store")

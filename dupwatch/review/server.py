@@ -19,6 +19,7 @@ from dupwatch.store import open_store
 log = logging.getLogger("dupwatch")
 THREADS = 4  # thumbnails are made in these; a phone asks for a page's worth at once
 PRUNE_SECONDS = 24 * 3600  # how often the thumbnail folder is brought back in bounds
+RETRY_PRUNE_SECONDS = 600  # after a try that could not read the cache
 
 
 class ReviewServer:
@@ -60,11 +61,16 @@ class ReviewServer:
 
     def _prune_daily(self) -> None:
         while True:
+            wait = PRUNE_SECONDS
             try:
                 self.prune()
+            except DupwatchError as exc:  # the cache's server is away, say: one line, and later again
+                log.warning("thumbnails not pruned: %s; trying again in %d minutes", exc,
+                            RETRY_PRUNE_SECONDS // 60)
+                wait = RETRY_PRUNE_SECONDS
             except Exception:
                 log.exception("pruning the thumbnails failed")
-            if self._closed.wait(PRUNE_SECONDS):
+            if self._closed.wait(wait):
                 return
 
     def prune(self) -> Pruned:
