@@ -570,6 +570,34 @@ def test_processes_starting_at_once_migrate_once(pg_url: str) -> None:
     assert row == (1, len(MIGRATIONS))
 
 
+def test_a_database_of_step_2_keeps_its_fingerprints_with_the_hashes_apart(pg_url: str) -> None:
+    import psycopg
+
+    from dupwatch.store.pg_schema import MIGRATIONS
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE schema_version (version integer NOT NULL)")
+        for script in MIGRATIONS[:2]:
+            conn.execute(script.encode())
+        conn.execute("INSERT INTO schema_version VALUES (2)")
+        file_id = conn.execute("INSERT INTO files (host, path, size, mtime_ns, dev, ino, content_hash, width,"
+                               " height, plan, indexed_at) VALUES ('h', '/p/a.jpg', 1, 1, 1, 1, 'x', 1, 1,"
+                               " 'plan-1', 0) RETURNING id").fetchone()[0]
+        conn.execute("INSERT INTO fingerprints VALUES (%s, 'hash/1', %s), (%s, 'cosine/1', %s)",
+                     (file_id, (7).to_bytes(8, "little"), file_id, b"g" * 1024))
+    store = open_store(CacheConfig(url=pg_url, host="h"))
+    try:
+        assert store.hashes("hash/1").values.tolist() == [7]
+        assert store.fingerprint(file_id, "cosine/1") == b"g" * 1024
+        seven = (7).to_bytes(8, "little")
+        assert store.fingerprints_of([file_id], "hash/1") == {file_id: ("/p/a.jpg", seven)}
+    finally:
+        store.close()
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT method FROM fingerprints").fetchall() == [("cosine/1",)]
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (len(MIGRATIONS),)
+
+
 def test_a_newer_schema_is_refused(pg_url: str) -> None:
     open_store(CacheConfig(url=pg_url)).close()
     import psycopg

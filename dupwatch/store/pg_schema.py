@@ -132,4 +132,19 @@ MIGRATIONS: list[str] = [
     ALTER TABLE notices ADD COLUMN keep text;
     CREATE INDEX notices_group ON notices (grp) WHERE grp IS NOT NULL;
     """,
+    # 3: the 64-bit hashes apart from the large fingerprints, as the SQLite store's sixth step:
+    # among pixel grids and embeddings a million hashes lie on 150,000 pages, and every search
+    # starts by reading them all. `fingerprints` keeps those over 16 bytes.
+    """
+    CREATE TABLE hashes (
+        method  text   NOT NULL,
+        file_id bigint NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+        data    bytea  NOT NULL,
+        PRIMARY KEY (method, file_id)
+    );
+    CREATE INDEX hashes_file ON hashes (file_id);
+    INSERT INTO hashes (method, file_id, data)
+        SELECT method, file_id, data FROM fingerprints WHERE octet_length(data) <= 16;
+    DELETE FROM fingerprints WHERE octet_length(data) <= 16;
+    """,
 ]

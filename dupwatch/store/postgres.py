@@ -18,7 +18,7 @@ import itertools
 import json
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -36,7 +36,7 @@ from dupwatch.store import names
 from dupwatch.store.base import FileView, Group, Hashes, Known, Member, Reviewed, ReviewFilter, Trouble
 from dupwatch.store.pg_schema import DELIVERY_LOCK, MIGRATE_LOCK, MIGRATIONS, NOTICES_LOCK
 from dupwatch.store.sql import review_where
-from dupwatch.store.sqlite import BATCH_FILES, BATCH_SECONDS
+from dupwatch.store.sqlite import BATCH_FILES, BATCH_SECONDS, HASH_BYTES
 
 SCHEMES = ("postgresql", "postgres")
 # What the server or the network does to us, as opposed to a bug in a query: one line for the user.
@@ -136,19 +136,23 @@ class PostgresStore:
 
     # -- the connection ----------------------------------------------------------------------
 
-    def _execute(self, sql: str, parameters: Sequence[Any] = (),
+    def _execute(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = (),
                  binary: bool = False) -> psycopg.Cursor[DictRow]:
         """One statement; `binary`: its results in binary, not a bytea's every byte in hex."""
-        bound = tuple(names.to_store(p) if isinstance(p, str) else p for p in parameters)
+        bound: tuple[Any, ...] | dict[str, Any]
+        if isinstance(parameters, Mapping):
+            bound = {k: names.to_store(v) if isinstance(v, str) else v for k, v in parameters.items()}
+        else:
+            bound = tuple(names.to_store(p) if isinstance(p, str) else p for p in parameters)
         try:
             return self._conn.execute(sql, bound or None, binary=binary)
         except USER_ERRORS as exc:
             raise pg_error(self.url, exc, lost=self._conn.broken) from None
 
-    def _one(self, sql: str, parameters: Sequence[Any] = ()) -> DictRow | None:
+    def _one(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> DictRow | None:
         return self._execute(sql, parameters).fetchone()
 
-    def _all(self, sql: str, parameters: Sequence[Any] = ()) -> list[DictRow]:
+    def _all(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> list[DictRow]:
         return self._execute(sql, parameters).fetchall()
 
     def _in_transaction(self) -> bool:
@@ -248,9 +252,12 @@ class PostgresStore:
             "WITH f AS (INSERT INTO files (host, path, size, mtime_ns, dev, ino, content_hash, width, height,"
             " plan, indexed_at, turned) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (host, path) DO NOTHING RETURNING id),"
+            " x AS (SELECT * FROM unnest(%s::text[], %s::bytea[]) AS x (method, data)),"
+            " h AS (INSERT INTO hashes (method, file_id, data) SELECT x.method, f.id, x.data FROM f, x"
+            "       WHERE octet_length(x.data) <= %s),"
             " fp AS (INSERT INTO fingerprints (file_id, method, data) SELECT f.id, x.method, x.data"
-            " FROM f, unnest(%s::text[], %s::bytea[]) AS x (method, data))"
-            " SELECT id FROM f", (self.host, photo.path, *values, methods, data))
+            "        FROM f, x WHERE octet_length(x.data) > %s)"
+            " SELECT id FROM f", (self.host, photo.path, *values, methods, data, HASH_BYTES, HASH_BYTES))
         if inserted is not None:
             return int(inserted["id"])
         row = self._one("SELECT id, content_hash FROM files WHERE host = %s AND path = %s FOR UPDATE",
@@ -263,13 +270,14 @@ class PostgresStore:
             " width = %s, height = %s, plan = %s, indexed_at = %s, turned = %s, format = NULL, meta = NULL"
             " WHERE id = %s",
             (*values, file_id))
-        self._execute("DELETE FROM fingerprints WHERE file_id = %s", (file_id,))
+        self._execute("WITH h AS (DELETE FROM hashes WHERE file_id = %(id)s)"
+                      " DELETE FROM fingerprints WHERE file_id = %(id)s", {"id": file_id})
         if bytes(row["content_hash"]) != photo.content_hash:
             # New content: what was said about the old content no longer holds. The same
             # bytes touched or fingerprinted anew keep their pairs, so none is told twice.
             self._execute("DELETE FROM pairs WHERE file_id = %s OR match_id = %s", (file_id, file_id))
-        self._execute("INSERT INTO fingerprints (file_id, method, data) SELECT %s, x.method, x.data"
-                      " FROM unnest(%s::text[], %s::bytea[]) AS x (method, data)", (file_id, methods, data))
+        for key, fingerprint in zip(methods, data, strict=True):
+            self._put_fingerprint(file_id, key, fingerprint)
         return file_id
 
     def remove(self, path: str) -> int | None:
@@ -322,26 +330,38 @@ class PostgresStore:
         return [int(r["id"]) for r in rows]
 
     def fingerprints_of(self, file_ids: Sequence[int], key: str) -> dict[int, tuple[str, bytes | None]]:
-        rows = self._all("SELECT f.id, f.host, f.path, p.data FROM files f"
-                         " LEFT JOIN fingerprints p ON p.file_id = f.id AND p.method = %s"
-                         " WHERE f.id = ANY(%s)", (key, list(dict.fromkeys(file_ids))))
+        rows = self._all("SELECT f.id, f.host, f.path, coalesce(h.data, p.data) AS data FROM files f"
+                         " LEFT JOIN hashes h ON h.method = %(key)s AND h.file_id = f.id"
+                         " LEFT JOIN fingerprints p ON p.file_id = f.id AND p.method = %(key)s"
+                         " WHERE f.id = ANY(%(ids)s)", {"key": key, "ids": list(dict.fromkeys(file_ids))})
         return {int(r["id"]): (self._named(r["host"], r["path"]),
                                None if r["data"] is None else bytes(r["data"])) for r in rows}
 
     def fingerprint(self, file_id: int, key: str) -> bytes | None:
-        row = self._one("SELECT data FROM fingerprints WHERE file_id = %s AND method = %s", (file_id, key))
+        row = self._one("SELECT data FROM hashes WHERE method = %(key)s AND file_id = %(id)s UNION ALL"
+                        " SELECT data FROM fingerprints WHERE file_id = %(id)s AND method = %(key)s",
+                        {"key": key, "id": file_id})
         return None if row is None else bytes(row["data"])
 
     def put_fingerprint(self, file_id: int, key: str, data: bytes) -> None:
         self._write()
-        self._execute("INSERT INTO fingerprints (file_id, method, data) VALUES (%s, %s, %s)"
-                      " ON CONFLICT (file_id, method) DO UPDATE SET data = excluded.data",
-                      (file_id, key, data))
+        self._put_fingerprint(file_id, key, data)
+
+    def _put_fingerprint(self, file_id: int, key: str, data: bytes) -> None:
+        if len(data) <= HASH_BYTES:
+            self._execute("INSERT INTO hashes (method, file_id, data) VALUES (%s, %s, %s)"
+                          " ON CONFLICT (method, file_id) DO UPDATE SET data = excluded.data",
+                          (key, file_id, data))
+        else:
+            self._execute("INSERT INTO fingerprints (file_id, method, data) VALUES (%s, %s, %s)"
+                          " ON CONFLICT (file_id, method) DO UPDATE SET data = excluded.data",
+                          (file_id, key, data))
 
     def fingerprints(self, key: str) -> tuple[np.ndarray, list[bytes]]:
         """Every file id (of every host) with a fingerprint of `key`, and those fingerprints."""
-        rows = self._execute("SELECT file_id, data FROM fingerprints WHERE method = %s ORDER BY file_id",
-                             (key,), binary=True).fetchall()
+        rows = self._execute("SELECT file_id, data FROM hashes WHERE method = %(key)s UNION ALL"
+                             " SELECT file_id, data FROM fingerprints WHERE method = %(key)s"
+                             " ORDER BY file_id", {"key": key}, binary=True).fetchall()
         ids = np.fromiter((r["file_id"] for r in rows), dtype=np.int64, count=len(rows))
         return ids, [bytes(r["data"]) for r in rows]
 
@@ -351,7 +371,7 @@ class PostgresStore:
         # both aggregated in the same order, so the nth id owns the nth hash.
         row = self._execute("SELECT string_agg(int8send(file_id), ''::bytea ORDER BY file_id) AS ids,"
                             " string_agg(data, ''::bytea ORDER BY file_id) AS data, count(*) AS n"
-                            " FROM fingerprints WHERE method = %s", (key,), binary=True).fetchone()
+                            " FROM hashes WHERE method = %s", (key,), binary=True).fetchone()
         if row is None or not row["n"]:
             return Hashes(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64), None)
         if len(row["data"]) == 8 * row["n"]:
