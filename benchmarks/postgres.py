@@ -112,7 +112,7 @@ def in_database(url: str, probes: np.ndarray, exact: list[list[int]]) -> None:
             started = time.perf_counter()
             conn.execute("CREATE TABLE bench_bits AS SELECT file_id,"
                          " ('x' || encode(data, 'hex'))::bit(64) AS b"
-                         " FROM fingerprints WHERE method = 'chash/1'")
+                         " FROM hashes WHERE method = 'chash/1'")
             print(f"  bit(64) column filled in {time.perf_counter() - started:.1f} s")
         conn.execute("SET max_parallel_workers_per_gather = 2")
         for kind in ("sequential scan", "HNSW index"):

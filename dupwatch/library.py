@@ -126,7 +126,7 @@ class Library:
         file_id = self.catalog.put(photo, plan)
         if photo.fingerprints:
             for search in self.searches:
-                search.add(file_id, photo)
+                search.add(file_id, photo.fingerprints)
         if left is not None:
             self._regroup(left, leaving=file_id)
         told: Match | None = None
@@ -293,6 +293,26 @@ class Library:
 
     def commit(self) -> None:
         self.catalog.commit()
+
+    def follow(self) -> int:
+        """Files that other processes (another host's watcher, a scan) indexed since the last
+        call join every search, so that a photo landing here is matched against them too.
+        Returns how many. Cheap when there are none: no read of the catalog."""
+        ids = self.catalog.changed_elsewhere()
+        if not ids:
+            return 0
+        keys = {key for search in self.searches for key in search.keys}
+        stored = {key: self.catalog.fingerprints_of(ids, key) for key in keys}
+        followed = 0
+        for file_id in dict.fromkeys(ids):
+            # A file forgotten since is in no answer, and stays out of every search.
+            fingerprints = {key: data for key, found in stored.items()
+                            if (data := found.get(file_id, ("", None))[1]) is not None}
+            searches = [s for s in self.searches if all(key in fingerprints for key in s.keys)]
+            for search in searches:
+                search.add(file_id, fingerprints)
+            followed += bool(searches)
+        return followed
 
     def close(self) -> None:
         """Before the catalog closes: a search may keep its index for the next run."""

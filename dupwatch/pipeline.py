@@ -77,6 +77,10 @@ class Pipeline:
         # Turned copies are confirmed by the cosine of the turned pixel grid, at a stricter
         # threshold: seven more ways to look are seven more ways to be fooled.
         turned = Scorer(store, get_method("cosine"), TURNED_THRESHOLD)
+        if not saved_index:
+            # Files other hosts index from now on join the searches (`Library.follow`); a query
+            # matches once, against what the searches read now.
+            store.listen()
         self.hamming = HammingSearch(store, hashing, confirm, config.candidates.max_distance,
                                      config.candidates.limit, turned if dihedral else None, saved_index)
         self.searches: list[Search] = [self.hamming]
@@ -225,6 +229,7 @@ class Pipeline:
 
     def record(self, photo: Photo) -> Iterator[Event]:
         self.library.replacing(photo.path)
+        self.library.follow()
         told = self.library.add(photo, self._signature, self.find(photo))
         yield Indexed(photo.path)
         if told is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,7 +39,10 @@ class Lookup:
 
 
 class Search(Protocol):
-    def add(self, file_id: int, photo: Photo) -> None: ...
+    keys: tuple[str, ...]  # the fingerprints it searches by (method keys)
+
+    def add(self, file_id: int, fingerprints: Mapping[str, bytes]) -> None:
+        """A file joins the search by its fingerprints (at least `keys`)."""
 
     def remove(self, file_id: int) -> None: ...
 

@@ -7,7 +7,7 @@ cost eight cheap passes over the index and no new decode. The turned pixel finge
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -54,14 +54,15 @@ class HammingSearch:
         self.limit = limit
         self.turned = turned  # scores turned copies; None: do not look for them
         self.store = store
+        self.keys: tuple[str, ...] = (hashing.key,)
         self.index = _load(store, hashing.key, saved)
         self.changed = False  # since it was loaded: the index saved beside the store is behind
 
     def value(self, photo: Photo) -> int:
         return int(self.hashing.from_bytes(photo.fingerprints[self.hashing.key]))
 
-    def add(self, file_id: int, photo: Photo) -> None:
-        self.index.add(file_id, self.value(photo))
+    def add(self, file_id: int, fingerprints: Mapping[str, bytes]) -> None:
+        self.index.add(file_id, int(self.hashing.from_bytes(fingerprints[self.hashing.key])))
         self.changed = True
 
     def remove(self, file_id: int) -> None:

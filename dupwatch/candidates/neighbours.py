@@ -8,7 +8,7 @@ are scored by CNN cosine against `robust.threshold`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 import numpy as np
@@ -31,6 +31,7 @@ class NeighbourSearch:
         self.threshold = threshold
         self.k = k
         self._distance = distance
+        self.keys: tuple[str, ...] = (method.key,)
         ids, blobs = store.fingerprints(method.key)
         vectors = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(ids), *method.shape)
         empty = make_vector_index(index, method.shape[0], len(ids))
@@ -55,8 +56,8 @@ class NeighbourSearch:
     def _vector(self, photo: Photo) -> np.ndarray:
         return self.method.from_bytes(photo.fingerprints[self.method.key])
 
-    def add(self, file_id: int, photo: Photo) -> None:
-        self.index.add(file_id, self._vector(photo))
+    def add(self, file_id: int, fingerprints: Mapping[str, bytes]) -> None:
+        self.index.add(file_id, self.method.from_bytes(fingerprints[self.method.key]))
 
     def remove(self, file_id: int) -> None:
         self.index.remove(file_id)

@@ -17,6 +17,8 @@ MIGRATE_LOCK = 0x6475707761746368
 NOTICES_LOCK = MIGRATE_LOCK + 1
 # Held, for its session, by the one process of all hosts that delivers the notices.
 DELIVERY_LOCK = MIGRATE_LOCK + 2
+# Where step 4's triggers announce each file whose fingerprints were written.
+ANNOUNCED = "dupwatch_fingerprints"
 
 MIGRATIONS: list[str] = [
     # 1: everything the SQLite store holds after its fifth step, with a host on each file.
@@ -146,5 +148,20 @@ MIGRATIONS: list[str] = [
     INSERT INTO hashes (method, file_id, data)
         SELECT method, file_id, data FROM fingerprints WHERE octet_length(data) <= 16;
     DELETE FROM fingerprints WHERE octet_length(data) <= 16;
+    """,
+    # 4: every file whose fingerprints are written is announced on a channel as its transaction
+    # commits (NOTIFY is delivered at commit, in commit order): the other hosts' watchers add it
+    # to their searches before they match their next photo.
+    """
+    CREATE FUNCTION dupwatch_announce() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('dupwatch_fingerprints', NEW.file_id::text);
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER hashes_announce AFTER INSERT OR UPDATE ON hashes
+        FOR EACH ROW EXECUTE FUNCTION dupwatch_announce();
+    CREATE TRIGGER fingerprints_announce AFTER INSERT OR UPDATE ON fingerprints
+        FOR EACH ROW EXECUTE FUNCTION dupwatch_announce();
     """,
 ]

@@ -34,7 +34,7 @@ from dupwatch.errors import CacheUnavailable, DupwatchError
 from dupwatch.record import Match, Notice, Photo
 from dupwatch.store import names
 from dupwatch.store.base import FileView, Group, Hashes, Known, Member, Reviewed, ReviewFilter, Trouble
-from dupwatch.store.pg_schema import DELIVERY_LOCK, MIGRATE_LOCK, MIGRATIONS, NOTICES_LOCK
+from dupwatch.store.pg_schema import ANNOUNCED, DELIVERY_LOCK, MIGRATE_LOCK, MIGRATIONS, NOTICES_LOCK
 from dupwatch.store.sql import review_where
 from dupwatch.store.sqlite import BATCH_FILES, BATCH_SECONDS, HASH_BYTES
 
@@ -117,6 +117,8 @@ class PostgresStore:
         self.host = host or socket.gethostname()
         # Libpq otherwise waits as long as the operating system does for a host that is off.
         extra: dict[str, Any] = {} if "connect_timeout" in url else {"connect_timeout": 10}
+        self._extra = extra
+        self._listener: psycopg.Connection[Any] | None = None
         try:
             self._conn: psycopg.Connection[DictRow] = psycopg.connect(
                 url, autocommit=True, row_factory=dict_row, **extra)
@@ -217,6 +219,9 @@ class PostgresStore:
 
     def close(self) -> None:
         """Commit and close; a connection already lost is only let go (its batch is gone with it)."""
+        if self._listener is not None:
+            self._listener.close()  # never fails: a lost connection is only let go
+            self._listener = None
         if self._conn.closed:
             self._conn.close()  # a broken connection's resources
             return
@@ -328,6 +333,25 @@ class PostgresStore:
         rows = self._all("SELECT id FROM files WHERE content_hash = %s ORDER BY id LIMIT %s",
                          (content_hash, limit))
         return [int(r["id"]) for r in rows]
+
+    def listen(self) -> None:
+        # A connection of its own: the main one is inside a batch's transaction most of the
+        # time, and a notification is delivered only between transactions.
+        if self._listener is not None:
+            return
+        try:
+            self._listener = psycopg.connect(self.url, autocommit=True, **self._extra)
+            self._listener.execute(f"LISTEN {ANNOUNCED}")
+        except psycopg.Error as exc:
+            raise pg_error(self.url, exc, opening=True) from None
+
+    def changed_elsewhere(self) -> list[int]:
+        if self._listener is None:
+            return []
+        try:
+            return [int(n.payload) for n in self._listener.notifies(timeout=0)]
+        except psycopg.Error as exc:
+            raise pg_error(self.url, exc, lost=True) from None
 
     def fingerprints_of(self, file_ids: Sequence[int], key: str) -> dict[int, tuple[str, bytes | None]]:
         rows = self._all("SELECT f.id, f.host, f.path, coalesce(h.data, p.data) AS data FROM files f"

@@ -252,6 +252,12 @@ class SqliteStore:
         ).fetchall()
         return [r[0] for r in rows]
 
+    def listen(self) -> None:
+        pass  # one machine's cache: its other writers (a scan beside the watcher) are not followed
+
+    def changed_elsewhere(self) -> list[int]:
+        return []
+
     def fingerprints_of(self, file_ids: Sequence[int], key: str) -> dict[int, tuple[str, bytes | None]]:
         rows = self._db.execute(
             "SELECT f.id, f.path, coalesce(h.data, g.data) FROM files f"

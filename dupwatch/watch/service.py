@@ -326,6 +326,7 @@ class Service:
         """Ingest the files that have settled, after applying the moves and deletions before them."""
         if not self.watcher.alive():
             self._rearm()
+        self.pipeline.library.follow()  # other hosts' files, between bursts too: none piles up
         self._behind.update(self.watcher.maintain())
         if self._behind and not self._catching_up:
             roots = sorted(self._behind)
