@@ -580,9 +580,11 @@ def test_a_database_of_step_2_keeps_its_fingerprints_with_the_hashes_apart(pg_ur
         for script in MIGRATIONS[:2]:
             conn.execute(script.encode())
         conn.execute("INSERT INTO schema_version VALUES (2)")
-        file_id = conn.execute("INSERT INTO files (host, path, size, mtime_ns, dev, ino, content_hash, width,"
-                               " height, plan, indexed_at) VALUES ('h', '/p/a.jpg', 1, 1, 1, 1, 'x', 1, 1,"
-                               " 'plan-1', 0) RETURNING id").fetchone()[0]
+        row = conn.execute("INSERT INTO files (host, path, size, mtime_ns, dev, ino, content_hash, width,"
+                           " height, plan, indexed_at) VALUES ('h', '/p/a.jpg', 1, 1, 1, 1, 'x', 1, 1,"
+                           " 'plan-1', 0) RETURNING id").fetchone()
+        assert row is not None
+        file_id = row[0]
         conn.execute("INSERT INTO fingerprints VALUES (%s, 'hash/1', %s), (%s, 'cosine/1', %s)",
                      (file_id, (7).to_bytes(8, "little"), file_id, b"g" * 1024))
     store = open_store(CacheConfig(url=pg_url, host="h"))
