@@ -7,8 +7,9 @@ the user's own choice ("keep this one instead") overrides the order. The last wo
 so the keeper depends on the files alone, never on the order in which they arrived.
 
 What a criterion needs beyond the catalog (the file's format, its metadata) is read from the
-file's header when a group forms: no pixel is decoded, and a file that cannot be read (gone, on
-another host, not a regular file) simply has no format and no metadata.
+file's header as the file is indexed, by the host that has it (or, for a file indexed before,
+when a group forms): no pixel is decoded, and a file that cannot be read (gone, not a regular
+file) simply has no format and no metadata.
 """
 
 from __future__ import annotations

@@ -124,6 +124,9 @@ class Library:
         if known is not None and self.catalog.content_hash(known.id) != photo.content_hash:
             left = self.catalog.group_of(known.id)  # new content: no longer a copy of that photo
         file_id = self.catalog.put(photo, plan)
+        # Its header now, on the host that has the file: on a shared cache, the host that later
+        # ranks it in a group may be another, which cannot read it.
+        self.catalog.put_header(file_id, *keeper.read_header(photo.path))
         if photo.fingerprints:
             for search in self.searches:
                 search.add(file_id, photo.fingerprints)
@@ -195,7 +198,7 @@ class Library:
         """The group's members best first (the user's choice first), their headers read once."""
         members = []
         for m in group.members:
-            if m.file_id in group.unread:
+            if m.file_id in group.unread and m.path.startswith("/"):  # not another host's
                 fmt, meta = keeper.read_header(m.path)
                 self.catalog.put_header(m.file_id, fmt, meta)
                 m = m._replace(format=fmt, meta=meta)
