@@ -122,7 +122,7 @@ class RobustConfig(Section):
     enabled: bool = False  # CNN embeddings find candidates the hash misses (needs dupwatch[cnn])
     k: int = Field(5, ge=1, le=100)  # nearest embeddings looked at per photo
     threshold: float = Field(0.85, ge=0.0, le=1.0)  # CNN cosine a neighbour needs
-    index: Literal["auto", "numpy", "usearch"] = "auto"
+    index: Literal["auto", "numpy", "usearch", "codes"] = "auto"
 
 
 class GeometryConfig(Section):

@@ -103,7 +103,9 @@ def test_missing_weights_say_where(tmp_path: Path) -> None:
     assert result.code == ExitCode.USAGE and "cnn.weights" in result.err and str(missing) in result.err
 
 
-def test_robust_mode_finds_straightened_cropped_and_turned_copies(photos: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("index", ["auto", "codes"])
+def test_robust_mode_finds_straightened_cropped_and_turned_copies(photos: Path, tmp_path: Path,
+                                                                  index: str) -> None:
     from dupwatch.bench.variants import HARD_TRANSFORMS, TRANSFORMS, _centre_crop
 
     edits = {"zz-chelsea-straightened.jpg": ("chelsea.png", HARD_TRANSFORMS["straighten10"]),
@@ -116,7 +118,7 @@ def test_robust_mode_finds_straightened_cropped_and_turned_copies(photos: Path, 
     plain = run("scan", photos, "--json", "--cache", tmp_path / "plain.db", "--config", hash_only)
     assert plain.events("duplicate") == []  # the hash alone misses all three
     config = tmp_path / "robust.yaml"
-    config.write_text("robust:\n  enabled: true\n")
+    config.write_text(f"robust:\n  enabled: true\n  index: {index}\n")
     robust = run("scan", photos, "--json", "--cache", tmp_path / "robust.db", "--config", config)
     assert robust.code == ExitCode.OK, robust.err
     found = {Path(d["path"]).name: d for d in robust.events("duplicate")}

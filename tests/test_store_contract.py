@@ -182,6 +182,18 @@ def test_fingerprints_by_key(store: Store) -> None:
     assert ids.tolist() == [] and data == []
 
 
+def test_fingerprint_pages_are_every_fingerprint_a_page_at_a_time(store: Store) -> None:
+    ids = [put(store, photo(f"/p/{n}.jpg", bytes([n]), fingerprints={"cnn/1": bytes([n]) * 2560,
+                                                                     "hash/1": bytes([n]) * 8}))
+           for n in range(7)]
+    pages = list(store.fingerprint_pages("cnn/1", rows=3))
+    assert [len(page_ids) for page_ids, _ in pages] == [3, 3, 1]
+    assert [i for page_ids, _ in pages for i in page_ids.tolist()] == ids
+    assert [d for _, data in pages for d in data] == [bytes([n]) * 2560 for n in range(7)]
+    assert [i for page_ids, _ in store.fingerprint_pages("hash/1", rows=5) for i in page_ids.tolist()] == ids
+    assert list(store.fingerprint_pages("none/1")) == []
+
+
 def test_fingerprints_of_many_files_in_one_read(store: Store) -> None:
     a = put(store, photo("/p/a.jpg", b"one", fingerprints={"hash/1": b"1" * 8, "cosine/1": b"x" * 1024}))
     b = put(store, photo(LATIN1, b"two", fingerprints={"hash/1": b"2" * 8}))

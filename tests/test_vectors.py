@@ -51,7 +51,28 @@ def _usearch(dim: int) -> VectorIndex:
     return vectors.UsearchVectors(dim)
 
 
-KINDS: list[Callable[[int], VectorIndex]] = [_numpy, _usearch]
+class _Stored(vectors.CodedVectors):
+    """Codes whose full vectors are kept in a dict, as a store keeps them beside the index."""
+
+    def __init__(self, dim: int) -> None:
+        self.stored: dict[int, np.ndarray] = {}
+        super().__init__(dim, self._read, capacity=2)  # tiny, so that adding grows it
+
+    def _read(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        found = [i for i in ids.tolist() if i in self.stored]
+        rows = [self.stored[i] for i in found] or [np.zeros(self.dim)]
+        return np.array(found, dtype=np.int64), np.array(rows, dtype=np.float16)[: len(found)]
+
+    def add(self, file_id: int, vector: np.ndarray) -> None:
+        super().add(file_id, vector)
+        self.stored[file_id] = vector
+
+    def remove(self, file_id: int) -> None:
+        super().remove(file_id)
+        self.stored.pop(file_id, None)
+
+
+KINDS: list[Callable[[int], VectorIndex]] = [_numpy, _usearch, _Stored]
 
 
 def test_numpy_matches_brute_force() -> None:
@@ -108,7 +129,7 @@ def test_usearch_recall_and_a_planted_near_duplicate() -> None:
     assert hits / (5 * len(queries)) >= 0.95
 
 
-@pytest.mark.parametrize("make", KINDS, ids=["numpy", "usearch"])
+@pytest.mark.parametrize("make", KINDS, ids=["numpy", "usearch", "codes"])
 def test_add_replace_remove(make: Callable[[int], VectorIndex]) -> None:
     rng = np.random.default_rng(17)
     rows = _isotropic(rng, 40, 32)
@@ -134,7 +155,7 @@ def test_add_replace_remove(make: Callable[[int], VectorIndex]) -> None:
     assert len(found) == 39
 
 
-@pytest.mark.parametrize("make", KINDS, ids=["numpy", "usearch"])
+@pytest.mark.parametrize("make", KINDS, ids=["numpy", "usearch", "codes"])
 def test_empty_index_and_k_past_the_end(make: Callable[[int], VectorIndex]) -> None:
     rng = np.random.default_rng(23)
     index = make(16)
@@ -205,24 +226,38 @@ def test_usearch_refuses_negative_ids() -> None:
 
 
 def test_make_vector_index_picks_by_size() -> None:
-    assert isinstance(make_vector_index("auto", 8, vectors.NUMPY_MAX_ROWS), NumpyVectors)
-    assert isinstance(make_vector_index("numpy", 8, 10 * vectors.NUMPY_MAX_ROWS), NumpyVectors)
+    fetch = _Stored(8)._read
+    assert isinstance(make_vector_index("auto", 8, vectors.NUMPY_MAX_ROWS, fetch), NumpyVectors)
+    assert isinstance(make_vector_index("numpy", 8, 10 * vectors.NUMPY_MAX_ROWS, fetch), NumpyVectors)
+    assert isinstance(make_vector_index("auto", 8, vectors.NUMPY_MAX_ROWS + 1, fetch), vectors.CodedVectors)
+    assert isinstance(make_vector_index("codes", 8, 10, fetch), vectors.CodedVectors)
+    with pytest.raises(ValueError, match="read the full vectors"):
+        make_vector_index("codes", 8, 10)
     pytest.importorskip("usearch")
-    assert isinstance(make_vector_index("auto", 8, vectors.NUMPY_MAX_ROWS + 1), vectors.UsearchVectors)
     assert isinstance(make_vector_index("usearch", 8, 10), vectors.UsearchVectors)
 
 
-def test_auto_without_usearch_falls_back_to_numpy_and_says_so_once(
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setitem(sys.modules, "usearch", None)  # what an uninstalled package looks like to import
-    vectors._say_no_usearch.cache_clear()
-    with caplog.at_level(logging.INFO, logger="dupwatch"):
-        first = make_vector_index("auto", 8, 10 * vectors.NUMPY_MAX_ROWS)
-        second = make_vector_index("auto", 8, 10 * vectors.NUMPY_MAX_ROWS)
-    assert isinstance(first, NumpyVectors) and isinstance(second, NumpyVectors)
-    said = [r.getMessage() for r in caplog.records if "usearch is not installed" in r.getMessage()]
-    assert len(said) == 1
-    vectors._say_no_usearch.cache_clear()
+def test_codes_find_the_exact_nearest_of_a_library() -> None:
+    """Over 20,000 embedding-like vectors, the codes' search returns (nearly always) the exact
+    top 5, with the exact scores, and each noisy copy's source first."""
+    rng = np.random.default_rng(5)
+    rows = _embedding_like(rng, 20_000).astype(np.float16)
+    ids = np.arange(100, 20_100, dtype=np.int64)
+    index = vectors.CodedVectors.of(ids, rows)
+    assert len(index) == 20_000
+    hits = 0
+    for query in _embedding_like(rng, 40):
+        found, scores = index.search(query, 5)
+        expected_ids, _ = _brute_force(rows, ids, query, 5)
+        hits += len(set(found.tolist()) & set(expected_ids.tolist()))
+        truth = dict(zip(*_brute_force(rows, ids, query, len(ids)), strict=True))
+        np.testing.assert_allclose(scores, [truth[i] for i in found.tolist()], atol=1e-5)
+    assert hits / (5 * 40) >= 0.99
+    sources = rng.integers(0, len(rows), 20)
+    noisy = _unit(rows[sources].astype(np.float32) + 0.01 * rng.standard_normal((20, DIM)))
+    assert all(index.search(q, 1)[0][0] == ids[s] for q, s in zip(noisy, sources, strict=True))
+    # Each code is 64 bytes: a million of them fit in 64 MiB.
+    assert index._codes[:, :1].nbytes == 64
 
 
 def test_importing_the_module_does_not_import_usearch() -> None:

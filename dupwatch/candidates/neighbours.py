@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from dupwatch.candidates.base import Candidate
-from dupwatch.index.vectors import UsearchVectors, VectorIndex, make_vector_index
+from dupwatch.index.vectors import CodedVectors, UsearchVectors, VectorIndex, make_vector_index
 from dupwatch.methods.cnn import CnnMethod
 from dupwatch.record import Photo
 from dupwatch.store.base import Store
@@ -24,7 +25,7 @@ log = logging.getLogger("dupwatch")
 
 class NeighbourSearch:
     def __init__(self, store: Store, method: CnnMethod, threshold: float, k: int,
-                 index: Literal["auto", "numpy", "usearch"],
+                 index: Literal["auto", "numpy", "usearch", "codes"],
                  distance: Callable[[Photo, int], int]) -> None:
         self.store = store
         self.method = method
@@ -32,16 +33,34 @@ class NeighbourSearch:
         self.k = k
         self._distance = distance
         self.keys: tuple[str, ...] = (method.key,)
+        empty = make_vector_index(index, method.shape[0], store.count(), self._fetch)
+        self._saved: Path | None = None
+        if isinstance(empty, CodedVectors):
+            # A page of the store at a time: the full vectors stay there, read back for the
+            # nearest codes of each search.
+            for ids, blobs in store.fingerprint_pages(method.key):
+                empty.extend(ids, self._vectors(blobs))
+            self.index: VectorIndex = empty
+            return
         ids, blobs = store.fingerprints(method.key)
-        vectors = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(ids), *method.shape)
-        empty = make_vector_index(index, method.shape[0], len(ids))
+        vectors = self._vectors(blobs)
         # An HNSW graph takes about a minute to build at 100,000 photos, and it is the same graph
         # at every start: it is kept beside the cache and brought up to date instead.
         self._saved = store.beside("vectors.usearch") if isinstance(empty, UsearchVectors) else None
         restored = None
         if self._saved is not None and self._saved.exists():
             restored = UsearchVectors.restore(self._saved, ids, vectors)
-        self.index: VectorIndex = restored or (type(empty).of(ids, vectors) if len(ids) else empty)
+        self.index = restored or (type(empty).of(ids, vectors) if len(ids) else empty)
+
+    def _vectors(self, blobs: list[bytes]) -> np.ndarray:
+        return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), *self.method.shape)
+
+    def _fetch(self, file_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The full vectors of these files, those still known, in one read of the store."""
+        stored = self.store.fingerprints_of(file_ids.tolist(), self.method.key)
+        found = [(i, data) for i in file_ids.tolist() if (data := stored.get(i, ("", None))[1]) is not None]
+        return (np.array([i for i, _ in found], dtype=np.int64),
+                self._vectors([data for _, data in found]))
 
     def close(self) -> None:
         """Save the graph when it changed (a kill skips this: the next start catches up)."""

@@ -1,34 +1,32 @@
 """The k nearest CNN embeddings (unit vectors, so cosine = dot product) for robust mode.
 
-Two indexes behind one protocol, chosen by `make_vector_index`:
+Three indexes behind one protocol, chosen by `make_vector_index`:
 
 - `NumpyVectors`: exact brute force over float16 rows, scored in float32 a slice at a time.
-- `UsearchVectors`: a usearch HNSW graph over float16 vectors, for libraries too big to scan on
-  every query. usearch is optional and imported only when this index is built.
+- `CodedVectors`: a 512-bit code a vector in memory, the nearest codes scored exactly from the
+  full vectors read back from the store: a library of a million in 64 MiB.
+- `UsearchVectors`: a usearch HNSW graph over float16 vectors. usearch is optional and imported
+  only when this index is built.
 
 Figures are from `benchmarks/vectors.py` on the reference machine (2 cores, AVX-512).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
-from functools import cache
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Protocol, Self, cast
 
 import numpy as np
 
-from dupwatch.extras import install
-
 log = logging.getLogger("dupwatch")
 
-# Up to this many rows `auto` scans with numpy; above it, usearch. An exact numpy query grows
+# Up to this many rows `auto` scans with numpy; above it, codes. An exact numpy query grows
 # with the rows and passes the 50 ms target about here (`benchmarks/vectors.py`; figures:
-# docs/benchmarks.md, "CNN and robust mode"); usearch answers faster, but only after building its
-# graph, where numpy takes the store's rows as they are. So numpy up to that target, and nothing
-# to build before it.
+# docs/benchmarks.md, "CNN and robust mode"); the codes answer in a few ms at any size, but hold
+# only a sketch of each vector and read the nearest back from the store.
 NUMPY_MAX_ROWS = 50_000
 
 _EMPTY = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
@@ -271,21 +269,144 @@ class UsearchVectors:
         return np.asarray(matches.keys).astype(np.int64), similarities
 
 
-def make_vector_index(kind: Literal["auto", "numpy", "usearch"], dim: int, expected_rows: int) -> VectorIndex:
-    """An empty index for about `expected_rows` vectors; fill it with `.of(...)` or `.add`."""
+Fetch = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+class CodedVectors:
+    """Each vector as a 512-bit code in memory (64 bytes, not 2,560): the signs of its projections,
+    less the library's mean, on fixed random directions (SimHash), whose Hamming distance follows
+    the angle between two vectors. A search takes the RERANK codes nearest the query's, reads
+    their full vectors where they are kept (`fetch`: the store, one statement), and returns the
+    k nearest of those by their exact cosine: approximate only in which RERANK it scores.
+    """
+
+    BITS = 512
+    RERANK = 512
+    SEED = 20261204  # the directions: the same in every process, for every library
+
+    def __init__(self, dim: int, fetch: Fetch, capacity: int = 1024) -> None:
+        self.dim = dim
+        self._fetch = fetch  # file ids → (those still known, their float16 vectors)
+        directions = np.random.default_rng(self.SEED).standard_normal((dim, self.BITS))
+        self._directions = directions.astype(np.float32)
+        self._mean: np.ndarray | None = None  # of the first vectors coded: set once, kept
+        # A row of codes per 64 bits, a column per vector: a search is one pass per row.
+        self._codes = np.zeros((self.BITS // 64, max(1, capacity)), dtype=np.uint64)
+        self._ids = np.full(max(1, capacity), -1, dtype=np.int64)
+        self._size = 0
+        self._slot: dict[int, int] | None = None  # file id → column, made at the first add by id
+
+    def __len__(self) -> int:
+        return int((self._ids[: self._size] >= 0).sum()) if self._slot is None else len(self._slot)
+
+    @classmethod
+    def of(cls, file_ids: np.ndarray, vectors: np.ndarray) -> Self:
+        """Codes of `vectors`, which are kept as they are to be read back for the exact scores
+        (for tests and benchmarks: a store's index reads them from the store)."""
+        ids = _ids(file_ids)
+        row_of = {int(i): n for n, i in enumerate(ids.tolist())}
+
+        def fetch(wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            rows = [row_of[i] for i in wanted.tolist() if i in row_of]
+            return ids[rows], vectors[rows]
+
+        index = cls(vectors.shape[1], fetch, max(1024, len(ids)))
+        index.extend(ids, vectors)
+        return index
+
+    def extend(self, file_ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Code new vectors (ids not indexed yet), a slice of the store at a time."""
+        ids = _ids(file_ids)
+        if not len(ids):
+            return
+        _check_finite(vectors)
+        codes = self._code(vectors)
+        if self._size + len(ids) > len(self._ids):
+            self._resize(max(2 * len(self._ids), self._size + len(ids)))
+        self._codes[:, self._size: self._size + len(ids)] = codes
+        self._ids[self._size: self._size + len(ids)] = ids
+        if self._slot is not None:
+            self._slot.update(zip(ids.tolist(), range(self._size, self._size + len(ids)), strict=True))
+        self._size += len(ids)
+
+    def add(self, file_id: int, vector: np.ndarray) -> None:
+        row = _as_row(vector, self.dim)
+        slot = self._slots().get(file_id)
+        if slot is None:
+            self.extend(np.array([file_id]), row[None, :])
+            return
+        _check_finite(row)
+        self._codes[:, slot] = self._code(row[None, :])[:, 0]
+
+    def remove(self, file_id: int) -> None:
+        slot = self._slots().pop(file_id, None)
+        if slot is not None:
+            self._ids[slot] = -1  # a tombstone: its code is never a candidate
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        q = _as_row(query, self.dim).astype(np.float32)
+        n = self._size
+        if k <= 0 or n == 0:
+            return _EMPTY[0].copy(), _EMPTY[1].copy()
+        mine = self._code(q[None, :])[:, 0]
+        distances = np.bitwise_count(self._codes[0, :n] ^ mine[0]).astype(np.uint16)
+        for word in range(1, len(mine)):
+            distances += np.bitwise_count(self._codes[word, :n] ^ mine[word])
+        distances[self._ids[:n] < 0] = np.iinfo(np.uint16).max
+        wanted = max(k, self.RERANK)
+        if wanted < n:
+            # The `wanted` nearest without sorting them all: every code nearer than the
+            # wanted-th one's distance, then the first of those at that distance.
+            within = np.cumsum(np.bincount(distances, minlength=self.BITS + 1))
+            last = int(np.searchsorted(within, wanted))
+            fewer = int(within[last - 1]) if last > 0 else 0
+            at = np.flatnonzero(distances == last)[: wanted - fewer]
+            rows = np.concatenate([np.flatnonzero(distances < last), at])
+        else:
+            rows = np.flatnonzero(self._ids[:n] >= 0)
+        found, vectors = self._fetch(self._ids[rows])
+        if not len(found):
+            return _EMPTY[0].copy(), _EMPTY[1].copy()
+        scores = np.asarray(vectors, dtype=np.float32) @ q
+        top = np.argsort(-scores, kind="stable")[:k]
+        return np.asarray(found, dtype=np.int64)[top], scores[top]
+
+    def _code(self, vectors: np.ndarray) -> np.ndarray:
+        """(bits // 64, n) codes of n vectors, made a slice at a time (float32 is twice float16)."""
+        out = np.empty((self.BITS // 64, len(vectors)), dtype=np.uint64)
+        for start in range(0, len(vectors), 16_384):
+            chunk = np.asarray(vectors[start: start + 16_384], dtype=np.float32)
+            if self._mean is None:
+                self._mean = chunk.mean(axis=0)
+            signs = (chunk - self._mean) @ self._directions > 0
+            out[:, start: start + len(chunk)] = np.packbits(signs, axis=1).view(np.uint64).T
+        return out
+
+    def _slots(self) -> dict[int, int]:
+        if self._slot is None:
+            live = np.flatnonzero(self._ids[: self._size] >= 0)
+            self._slot = dict(zip(self._ids[live].tolist(), live.tolist(), strict=True))
+        return self._slot
+
+    def _resize(self, capacity: int) -> None:
+        codes = np.zeros((self._codes.shape[0], capacity), dtype=np.uint64)
+        ids = np.full(capacity, -1, dtype=np.int64)
+        codes[:, : self._size] = self._codes[:, : self._size]
+        ids[: self._size] = self._ids[: self._size]
+        self._codes, self._ids = codes, ids
+
+
+def make_vector_index(kind: Literal["auto", "numpy", "usearch", "codes"], dim: int, expected_rows: int,
+                      fetch: Fetch | None = None) -> VectorIndex:
+    """An empty index for about `expected_rows` vectors; fill it with `.of(...)` or `.add`
+    (`CodedVectors`: `.extend`). `fetch` reads full vectors by id, for `CodedVectors`."""
     if kind == "numpy" or (kind == "auto" and expected_rows <= NUMPY_MAX_ROWS):
         return NumpyVectors(dim, max(1024, expected_rows))
-    if kind == "auto" and importlib.util.find_spec("usearch") is None:
-        _say_no_usearch()
-        return NumpyVectors(dim, expected_rows)
-    return UsearchVectors(dim)  # it grows as it goes: usearch has no use for the row count
-
-
-@cache  # once a process: the reason does not change
-def _say_no_usearch() -> None:
-    log.info("over %d embeddings, but usearch is not installed: searching them all with numpy, about"
-             " 1 ms a query per 1,000 (%s for the faster approximate index)",
-             NUMPY_MAX_ROWS, install("cnn"))
+    if kind == "usearch":
+        return UsearchVectors(dim)  # it grows as it goes: usearch has no use for the row count
+    if fetch is None:
+        raise ValueError("coded vectors need a way to read the full vectors back")
+    return CodedVectors(dim, fetch, max(1024, expected_rows))
 
 
 def _as_row(vector: np.ndarray, dim: int) -> np.ndarray:

@@ -161,6 +161,10 @@ class Catalog(Protocol):
     def fingerprints(self, key: str) -> tuple[np.ndarray, list[bytes]]:
         """Every file id with a fingerprint of `key`, and those fingerprints."""
 
+    def fingerprint_pages(self, key: str, rows: int = ...) -> Iterator[tuple[np.ndarray, list[bytes]]]:
+        """The same, `rows` at a time in the order of the ids: a million embeddings (2.5 GB)
+        never all in memory at once."""
+
     def hashes(self, key: str) -> Hashes:
         """Every file id with a 64-bit hash of `key` and those hashes, as two arrays in one
         read (no object per row), with the stamp they were read at."""

@@ -36,7 +36,7 @@ from dupwatch.store import names
 from dupwatch.store.base import FileView, Group, Hashes, Known, Member, Reviewed, ReviewFilter, Trouble
 from dupwatch.store.pg_schema import ANNOUNCED, DELIVERY_LOCK, MIGRATE_LOCK, MIGRATIONS, NOTICES_LOCK
 from dupwatch.store.sql import review_where
-from dupwatch.store.sqlite import BATCH_FILES, BATCH_SECONDS, HASH_BYTES
+from dupwatch.store.sqlite import BATCH_FILES, BATCH_SECONDS, HASH_BYTES, PAGE_ROWS
 
 SCHEMES = ("postgresql", "postgres")
 # What the server or the network does to us, as opposed to a bug in a query: one line for the user.
@@ -388,6 +388,20 @@ class PostgresStore:
                              " ORDER BY file_id", {"key": key}, binary=True).fetchall()
         ids = np.fromiter((r["file_id"] for r in rows), dtype=np.int64, count=len(rows))
         return ids, [bytes(r["data"]) for r in rows]
+
+    def fingerprint_pages(self, key: str, rows: int = PAGE_ROWS) -> Iterator[tuple[np.ndarray, list[bytes]]]:
+        after = -1
+        while True:
+            page = self._execute(
+                "SELECT file_id, data FROM hashes WHERE method = %(key)s AND file_id > %(after)s"
+                " UNION ALL SELECT file_id, data FROM fingerprints WHERE method = %(key)s"
+                " AND file_id > %(after)s ORDER BY file_id LIMIT %(rows)s",
+                {"key": key, "after": after, "rows": rows}, binary=True).fetchall()
+            if not page:
+                return
+            yield (np.fromiter((r["file_id"] for r in page), dtype=np.int64, count=len(page)),
+                   [bytes(r["data"]) for r in page])
+            after = page[-1]["file_id"]
 
     def hashes(self, key: str) -> Hashes:
         """Every file id (of every host) with a hash of `key`; never saved (`beside`): no stamp."""

@@ -35,6 +35,7 @@ HASH_BYTES = 16
 # a 4 KB page only three times.
 PAGE_BYTES = 16384
 BATCH_SECONDS = 1.0
+PAGE_ROWS = 10_000  # fingerprints read at a time by `fingerprint_pages`
 
 
 class NamedConnection:
@@ -292,6 +293,18 @@ class SqliteStore:
         ).fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         return ids, [r[1] for r in rows]
+
+    def fingerprint_pages(self, key: str, rows: int = PAGE_ROWS) -> Iterator[tuple[np.ndarray, list[bytes]]]:
+        after = -1
+        while True:
+            page = self._db.execute(
+                "SELECT file_id, data FROM hashes WHERE method = ? AND file_id > ?"
+                " UNION ALL SELECT file_id, data FROM grids WHERE method = ? AND file_id > ?"
+                " ORDER BY file_id LIMIT ?", (key, after, key, after, rows)).fetchall()
+            if not page:
+                return
+            yield np.fromiter((r[0] for r in page), dtype=np.int64, count=len(page)), [r[1] for r in page]
+            after = page[-1][0]
 
     def hashes(self, key: str) -> Hashes:
         # One read transaction, so that the stamp is that of the rows read, whoever writes
