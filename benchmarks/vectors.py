@@ -1,6 +1,6 @@
-"""Vector index: build time, k=5 query latency, recall@5 and memory, numpy against usearch.
+"""Vector index: build time, k=5 query latency, recall@5 and memory: numpy, codes and usearch.
 
-    python benchmarks/vectors.py [--rows 100000] [--queries 200] [--data both] [--only both]
+    python benchmarks/vectors.py [--rows 100000] [--queries 200] [--data both] [--only numpy,codes,usearch]
 
 Rows are random unit vectors of 1280 float16 values, of two kinds: `embedding` (non-negative and
 of low intrinsic dimension, like pooled CNN features) and `isotropic` (Gaussian, normalised: a
@@ -8,6 +8,9 @@ graph index's worst case, since no point has neighbours much nearer than the res
 fresh vectors of the same kind (recall@5: the share of numpy's exact top 5 that usearch returns)
 and indexed rows with noise added, cosine about 0.95 to their source (dup@1: the share whose
 source comes first). For usearch, also what a restart costs with the graph saved at the last stop.
+For codes, the full vectors of the nearest codes are read from memory here; what reading them from
+a SQLite cache costs (by id, one statement, as robust mode does) is measured apart, on a cache of
+up to 50,000 embeddings (a read by id costs about the same at any size).
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from benchmarks.common import summary
-from dupwatch.index.vectors import NumpyVectors, UsearchVectors, VectorIndex
+from dupwatch.index.vectors import CodedVectors, NumpyVectors, UsearchVectors, VectorIndex
+from dupwatch.record import FileStat, Photo
+from dupwatch.store.sqlite import SqliteStore
 
 DIM = 1280
 K = 5
@@ -56,7 +61,10 @@ def draw(rng: np.random.Generator, n: int, data: str) -> np.ndarray:
     return out
 
 
-def measure(name: str, build: type[NumpyVectors] | type[UsearchVectors], ids: np.ndarray, rows: np.ndarray,
+Kind = type[NumpyVectors] | type[UsearchVectors] | type[CodedVectors]
+
+
+def measure(name: str, build: Kind, ids: np.ndarray, rows: np.ndarray,
             queries: np.ndarray, headline: bool) -> tuple[VectorIndex, list[np.ndarray]]:
     gc.collect()
     before = rss_mib()
@@ -107,20 +115,43 @@ def restart(index: UsearchVectors, ids: np.ndarray, rows: np.ndarray, rng: np.ra
                 f"{size:.0f} MiB file")
 
 
+def store_reads(rows: np.ndarray, rng: np.random.Generator, headline: bool) -> None:
+    """Reading `CodedVectors.RERANK` embeddings by id from a SQLite cache, in one statement."""
+    n = min(len(rows), 50_000)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteStore(Path(tmp) / "cache.db")
+        for i in range(n):
+            store.put(Photo(f"/p/{i}.jpg", FileStat(1, 1, 1, i), i.to_bytes(32, "little"), 1, 1,
+                            {"cnn/bench": rows[i].tobytes()}), "bench")
+            store.file_done()
+        store.commit()
+        times = []
+        for _ in range(50):
+            wanted = (rng.choice(n, CodedVectors.RERANK, replace=False) + 1).tolist()
+            t = time.perf_counter()
+            found = store.fingerprints_of(wanted, "cnn/bench")
+            times.append(time.perf_counter() - t)
+            assert len(found) == len(wanted)
+        store.close()
+    ms = np.array(times) * 1000
+    print(f"  codes    reading the {CodedVectors.RERANK} vectors to score from a SQLite cache of {n:,}:"
+          f" mean {ms.mean():.2f} ms, p99 {np.percentile(ms, 99):.2f} ms", flush=True)
+    if headline:
+        summary(f"codes: {CodedVectors.RERANK} embeddings read back from SQLite by id",
+                f"mean {ms.mean():.1f} ms a search")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--data", choices=("embedding", "isotropic", "both"), default="both")
-    parser.add_argument("--only", choices=("numpy", "usearch", "both"), default="both",
-                        help="build one index only (recall@5 needs both)")
+    parser.add_argument("--only", default="numpy,codes,usearch",
+                        help="the indexes to build, comma-separated (recall@5 needs numpy)")
     args = parser.parse_args()
-    kinds: list[tuple[str, type[NumpyVectors] | type[UsearchVectors]]] = []
-    if args.only in ("numpy", "both"):
-        kinds.append(("numpy", NumpyVectors))
-    if args.only in ("usearch", "both"):
-        kinds.append(("usearch", UsearchVectors))
+    known: dict[str, Kind] = {"numpy": NumpyVectors, "codes": CodedVectors, "usearch": UsearchVectors}
+    kinds = [(name, known[name]) for name in args.only.split(",")]
     for data in ("embedding", "isotropic") if args.data == "both" else (args.data,):
         rng = np.random.default_rng(0)
         rows = draw(rng, args.rows, data)
@@ -140,11 +171,15 @@ def main() -> int:
             print(f"  {name:8} dup@1 {dup:.3f}", flush=True)
             if isinstance(index, UsearchVectors):
                 restart(index, ids, rows, rng, headline=data == "embedding")
+            if isinstance(index, CodedVectors):
+                store_reads(rows, rng, headline=data == "embedding")
             del index
-        if len(answers) == 2:
+        for name in answers.keys() - {"numpy"} if "numpy" in answers else ():
             hits = sum(len(set(a.tolist()) & set(b.tolist()))
-                       for a, b in zip(answers["usearch"], answers["numpy"], strict=True))
-            print(f"  usearch recall@{K} against numpy: {hits / (K * args.queries):.3f}", flush=True)
+                       for a, b in zip(answers[name], answers["numpy"], strict=True))
+            print(f"  {name} recall@{K} against numpy: {hits / (K * args.queries):.3f}", flush=True)
+            if data == "embedding":
+                summary(f"{name}: recall@{K} of {len(rows):,} embeddings", f"{hits / (K * args.queries):.3f}")
         del rows
     return 0
 
