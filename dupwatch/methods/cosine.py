@@ -88,10 +88,19 @@ def _cosines(x: np.ndarray, y: np.ndarray, xc: np.ndarray, yc: np.ndarray,
     ly = np.sqrt(np.maximum(_dot(ys, ys), 1e-12))[..., None]
     apart = np.where(keep, _patches(np.abs(xs / lx - ys / ly)), np.inf)
     kept = (keep.sum(axis=-1) - np.round(keep.sum(axis=-1) * OCCLUDED)).astype(np.intp)
-    cutoff = np.take_along_axis(np.sort(apart, axis=-1), (kept - 1)[..., None], axis=-1)
-    past = _cosine(x, y, apart <= cutoff, ok) - OCCLUSION_COST
+    past = _cosine(x, y, apart <= _nth(apart, kept - 1), ok) - OCCLUSION_COST
     best: np.ndarray = np.maximum(whole, past)
     return best
+
+
+def _nth(values: np.ndarray, nth: np.ndarray) -> np.ndarray:
+    """Each vector's (last axis) nth smallest value, as a sort would give it, by a partition per
+    distinct nth (mostly one: every cell kept), not a sort of every row."""
+    out = np.empty((*values.shape[:-1], 1), dtype=values.dtype)
+    for n in np.unique(nth):
+        rows = nth == n
+        out[rows] = np.partition(values[rows], int(n), axis=-1)[..., int(n), None]
+    return out
 
 
 def _patches(cells: np.ndarray) -> np.ndarray:
@@ -160,7 +169,13 @@ class Cosine(Method):
     def compare_pairs(self, mine: Sequence[np.ndarray], others: Sequence[np.ndarray]) -> list[float]:
         if not others:
             return []
-        return [float(s) for s in np.clip(_scores(np.stack(mine), np.stack(others)), 0.0, 1.0)]
+        # A photo against its candidates, or its seven turns against theirs: the same few grids
+        # again and again, each zoomed once.
+        slot: dict[int, int] = {}
+        ours = np.array([slot.setdefault(id(m), len(slot)) for m in mine], dtype=np.intp)
+        distinct = {id(m): m for m in mine}
+        scores = _scores(np.stack(list(distinct.values())), ours, np.stack(others))
+        return [float(s) for s in np.clip(scores, 0.0, 1.0)]
 
 
 def _zoomed(images: np.ndarray) -> np.ndarray:
@@ -177,24 +192,27 @@ def _zoomed(images: np.ndarray) -> np.ndarray:
     return zoomed
 
 
-def _scores(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The score of each `a[i]` with `b[i]` (both n × 32 × 32), all pairs in a few array passes."""
-    n = len(a)
+def _scores(a: np.ndarray, ours: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The score of each `a[ours[i]]` with `b[i]` (images 32 × 32), all pairs in a few array
+    passes; each of a's images is zoomed once, however many of b's it is scored against."""
+    n, k = len(b), len(a)
     # cells[z, i]: image i zoomed by ZOOMS[z]; a's images first, then b's.
     cells = _zoomed(np.concatenate([a, b]).astype(np.float32))
     plain = _plain(cells)
+    # One image of a's against all of b's is broadcast, not copied n times.
+    mine_cells, mine_plain = (cells[:, :1], plain[:, :1]) if k == 1 else (cells[:, ours], plain[:, ours])
     # Every zoom of one side against the other as it is.
-    scores = np.concatenate([_cosines(cells[:, :n], cells[:1, n:], plain[:, :n], plain[:1, n:]),
-                             _cosines(cells[:1, :n], cells[1:, n:], plain[:1, :n], plain[1:, n:])])
+    scores = np.concatenate([_cosines(mine_cells, cells[:1, k:], mine_plain, plain[:1, k:]),
+                             _cosines(mine_cells[:1], cells[1:, k:], mine_plain[:1], plain[1:, k:])])
     mine = np.array([*range(len(ZOOMS)), *[0] * (len(ZOOMS) - 1)])
     theirs = np.array([*[0] * len(ZOOMS), *range(1, len(ZOOMS))])
-    # Then the look past an overlay (the costly part: a sort of every cell) only as they are and
+    # Then the look past an overlay (the costly part: ranking every cell) only as they are and
     # at each pair's best zoom. An overlay spoils the cosine so much that the best zoom is then
     # no guide.
     chosen = np.argmax(scores, axis=0)
     rows, unzoomed = np.tile(np.arange(n), 2), np.zeros(n, dtype=np.intp)
-    x = np.concatenate([mine[chosen], unzoomed]), rows
-    y = np.concatenate([theirs[chosen], unzoomed]), rows + n
+    x = np.concatenate([mine[chosen], unzoomed]), np.tile(ours, 2)
+    y = np.concatenate([theirs[chosen], unzoomed]), rows + k
     past = _cosines(cells[x], cells[y], plain[x], plain[y], overlay=True)
     best: np.ndarray = np.maximum(scores.max(axis=0), np.maximum(past[:n], past[n:]))
     return best
