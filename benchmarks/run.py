@@ -45,6 +45,7 @@ SCRIPTS: dict[str, tuple[list[str], bool]] = {
     "postgres.py": (["--rows", "20000"], True),
     "hosts.py": (["--rounds", "4"], True),
     "firstscan.py": (["--files", "2000"], True),
+    "robust_million.py": (["--rows", "20000"], True),
 }
 WRITTEN = HERE.parent / "docs" / "benchmarks-summary.md"
 
