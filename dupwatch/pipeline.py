@@ -89,7 +89,7 @@ class Pipeline:
             cnn = get_method("cnn", "robust.enabled", options)
             assert isinstance(cnn, CnnMethod)
             self.searches.append(NeighbourSearch(store, cnn, config.robust.threshold, config.robust.k,
-                                                 config.robust.index, self.hamming.distance))
+                                                 config.robust.index, self.hamming.distance, saved_index))
             names.append(cnn.name)
         self.geometry = _geometry(config, store)
         if self.geometry is not None and robust:

@@ -308,3 +308,19 @@ def test_an_unreadable_saved_graph_is_built_afresh_and_says_so(tmp_path: Path,
     with caplog.at_level(logging.WARNING, logger="dupwatch"):
         assert vectors.UsearchVectors.restore(saved, np.arange(10), rows) is None
     assert any(str(saved) in r.getMessage() for r in caplog.records)
+
+
+def test_a_streamed_search_reads_every_page_and_keeps_the_exact_nearest() -> None:
+    rng = np.random.default_rng(31)
+    rows = _embedding_like(rng, 2500, 64).astype(np.float16)
+    ids = np.arange(7, 2507, dtype=np.int64)
+    pages = [(ids[s:s + 1000], rows[s:s + 1000]) for s in range(0, 2500, 1000)]
+    index = vectors.StreamedVectors(64, lambda: iter(pages))
+    assert len(index) == 2500
+    for query in _embedding_like(rng, 5, 64):
+        found, scores = index.search(query, 5)
+        expected_ids, expected_scores = _brute_force(rows, ids, query, 5)
+        assert found.tolist() == expected_ids.tolist()
+        np.testing.assert_allclose(scores, expected_scores, atol=1e-6)
+    with pytest.raises(TypeError, match="read-only"):
+        index.add(1, rows[0])

@@ -8,14 +8,20 @@ are scored by CNN cosine against `robust.threshold`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from dupwatch.candidates.base import Candidate
-from dupwatch.index.vectors import CodedVectors, UsearchVectors, VectorIndex, make_vector_index
+from dupwatch.index.vectors import (
+    CodedVectors,
+    StreamedVectors,
+    UsearchVectors,
+    VectorIndex,
+    make_vector_index,
+)
 from dupwatch.methods.cnn import CnnMethod
 from dupwatch.record import Photo
 from dupwatch.store.base import Store
@@ -26,21 +32,26 @@ log = logging.getLogger("dupwatch")
 class NeighbourSearch:
     def __init__(self, store: Store, method: CnnMethod, threshold: float, k: int,
                  index: Literal["auto", "numpy", "usearch", "codes"],
-                 distance: Callable[[Photo, int], int]) -> None:
+                 distance: Callable[[Photo, int], int], once: bool = False) -> None:
+        """`once`: for a process that searches once (a query): no index is built, the search
+        reads every embedding a page at a time."""
         self.store = store
         self.method = method
         self.threshold = threshold
         self.k = k
         self._distance = distance
         self.keys: tuple[str, ...] = (method.key,)
-        empty = make_vector_index(index, method.shape[0], store.count(), self._fetch)
         self._saved: Path | None = None
+        if once:
+            self.index: VectorIndex = StreamedVectors(method.shape[0], self._pages)
+            return
+        empty = make_vector_index(index, method.shape[0], store.count(), self._fetch)
         if isinstance(empty, CodedVectors):
             # A page of the store at a time: the full vectors stay there, read back for the
             # nearest codes of each search.
             for ids, blobs in store.fingerprint_pages(method.key):
                 empty.extend(ids, self._vectors(blobs))
-            self.index: VectorIndex = empty
+            self.index = empty
             return
         ids, blobs = store.fingerprints(method.key)
         vectors = self._vectors(blobs)
@@ -51,6 +62,10 @@ class NeighbourSearch:
         if self._saved is not None and self._saved.exists():
             restored = UsearchVectors.restore(self._saved, ids, vectors)
         self.index = restored or (type(empty).of(ids, vectors) if len(ids) else empty)
+
+    def _pages(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for ids, blobs in self.store.fingerprint_pages(self.method.key):
+            yield ids, self._vectors(blobs)
 
     def _vectors(self, blobs: list[bytes]) -> np.ndarray:
         return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), *self.method.shape)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal, Protocol, Self, cast
 
@@ -394,6 +394,46 @@ class CodedVectors:
         codes[:, : self._size] = self._codes[:, : self._size]
         ids[: self._size] = self._ids[: self._size]
         self._codes, self._ids = codes, ids
+
+
+Pages = Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]
+
+
+class StreamedVectors:
+    """No index: each search reads every vector, a page at a time, and keeps the nearest. For a
+    process that searches once (a query), where building an index would cost more than the
+    search it serves. Nothing is added to it."""
+
+    def __init__(self, dim: int, pages: Pages) -> None:
+        self.dim = dim
+        self._pages = pages  # a fresh pass over (ids, float16 vectors), a page at a time
+
+    @classmethod
+    def of(cls, file_ids: np.ndarray, vectors: np.ndarray) -> Self:
+        return cls(vectors.shape[1], lambda: iter([(_ids(file_ids), vectors)]))
+
+    def __len__(self) -> int:
+        return sum(len(ids) for ids, _ in self._pages())
+
+    def add(self, file_id: int, vector: np.ndarray) -> None:
+        raise TypeError("a streamed search is read-only: it serves one query")
+
+    def remove(self, file_id: int) -> None:
+        raise TypeError("a streamed search is read-only: it serves one query")
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        q = _as_row(query, self.dim).astype(np.float32)
+        best_ids, best = _EMPTY[0].copy(), _EMPTY[1].copy()
+        if k <= 0:
+            return best_ids, best
+        for ids, vectors in self._pages():
+            scores = np.asarray(vectors, dtype=np.float32) @ q
+            best_ids, best = np.concatenate([best_ids, ids]), np.concatenate([best, scores])
+            if len(best) > k:
+                keep = np.argpartition(-best, k)[:k]
+                best_ids, best = best_ids[keep], best[keep]
+        order = np.argsort(-best, kind="stable")
+        return best_ids[order], best[order]
 
 
 def make_vector_index(kind: Literal["auto", "numpy", "usearch", "codes"], dim: int, expected_rows: int,
