@@ -7,7 +7,12 @@ import ctypes
 import json
 import os
 import resource
+import signal
+import subprocess
+import sys
 import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 SHARED_PHOTOS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "photos"
@@ -119,3 +124,26 @@ def children_cpu() -> float:
     """User + system seconds of every reaped descendant so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def watch_start(args: list[str], then: Callable[[Iterator[str]], None] = lambda lines: None,
+                env: dict[str, str] | None = None) -> tuple[float, float]:
+    """`dupwatch watch ARGS`: seconds from its start to its "caught up" (READY=1), and the peak
+    memory (MiB) of its whole tree until `then`, given the log lines after that one, returns."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "dupwatch", "watch", *args], stderr=subprocess.PIPE,
+                            text=True, env=env)
+    memory = TreePeak(proc.pid)
+    assert proc.stderr is not None
+    ready = None
+    for line in proc.stderr:
+        if "caught up" in line:
+            ready = time.perf_counter() - started
+            then(iter(proc.stderr))
+            break
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    peak = memory.stop()
+    if ready is None:
+        raise SystemExit(f"dupwatch watch ended without catching up (exit {proc.returncode})")
+    return ready, peak

@@ -19,7 +19,6 @@ commands run as a second host ("desktop") on the same database, as in a househol
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from benchmarks.common import TreePeak, arguments, summary
+from benchmarks.common import arguments, summary, watch_start
 from benchmarks.million import KINDS, kinds
 from benchmarks.million import fill as fill_rows
 from dupwatch.bench.variants import photo_paths
@@ -72,27 +71,6 @@ def query(url: str, config: Path, photo: Path) -> float:
     subprocess.run([sys.executable, "-m", "dupwatch", "query", str(photo), "--cache", url,
                     "--config", str(config)], check=True, capture_output=True, env=environment())
     return time.perf_counter() - started
-
-
-def watch_start(url: str, config: Path, folder: Path) -> tuple[float, float]:
-    """Seconds from the start of `dupwatch watch` to its "caught up", and the tree's peak MiB."""
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "dupwatch", "watch", str(folder), "--cache", url,
-                             "--config", str(config)], stderr=subprocess.PIPE, text=True, env=environment())
-    memory = TreePeak(proc.pid)
-    assert proc.stderr is not None
-    ready = None
-    for line in proc.stderr:
-        if "caught up" in line:
-            ready = time.perf_counter() - started
-            break
-    time.sleep(1.0)  # what it holds once watching
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=60)
-    peak = memory.stop()
-    if ready is None:
-        raise SystemExit(f"dupwatch watch ended without catching up (exit {proc.returncode})")
-    return ready, peak
 
 
 def recall(got: list[int], exact: list[int]) -> int:
@@ -180,7 +158,9 @@ def main() -> int:
             config.write_text(f"cache:\n  url: {url}\n  host: desktop\n  path: {scratch}/local\n")
             empty = Path(scratch) / "photos"
             empty.mkdir()
-            starts = [watch_start(url, config, empty) for _ in range(3)]
+            starts = [watch_start([str(empty), "--cache", url, "--config", str(config)],
+                                  lambda lines: time.sleep(1.0), environment())  # what it holds, watching
+                      for _ in range(3)]
             ready, peak = min(s[0] for s in starts), max(s[1] for s in starts)
             print(f"`dupwatch watch` with {args.rows:,} files of another host in the cache: caught up"
                   f" (READY=1) after {', '.join(f'{s[0]:.2f}' for s in starts)} s; peak {peak:.0f} MiB")

@@ -14,18 +14,18 @@ the embeddings' codes); and a
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from benchmarks.common import TreePeak, arguments, summary
+from benchmarks.common import arguments, summary, watch_start
 from benchmarks.million import KINDS, kinds
 from benchmarks.vectors import draw
 from dupwatch.bench.variants import photo_paths
@@ -59,32 +59,18 @@ def fill(cache: Path, rows: int, pool: list[dict[str, bytes]], rng: np.random.Ge
     return time.perf_counter() - started
 
 
-def watch_start(cache: Path, folder: Path, photo: Path) -> tuple[float, float]:
-    """Seconds to "caught up", and the tree's peak memory once a photo and its copy have landed
-    (the workers load the model for the first)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "dupwatch", "watch", str(folder), "--cache", str(cache),
-                             "--robust"], stderr=subprocess.PIPE, text=True)
-    memory = TreePeak(proc.pid)
-    assert proc.stderr is not None
-    ready = None
-    for line in proc.stderr:
-        if "caught up" in line:
-            ready = time.perf_counter() - started
-            break
-    if ready is not None:
+def landed(folder: Path, photo: Path) -> Callable[[Iterator[str]], None]:
+    """A photo and its copy land in `folder`: the workers load the model for the first."""
+
+    def then(lines: Iterator[str]) -> None:
         shutil.copy(photo, folder / f"a{photo.suffix}")
         time.sleep(1.5)
         shutil.copy(photo, folder / f"b{photo.suffix}")
-        for line in proc.stderr:
+        for line in lines:
             if " duplicates " in line:
-                break
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=120)
-    peak = memory.stop()
-    if ready is None:
-        raise SystemExit(f"dupwatch watch --robust ended without catching up (exit {proc.returncode})")
-    return ready, peak
+                return
+
+    return then
 
 
 def main() -> int:
@@ -108,7 +94,8 @@ def main() -> int:
         for n in range(2):
             folder = Path(scratch) / f"photos-{n}"
             folder.mkdir()
-            starts.append(watch_start(cache, folder, photos[0]))
+            starts.append(watch_start([str(folder), "--cache", str(cache), "--robust"],
+                                      landed(folder, photos[0])))
     ready, peak = min(s[0] for s in starts), max(s[1] for s in starts)
     print(f"`dupwatch watch --robust` with {args.rows:,} cached photos: caught up (READY=1) after"
           f" {', '.join(f'{s[0]:.1f}' for s in starts)} s; peak {peak:,.0f} MiB, the whole tree")

@@ -49,8 +49,8 @@ class NeighbourSearch:
         if isinstance(empty, CodedVectors):
             # A page of the store at a time: the full vectors stay there, read back for the
             # nearest codes of each search.
-            for ids, blobs in store.fingerprint_pages(method.key):
-                empty.extend(ids, self._vectors(blobs))
+            for ids, vectors in self._pages():
+                empty.extend(ids, vectors)
             self.index = empty
             return
         ids, blobs = store.fingerprints(method.key)
