@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple, Protocol
@@ -53,6 +53,15 @@ class Hashes:
     ids: np.ndarray  # int64
     values: np.ndarray  # uint64
     stamp: bytes | None  # `Catalog.hash_stamp()` as these were read; None: not to be saved
+
+
+def joined(pages: Iterable[tuple[np.ndarray, list[bytes]]]) -> tuple[np.ndarray, list[bytes]]:
+    """`Catalog.fingerprint_pages` as one answer: `Catalog.fingerprints`."""
+    ids, data = [], []
+    for page_ids, page_data in pages:
+        ids.append(page_ids)
+        data.extend(page_data)
+    return (np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)), data
 
 
 class Member(NamedTuple):

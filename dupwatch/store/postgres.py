@@ -33,7 +33,17 @@ from psycopg.rows import DictRow, dict_row
 from dupwatch.errors import CacheUnavailable, DupwatchError
 from dupwatch.record import Match, Notice, Photo
 from dupwatch.store import names
-from dupwatch.store.base import FileView, Group, Hashes, Known, Member, Reviewed, ReviewFilter, Trouble
+from dupwatch.store.base import (
+    FileView,
+    Group,
+    Hashes,
+    Known,
+    Member,
+    Reviewed,
+    ReviewFilter,
+    Trouble,
+    joined,
+)
 from dupwatch.store.pg_schema import ANNOUNCED, DELIVERY_LOCK, MIGRATE_LOCK, MIGRATIONS, NOTICES_LOCK
 from dupwatch.store.sql import review_where
 from dupwatch.store.sqlite import BATCH_FILES, BATCH_SECONDS, HASH_BYTES, PAGE_ROWS
@@ -383,11 +393,7 @@ class PostgresStore:
 
     def fingerprints(self, key: str) -> tuple[np.ndarray, list[bytes]]:
         """Every file id (of every host) with a fingerprint of `key`, and those fingerprints."""
-        rows = self._execute("SELECT file_id, data FROM hashes WHERE method = %(key)s UNION ALL"
-                             " SELECT file_id, data FROM fingerprints WHERE method = %(key)s"
-                             " ORDER BY file_id", {"key": key}, binary=True).fetchall()
-        ids = np.fromiter((r["file_id"] for r in rows), dtype=np.int64, count=len(rows))
-        return ids, [bytes(r["data"]) for r in rows]
+        return joined(self.fingerprint_pages(key))
 
     def fingerprint_pages(self, key: str, rows: int = PAGE_ROWS) -> Iterator[tuple[np.ndarray, list[bytes]]]:
         after = -1

@@ -24,7 +24,17 @@ import numpy as np
 from dupwatch.errors import DupwatchError
 from dupwatch.record import Match, Notice, Photo
 from dupwatch.store import names
-from dupwatch.store.base import FileView, Group, Hashes, Known, Member, Reviewed, ReviewFilter, Trouble
+from dupwatch.store.base import (
+    FileView,
+    Group,
+    Hashes,
+    Known,
+    Member,
+    Reviewed,
+    ReviewFilter,
+    Trouble,
+    joined,
+)
 from dupwatch.store.migrations import MIGRATIONS
 from dupwatch.store.sql import review_where
 
@@ -287,12 +297,7 @@ class SqliteStore:
                              (file_id, key, data))
 
     def fingerprints(self, key: str) -> tuple[np.ndarray, list[bytes]]:
-        rows = self._db.execute(
-            "SELECT file_id, data FROM hashes WHERE method = ?"
-            " UNION ALL SELECT file_id, data FROM grids WHERE method = ? ORDER BY file_id", (key, key)
-        ).fetchall()
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        return ids, [r[1] for r in rows]
+        return joined(self.fingerprint_pages(key))
 
     def fingerprint_pages(self, key: str, rows: int = PAGE_ROWS) -> Iterator[tuple[np.ndarray, list[bytes]]]:
         after = -1
