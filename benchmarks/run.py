@@ -75,6 +75,7 @@ def main() -> int:
     args = parser.parse_args()
     scripts = args.only.split(",") if args.only else list(SCRIPTS)
     failed = []
+    began, load = time.strftime("%Y-%m-%d %H:%M"), os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         rows = Path(tmp) / "summary.jsonl"
         rows.touch()
@@ -98,8 +99,9 @@ def main() -> int:
         print("\n".join(table))
     if not args.quick and not args.only:
         WRITTEN.write_text(
-            "# Benchmark summary\n\nWritten by `make bench` (`python benchmarks/run.py`) on"
-            f" {time.strftime('%Y-%m-%d')}, on {machine()}."
+            "# Benchmark summary\n\nWritten by `make bench` (`python benchmarks/run.py`), run from"
+            f" {began} to {time.strftime('%H:%M')} on {machine()}; load average {load:.1f} at the start,"
+            f" {os.getloadavg()[0]:.1f} at the end."
             f"{' Failed: ' + ', '.join(failed) + '.' if failed else ''} The tables and their"
             " commands are in [benchmarks](benchmarks.md).\n\n" + "\n".join(table) + "\n", encoding="utf-8")
         print(f"\nwritten: {WRITTEN}")
