@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dupwatch.candidates.geometry import look_closer
 from dupwatch.fingerprint import Plan, fingerprint_now
 from dupwatch.methods.base import Method, Options
 from dupwatch.methods.geometry import Geometry
@@ -52,6 +53,8 @@ def compare_files(
         distance = HashMethod.distance(fa, fb) if isinstance(method, HashMethod) else None
         if isinstance(method, Geometry):
             verdict = method.verdict(fa, fb)
+            if verdict.score < threshold(method):
+                verdict = look_closer(a, b, fa, fb, verdict)
             details = {**verdict.to_json(), "matches": verdict.matches, "rejected": verdict.reason}
             scores.append(Score(method.name, verdict.score, threshold(method), None, details, plain))
         else:

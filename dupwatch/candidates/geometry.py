@@ -11,6 +11,11 @@ Features are read from the cache. A file indexed without them (the default mode 
 only when a pair lands in the zone) is fingerprinted from its file once and stored, and so is
 the new photo: it travels on in `photo.fingerprints` and is stored with it.
 
+A small crop (40 % of each side) carries few of its original's stored keypoints, found at a scale
+where its detail is lost. When a first fit has a few inliers and puts one photo inside a small
+part of the other, the larger one is decoded again, larger, and its keypoints found again on that
+part alone (`look_closer`, `geometry.closer`); `dupwatch compare` looks closer the same way.
+
 A homography fits one plane, and a CNN embedding one kind of scene: two shots of a façade from
 two places, or two pages of one document, pass either. So a pair geometry confirms, and a pair
 robust mode's CNN accepts, must also be one capture: the two photos, laid one on the other, agree
@@ -80,6 +85,8 @@ class GeometryCheck:
         if mine is None or theirs is None:
             return None
         verdict = self.method.verdict(mine, theirs)
+        if verdict.score < self.threshold:
+            verdict = look_closer(photo.path, candidate.path, mine, theirs, verdict)
         found = replace(candidate, score=verdict.score, duplicate=verdict.score >= self.threshold,
                         method=self.method.name, geometry=verdict.to_json())
         if not found.duplicate:
@@ -124,12 +131,8 @@ class GeometryCheck:
         """The photo as its fingerprints saw it (upright, off its canvas or borders), in grey at
         CAPTURE_SIDE; None when it cannot be read now."""
         if path not in self._pixels:
-            try:
-                data, _ = read(path)
-                size = self.method.needs_size
-                with quiet(path):
-                    image, _ = the_photo(decode(path, data, size).image, size)
-            except (SkipFile, OSError):
+            image = decoded(path, self.method.needs_size)
+            if image is None:
                 self._pixels[path] = None
                 return None
             grey = image.convert("L")
@@ -149,3 +152,31 @@ class GeometryCheck:
             except SkipFile:
                 return None
         return self.method.from_bytes(photo.fingerprints[key])
+
+
+def decoded(path: str, size: int) -> Image.Image | None:
+    """The photo as its fingerprints saw it (upright, off its canvas or borders), decoded with
+    its short side at `size` or more; None when it cannot be read now."""
+    try:
+        data, _ = read(path)
+        with quiet(path):
+            image, _ = the_photo(decode(path, data, size).image, size)
+    except (SkipFile, OSError):
+        return None
+    return image
+
+
+def look_closer(a_path: str, b_path: str, a: np.ndarray, b: np.ndarray, verdict: Verdict) -> Verdict:
+    """`verdict` on photos a and b (their geometry fingerprints), or a better one found with the
+    larger photo's keypoints found again where the other one lies (`geometry.closer`)."""
+    fa, fb = Features.unpack(a), Features.unpack(b)
+    look = geometry.closer(fa, fb, verdict)
+    if look is None:
+        return verdict
+    path, frame = (a_path, fa) if look.on_a else (b_path, fb)
+    image = decoded(path, look.size(frame))
+    if image is None:
+        return verdict
+    found = geometry.extract_box(image, frame, look.box)
+    again = geometry.verify(found, fb) if look.on_a else geometry.verify(fa, found)
+    return again if again.score > verdict.score else verdict

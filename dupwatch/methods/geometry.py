@@ -211,6 +211,75 @@ def verify(a: Features, b: Features) -> Verdict:
     return max(plain, flipped, key=lambda v: (v.score, v.inliers))
 
 
+# --- A closer look: a small crop's original, its keypoints found again where the crop lies ------
+#
+# A crop that keeps 40 % of each side is 16 % of its original: of the original's FEATURES
+# keypoints few fall on it, and those were found at a scale where the crop's detail is lost. A
+# first fit with a few inliers says where the crop lies; the original is decoded larger and its
+# keypoints found again on that box alone, at the crop's scale, and the pair judged again.
+
+CLOSER_FROM = 8  # inliers of a first fit that make a closer look worth a decode
+CLOSER_SHARE = 0.5  # ...when the smaller photo covers at most this share of the larger one
+CLOSER_MARGIN = 0.15  # of the box's size, on each side: a weak first fit's corners are rough
+CLOSER_MAX = 4  # the closer look decodes at most this many times DETECT on the long side
+
+
+@dataclass(frozen=True)
+class Closer:
+    """Where to look again: on photo a (the new one) or b, a box in its frame (x0, y0, x1, y1)."""
+
+    on_a: bool
+    box: tuple[float, float, float, float]
+
+    def size(self, features: Features) -> int:
+        """The decode's `min_size` (its short side) that shows the box at DETECT pixels."""
+        x0, y0, x1, y1 = self.box
+        zoom = min(max(features.width, features.height) / max(x1 - x0, y1 - y0, 1.0), CLOSER_MAX)
+        long, short = max(features.width, features.height), min(features.width, features.height)
+        return math.ceil(DETECT * zoom * short / long)
+
+
+def closer(a: Features, b: Features, verdict: Verdict) -> Closer | None:
+    """Whether and where to find keypoints again: on the larger of the two photos, where the
+    other one lies under a first fit with some inliers."""
+    if verdict.homography is None or verdict.inliers < CLOSER_FROM \
+            or not 1 / MAX_ZOOM <= verdict.scale <= MAX_ZOOM:  # a fit no edit makes: nowhere to look
+        return None
+    try:
+        back = np.linalg.inv(verdict.homography)
+    except np.linalg.LinAlgError:
+        return None
+    # b's content appears larger in a (a zoomed in): a is the crop, look closer at b.
+    on_a = verdict.scale < 1.0
+    source, carry, target = (b, back, a) if on_a else (a, verdict.homography, b)
+    corners = np.array([[0, 0], [source.width, 0], [source.width, source.height], [0, source.height]],
+                       dtype=np.float64).reshape(-1, 1, 2)
+    carried = _cv2().perspectiveTransform(corners, carry).reshape(-1, 2).astype(np.float32)
+    if not np.isfinite(carried).all() or not _cv2().isContourConvex(carried.reshape(-1, 1, 2)):
+        return None
+    (x0, y0), (x1, y1) = carried.min(axis=0), carried.max(axis=0)
+    mx, my = CLOSER_MARGIN * (x1 - x0), CLOSER_MARGIN * (y1 - y0)
+    x0, y0 = max(0.0, x0 - mx), max(0.0, y0 - my)
+    x1, y1 = min(float(target.width), x1 + mx), min(float(target.height), y1 + my)
+    if x1 - x0 < 1 or y1 - y0 < 1 or (x1 - x0) * (y1 - y0) > CLOSER_SHARE * target.width * target.height:
+        return None
+    return Closer(on_a, (float(x0), float(y0), float(x1), float(y1)))
+
+
+def extract_box(image: Image.Image, frame: Features, box: tuple[float, float, float, float]) -> Features:
+    """Keypoints of `box` (in `frame`'s coordinates, the frame laid over `image` whole), found at
+    DETECT pixels on the box's long side, with their positions in `frame`'s coordinates."""
+    sx, sy = image.width / frame.width, image.height / frame.height
+    x0, y0, x1, y1 = box
+    pixels = (math.floor(x0 * sx), math.floor(y0 * sy), math.ceil(x1 * sx), math.ceil(y1 * sy))
+    found = extract(image.crop(pixels))
+    # extract() puts points in a frame of SIDE on the crop's long side: back to the photo's frame.
+    width, height = (pixels[2] - pixels[0]) / sx, (pixels[3] - pixels[1]) / sy
+    to_frame = np.array([width / found.width, height / found.height], dtype=np.float32)
+    points = found.points * to_frame + np.array([pixels[0] / sx, pixels[1] / sy], dtype=np.float32)
+    return Features(frame.width, frame.height, points, found.descriptors)
+
+
 def _match(a: Features, b: Features, mirrored: bool) -> Verdict:
     if len(a.descriptors) < MIN_INLIERS or len(b.descriptors) < MIN_INLIERS:
         return NOTHING
