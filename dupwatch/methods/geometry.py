@@ -218,7 +218,7 @@ def verify(a: Features, b: Features) -> Verdict:
 # first fit with a few inliers says where the crop lies; the original is decoded larger and its
 # keypoints found again on that box alone, at the crop's scale, and the pair judged again.
 
-CLOSER_FROM = 8  # inliers of a first fit that make a closer look worth a decode
+CLOSER_FROM = 6  # inliers of a first fit that make a closer look worth a decode
 CLOSER_SHARE = 0.5  # ...when the smaller photo covers at most this share of the larger one
 CLOSER_MARGIN = 0.15  # of the box's size, on each side: a weak first fit's corners are rough
 CLOSER_MAX = 4  # the closer look decodes at most this many times DETECT on the long side
@@ -258,12 +258,13 @@ def closer(a: Features, b: Features, verdict: Verdict) -> Closer | None:
     if not np.isfinite(carried).all() or not _cv2().isContourConvex(carried.reshape(-1, 1, 2)):
         return None
     (x0, y0), (x1, y1) = carried.min(axis=0), carried.max(axis=0)
-    mx, my = CLOSER_MARGIN * (x1 - x0), CLOSER_MARGIN * (y1 - y0)
-    x0, y0 = max(0.0, x0 - mx), max(0.0, y0 - my)
-    x1, y1 = min(float(target.width), x1 + mx), min(float(target.height), y1 + my)
+    x0, y0 = max(0.0, float(x0)), max(0.0, float(y0))
+    x1, y1 = min(float(target.width), float(x1)), min(float(target.height), float(y1))
     if x1 - x0 < 1 or y1 - y0 < 1 or (x1 - x0) * (y1 - y0) > CLOSER_SHARE * target.width * target.height:
         return None
-    return Closer(on_a, (float(x0), float(y0), float(x1), float(y1)))
+    mx, my = CLOSER_MARGIN * (x1 - x0), CLOSER_MARGIN * (y1 - y0)
+    return Closer(on_a, (max(0.0, x0 - mx), max(0.0, y0 - my),
+                         min(float(target.width), x1 + mx), min(float(target.height), y1 + my)))
 
 
 def extract_box(image: Image.Image, frame: Features, box: tuple[float, float, float, float]) -> Features:
