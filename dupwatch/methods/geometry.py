@@ -260,7 +260,9 @@ def closer(a: Features, b: Features, verdict: Verdict) -> Closer | None:
     (x0, y0), (x1, y1) = carried.min(axis=0), carried.max(axis=0)
     x0, y0 = max(0.0, float(x0)), max(0.0, float(y0))
     x1, y1 = min(float(target.width), float(x1)), min(float(target.height), float(y1))
-    if x1 - x0 < 1 or y1 - y0 < 1 or (x1 - x0) * (y1 - y0) > CLOSER_SHARE * target.width * target.height:
+    # The share is the smaller photo's own area, not its box's: a 45° turn's box is most of the frame.
+    share = _overlap(source, carry, target) / (target.width * target.height)
+    if x1 - x0 < 1 or y1 - y0 < 1 or share > CLOSER_SHARE:
         return None
     mx, my = CLOSER_MARGIN * (x1 - x0), CLOSER_MARGIN * (y1 - y0)
     return Closer(on_a, (max(0.0, x0 - mx), max(0.0, y0 - my),
