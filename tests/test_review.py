@@ -357,6 +357,9 @@ def test_moving_a_groups_copies_is_refused_on_the_page_unless_actions_are_enable
         assert client.post("group/1/resolve", {}, csrf=False)[0] == 400
         code, page = client.post("group/1/resolve", {})  # a forged form, with the token
         assert code == 403 and "actions are off" in page
+        with pytest.raises(urllib.error.HTTPError) as refused:  # no preview of a move either
+            client.get("group/1/resolve")
+        assert refused.value.code == 403
     finally:
         server.kill()
     assert all(path.exists() for path in versions.values())
@@ -374,8 +377,14 @@ def test_the_group_page_moves_the_copies_when_actions_are_enabled(cache: Path, t
     server = ReviewProcess(tmp_path, "--cache", cache, "--config", config)
     try:
         client = Client(server.url)
-        assert "move the copies to the quarantine" in client.get("group/1")
-        code, page = client.post("group/1/resolve", {})
+        assert "move the copies to the quarantine…" in client.get("group/1")
+        # The button shows every move first (the page's dry run); nothing moves.
+        preview = client.get("group/1/resolve")
+        assert "Nothing has moved yet. 2 would move to the quarantine" in preview
+        assert preview.count("<li class=\"moved\">would move") == 2 and str(versions["half"]) in preview
+        assert all(path.exists() for path in versions.values())
+        assert len(run("groups", "--json", "--cache", cache).json()[0]["files"]) == 3
+        code, page = client.post("group/1/resolve", {})  # "move them", with the preview's token
         assert code == 200 and "2 moved to the quarantine" in page
     finally:
         server.kill()

@@ -210,6 +210,9 @@ def test_a_group_keeps_the_copy_you_choose_and_its_copies_go_to_the_quarantine_a
 
     # Move the copies: the two others go to the quarantine, the one kept stays.
     p.locator("button", has_text="move the copies to the quarantine").click()
+    assert "Nothing has moved yet. 2 would move to the quarantine" in p.locator("main").inner_text()
+    assert all(versions[name].exists() for name in versions)  # the page's dry run moved nothing
+    p.locator("button", has_text="move them").click()
     assert "2 moved to the quarantine" in p.locator("main").inner_text()
     assert versions["half"].exists() and not versions["png"].exists() and not versions["q40"].exists()
     for name in ("png", "q40"):

@@ -216,6 +216,20 @@ def create_app(config: Config, store: Callable[[], Store] | None = None) -> Flas
         choose_keeper(library(), file_id, config.notices.xmp.enabled)
         return redirect(url_for("group", group_id=group_id), 303)
 
+    @app.get("/group/<int:group_id>/resolve")
+    def resolve_preview(group_id: int) -> str:
+        """What moving the group's copies would do, nothing moved (`dupwatch resolve --dry-run`),
+        and the button that does it."""
+        if not actions.enabled(config):
+            abort(403, "actions are off: set actions.enabled and actions.folder to move copies")
+        lib = library()
+        group = lib.keeping(group_id)
+        lib.commit()
+        if group is None:
+            abort(404, f"no group {group_id} (already resolved?): see the groups")
+        planned = list(actions.resolve(lib, actions.quarantine(config), group, dry_run=True))
+        return render_template("resolved.html", group=group, done=planned, error=None, planned=True)
+
     @app.post("/group/<int:group_id>/resolve")
     def resolve(group_id: int) -> tuple[str, int]:
         """The group's copies into the quarantine, as `dupwatch resolve GROUP` does."""
