@@ -299,8 +299,9 @@ class Library:
 
     def follow(self) -> int:
         """Files that other processes (another host's watcher, a scan) indexed since the last
-        call join every search, so that a photo landing here is matched against them too.
-        Returns how many. Cheap when there are none: no read of the catalog."""
+        call join every search, so that a photo landing here is matched against them too, and
+        files they forgot (the review page moving copies away) leave them. Returns how many
+        changed. Cheap when there are none: no read of the catalog."""
         ids = self.catalog.changed_elsewhere()
         if not ids:
             return 0
@@ -308,7 +309,10 @@ class Library:
         stored = {key: self.catalog.fingerprints_of(ids, key) for key in keys}
         followed = 0
         for file_id in dict.fromkeys(ids):
-            # A file forgotten since is in no answer, and stays out of every search.
+            if not any(file_id in found for found in stored.values()):
+                self._unsearch(file_id)  # forgotten since: in no answer, and out of every search
+                followed += 1
+                continue
             fingerprints = {key: data for key, found in stored.items()
                             if (data := found.get(file_id, ("", None))[1]) is not None}
             searches = [s for s in self.searches if all(key in fingerprints for key in s.keys)]

@@ -30,9 +30,18 @@ PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycl
           "hubble_deep_field.jpg", "retina.jpg", "camera.png")
 
 
-# Take a cache back to what an earlier release left (for tests of the migrations): from schema 7
-# to 6 (no groups), and from 6 to 5 (fingerprints in one WITHOUT ROWID table).
-BEFORE_SCHEMA_7 = """
+# Take a cache back to what an earlier release left (for tests of the migrations): from schema 9
+# to 8 (no change log), from 7 to 6 (no groups), and from 6 to 5 (fingerprints in one WITHOUT
+# ROWID table).
+BEFORE_SCHEMA_9 = """
+    DROP TRIGGER changes_hash_new;
+    DROP TRIGGER changes_hash_set;
+    DROP TRIGGER changes_hash_gone;
+    DROP TRIGGER changes_grid_new;
+    DROP TRIGGER changes_grid_set;
+    DROP TABLE changes;
+"""
+BEFORE_SCHEMA_7 = BEFORE_SCHEMA_9 + """
     DROP INDEX files_group;
     DROP INDEX notices_hashes;
     DROP INDEX notices_group;

@@ -201,7 +201,7 @@ def test_a_cache_on_a_full_disk_is_one_line(start: Start, photos: Path, tmp_path
                                             command: str) -> None:
     cache = tmp_path / "small" / "index.sqlite3"
     # Room for a new cache's schema (16 KB pages, and its WAL), not for its first fingerprints.
-    line = in_use(command, photos, cache, start, prefix=_small_disk(cache.parent, 640))
+    line = in_use(command, photos, cache, start, prefix=_small_disk(cache.parent, 704))
     # Found in use, past the open: the disk fills up as fingerprints are written.
     assert f"dupwatch: cache {cache}: database or disk is full" in line and "the disk is full" in line
 

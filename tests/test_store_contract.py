@@ -259,6 +259,44 @@ def test_the_hash_stamp_moves_with_every_change_of_a_hash(cache: CacheConfig, st
     assert moved()
 
 
+def test_files_other_connections_index_or_forget_are_told_once(cache: CacheConfig, store: Store) -> None:
+    """A watcher follows what a scan beside it, another host, or the review page moving copies
+    away writes to the same cache: each file another connection indexed, gave new fingerprints
+    or forgot is told once, after its commit; the listener's own writes are not. Main's SQLite
+    store told nothing (a scan beside the watcher went unseen until its restart)."""
+    mine = put(store, photo("/p/before.jpg", b"old"))  # before listening: not news
+    store.commit()
+    store.listen()
+    other = open_store(cache)  # another process
+    try:
+        assert store.changed_elsewhere() == []
+        new = other.put(photo("/p/new.jpg", b"new"), "plan-1")
+        assert store.changed_elsewhere() == []  # not committed yet
+        other.commit()
+        _wait_for(store, {new})
+        put(store, photo("/p/mine.jpg", b"mine"))  # this connection's own
+        store.commit()
+        other.put_fingerprint(mine, "cnn/1", b"e" * 2560)  # new fingerprints of an old file
+        other.commit()
+        _wait_for(store, {mine})
+        other.remove("/p/new.jpg")  # forgotten elsewhere
+        other.commit()
+        _wait_for(store, {new})
+        assert store.changed_elsewhere() == []  # each told once
+    finally:
+        other.close()
+
+
+def _wait_for(store: Store, ids: set[int]) -> None:
+    """The ids `changed_elsewhere` tells, within a second (a PostgreSQL notification travels)."""
+    told: list[int] = []
+    deadline = time.monotonic() + 1.0
+    while set(told) != ids and time.monotonic() < deadline:
+        told += store.changed_elsewhere()
+        time.sleep(0.01)
+    assert set(told) == ids, told
+
+
 def test_a_cache_made_anew_has_another_stamp(tmp_path: Path) -> None:
     stamps = []
     for _ in range(2):

@@ -198,6 +198,28 @@ def test_restart_catches_up_once(start: Start, photos: Path, config: Path, cache
     assert third.stop() == ExitCode.OK
 
 
+def test_a_scan_beside_the_watcher_is_followed(start: Start, photos: Path, config: Path, cache: Path,
+                                              tmp_path: Path) -> None:
+    """`dupwatch scan` of another folder into the watcher's cache while the watcher runs: a resized
+    copy of a photo that scan indexed, landing in the watched folder, is told against it. Main's
+    watcher searched only what its cache held when it started (an exact copy was found, by its
+    bytes; a near one was not)."""
+    from tests.conftest import SAMPLES
+
+    daemon = start("--config", config, "--cache", cache, photos)
+    daemon.wait_log("caught up: 8 files")
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    shutil.copy(SAMPLES / "ihc.png", archive / "ihc.png")
+    assert run("scan", archive, "--cache", cache).code == ExitCode.OK
+    small = open_rgb(archive / "ihc.png")
+    small.resize((small.width // 2, small.height // 2), Image.Resampling.LANCZOS).save(
+        photos / "ihc-small.jpg", quality=85)
+    daemon.wait_duplicate(photos / "ihc-small.jpg", archive / "ihc.png")
+    assert daemon.stop() == ExitCode.OK
+    assert duplicates(daemon.log()) == [(str(photos / "ihc-small.jpg"), str(archive / "ihc.png"))]
+
+
 def test_sigterm_during_a_burst_loses_nothing_and_repeats_nothing(
         start: Start, photos: Path, config: Path, cache: Path) -> None:
     first = start("--config", config, "--cache", cache, photos)

@@ -152,13 +152,13 @@ class Catalog(Protocol):
     def fingerprint(self, file_id: int, key: str) -> bytes | None: ...
 
     def listen(self) -> None:
-        """From now on, keep the ids of files that other connections index, for
+        """From now on, keep the ids of files that other connections index or forget, for
         `changed_elsewhere`. Called before the searches read the catalog, so that no file falls
-        between the two. Nothing for a store that one machine alone writes to."""
+        between the two."""
 
     def changed_elsewhere(self) -> list[int]:
-        """Ids of the files (new, or with new fingerprints) that other connections committed
-        since the last call, as far as `listen` was called first; never waits."""
+        """Ids of the files (new, with new fingerprints, or forgotten) that other connections
+        committed since the last call, as far as `listen` was called first; never waits."""
 
     def fingerprints_of(self, file_ids: Sequence[int], key: str) -> dict[int, tuple[str, bytes | None]]:
         """Each of these files still known: its path (as `path_of` names it) and its fingerprint

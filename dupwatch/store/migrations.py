@@ -176,4 +176,23 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER IF NOT EXISTS hashes_deleted AFTER DELETE ON hashes
         BEGIN UPDATE hash_stamp SET changes = changes + 1; END;
     """,
+    # 9: a log of the files whose hashes or fingerprints were written or dropped, by any writer,
+    # in commit order (writers take turns), so that a watcher follows what a scan beside it, or
+    # the review page moving copies away, changes in the same cache (`changed_elsewhere`).
+    """
+    CREATE TABLE changes (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        file_id INTEGER NOT NULL
+    );
+    CREATE TRIGGER changes_hash_new AFTER INSERT ON hashes
+        BEGIN INSERT INTO changes (file_id) VALUES (NEW.file_id); END;
+    CREATE TRIGGER changes_hash_set AFTER UPDATE ON hashes
+        BEGIN INSERT INTO changes (file_id) VALUES (NEW.file_id); END;
+    CREATE TRIGGER changes_hash_gone AFTER DELETE ON hashes
+        BEGIN INSERT INTO changes (file_id) VALUES (OLD.file_id); END;
+    CREATE TRIGGER changes_grid_new AFTER INSERT ON grids
+        BEGIN INSERT INTO changes (file_id) VALUES (NEW.file_id); END;
+    CREATE TRIGGER changes_grid_set AFTER UPDATE ON grids
+        BEGIN INSERT INTO changes (file_id) VALUES (NEW.file_id); END;
+    """,
 ]

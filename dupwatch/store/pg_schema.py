@@ -164,4 +164,17 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER fingerprints_announce AFTER INSERT OR UPDATE ON fingerprints
         FOR EACH ROW EXECUTE FUNCTION dupwatch_announce();
     """,
+    # 5: a file forgotten (its hashes dropped with it) is announced too, so that the other
+    # processes' searches let it go: a copy the review page moved into the quarantine is no
+    # longer a candidate anywhere.
+    """
+    CREATE FUNCTION dupwatch_announce_gone() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('dupwatch_fingerprints', OLD.file_id::text);
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER hashes_gone AFTER DELETE ON hashes
+        FOR EACH ROW EXECUTE FUNCTION dupwatch_announce_gone();
+    """,
 ]

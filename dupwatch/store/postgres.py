@@ -359,7 +359,8 @@ class PostgresStore:
         if self._listener is None:
             return []
         try:
-            return [int(n.payload) for n in self._listener.notifies(timeout=0)]
+            mine = self._conn.info.backend_pid  # this store's own writes are not news to it
+            return [int(n.payload) for n in self._listener.notifies(timeout=0) if n.pid != mine]
         except psycopg.Error as exc:
             raise pg_error(self.url, exc, lost=True) from None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -38,7 +39,12 @@ from dupwatch.store.base import (
 from dupwatch.store.migrations import MIGRATIONS
 from dupwatch.store.sql import review_where
 
+log = logging.getLogger("dupwatch")
+
 BATCH_FILES = 256
+# Rows of the change log kept (schema 9): a follower further behind than that (which calls
+# `changed_elsewhere` before every match) has been stopped, and reads the catalog when it starts.
+KEEP_CHANGES = 1_000_000
 # Fingerprints this small (a 64-bit hash) are kept apart from the large ones (migration 6).
 HASH_BYTES = 16
 # A new cache's page size: a 1 KB pixel grid and its row fit a 16 KB page fifteen times over,
@@ -113,6 +119,7 @@ class SqliteStore:
         self._batch_started = 0.0
         self._delivery: int | None = None  # the notices lock's descriptor, while this delivers
         self._closed = False
+        self._seen: int | None = None  # the last change log row read, once `listen` was called
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -130,6 +137,8 @@ class SqliteStore:
     def _write(self) -> None:
         if not self._db.in_transaction:
             self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM changes WHERE seq <= (SELECT max(seq) FROM changes) - ?",
+                             (KEEP_CHANGES,))
             self._batch_started = time.monotonic()
             self._pending = 0
 
@@ -264,10 +273,30 @@ class SqliteStore:
         return [r[0] for r in rows]
 
     def listen(self) -> None:
-        pass  # one machine's cache: its other writers (a scan beside the watcher) are not followed
+        if self._seen is not None:
+            return
+        # This connection's own changes are told apart by a TEMP trigger, which fires for this
+        # connection's statements only, and rolls back with them.
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS mine (seq INTEGER PRIMARY KEY)")
+        self._db.execute("CREATE TEMP TRIGGER IF NOT EXISTS mine_logged AFTER INSERT ON main.changes"
+                         " BEGIN INSERT INTO mine (seq) VALUES (NEW.seq); END")
+        self._seen = self._db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
 
     def changed_elsewhere(self) -> list[int]:
-        return []
+        if self._seen is None:
+            return []
+        rows = self._db.execute(
+            "SELECT seq, file_id, seq IN (SELECT seq FROM temp.mine) FROM changes WHERE seq > ? ORDER BY seq",
+            (self._seen,)).fetchall()
+        if not rows:
+            return []
+        if rows[0][0] > self._seen + 1 and self._seen:
+            log.warning("cache %s: %d changes by other processes were dropped from its log before this"
+                        " one read them; restart the watcher to see every file", self.path,
+                        rows[0][0] - self._seen - 1)
+        self._seen = rows[-1][0]
+        self._db.execute("DELETE FROM temp.mine WHERE seq <= ?", (self._seen,))
+        return [file_id for _, file_id, mine in rows if not mine]
 
     def fingerprints_of(self, file_ids: Sequence[int], key: str) -> dict[int, tuple[str, bytes | None]]:
         rows = self._db.execute(
