@@ -107,10 +107,11 @@ def main() -> int:
         print(f"scan, {name}, {len(big)} 4000×3000 JPEGs, batch {args.batch}: {len(big) / run.seconds:5.1f}"
               f" images/s end to end (process start and model load included); {ms:.1f} ms CPU an image"
               f" in all its processes (≈ {cores * 1000 / ms:.0f} images/s on {cores} idle cores);"
-              f" peak {run.peak:.0f} MiB with its workers", flush=True)
+              f" peak {run.peak:.0f} MiB resident with its workers, {run.pss:.0f} MiB proportional"
+              " (shared pages once)", flush=True)
         summary(f"`dupwatch scan`, {name}, {len(big)} 12 MP JPEGs, cold cache",
                 f"{len(big) / run.seconds:.1f} images/s end to end; {ms:.1f} ms CPU an image",
-                f"{run.peak:.0f} MiB with its workers")
+                f"{run.peak:.0f} MiB with its workers ({run.pss:.0f} MiB proportional)")
 
     cost = stages(big[:96], args.batch)
     print(f"one worker's CPU a photo, stage by stage, one thread ({len(big[:96])} photos):")

@@ -74,12 +74,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _pss_kib(pid: int) -> int:
+    """Proportional set size: each page shared by n processes counts 1/n in each."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 class TreePeak:
     """Peak of the summed resident memory of a process and all its descendants (workers too),
-    sampled every 50 ms: the kernel's own peak counts one process at a time."""
+    sampled every 50 ms: the kernel's own peak counts one process at a time. Resident memory
+    counts a page shared by the workers (torch imported by their forkserver) in each of them; the
+    peak of the summed proportional sizes (`pss_mib`) counts it once, as the machine pays it."""
 
     def __init__(self, pid: int) -> None:
         self.peak_kib = 0
+        self.pss_peak_kib = 0
         self._pid = pid
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -89,11 +103,16 @@ class TreePeak:
         while not self._stop.wait(0.05):
             tree = _descendants(self._pid)
             self.peak_kib = max(self.peak_kib, sum(_rss_kib(p) for p in tree))
+            self.pss_peak_kib = max(self.pss_peak_kib, sum(_pss_kib(p) for p in tree))
 
     def stop(self) -> float:
         self._stop.set()
         self._thread.join()
         return self.peak_kib / 1024
+
+    @property
+    def pss_mib(self) -> float:
+        return self.pss_peak_kib / 1024
 
 
 def peak_mib() -> float:

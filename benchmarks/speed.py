@@ -49,6 +49,7 @@ class Run(NamedTuple):
     peak: float  # MiB, the scan and its workers together
     cpu: float  # user + system seconds of the scan, its forkserver and its workers
     summary: str  # the scan's last line of output
+    pss: float = 0.0  # MiB, the same peak with shared pages counted once (TreePeak.pss_mib)
 
 
 def scan(folder: Path, cache: Path, *extra: str) -> Run:
@@ -66,7 +67,7 @@ def scan(folder: Path, cache: Path, *extra: str) -> Run:
     reap_all()  # the forkserver and workers outlive the scan by a moment
     if proc.returncode not in (0, 3):
         raise SystemExit(f"scan failed: {err}")
-    return Run(seconds, peak, children_cpu() - cpu, out.strip().splitlines()[-1])
+    return Run(seconds, peak, children_cpu() - cpu, out.strip().splitlines()[-1], memory.pss_mib)
 
 
 def main() -> int:

@@ -118,7 +118,9 @@ class Pipeline:
         fraction of a second while this waits on them, for a service's watchdog.
         """
         plan, size = self.plan, 1
+        preload: tuple[str, ...] = ()
         if any(m.batched for m in plan.instances):
+            preload = ("torch",)  # imported once by the forkserver, shared by the workers
             # Each worker decodes and embeds its own chunk with one torch thread: see
             # `fingerprint_files` for why the model does not run here beside them.
             size = self.config.cnn.batch_size
@@ -127,7 +129,7 @@ class Pipeline:
         if self._workers is None or self._workers.count != workers:
             if self._workers is not None:
                 self._workers.close()
-            self._workers = Workers(workers)
+            self._workers = Workers(workers, preload)
         pool = self._workers
         window = max(4, 4 * workers)  # chunks in flight
         pending: deque[Event | _Chunk] = deque()
