@@ -41,6 +41,7 @@ SCRIPTS: dict[str, tuple[list[str], bool]] = {
     "presets.py": (["--methods", "cosine,dhash"], True),
     "review.py": (["--copies", "1000", "--rounds", "3"], True),
     "groups.py": (["--notices", "2000"], True),
+    "keepers.py": (["--count", "4", "--orders", "1"], True),
     "million.py": (["--rows", "20000"], True),
     "postgres.py": (["--rows", "20000"], True),
     "hosts.py": (["--rounds", "4"], True),

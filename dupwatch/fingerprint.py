@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -172,7 +173,21 @@ def fingerprint_bytes(path: str, data: bytes | BinaryIO, stat: FileStat, plan: P
         fingerprints={m.key: m.to_bytes(m.fingerprint(image)) for m in methods if not m.batched},
         pending={m.key: m.prepare(image) for m in methods if m.batched},
         exact_only=plain(image, decoded.width / decoded.image.width),
+        pixels=own_pixels(image, turned, decoded.image.size, (decoded.width, decoded.height)),
     )
+
+
+def own_pixels(photo: Image.Image, turned: float, shown: tuple[int, int], full: tuple[int, int]) -> int:
+    """The photo's own pixels at the file's full size (`full`), from `photo`, what `the_photo` cut
+    out of the decoded image (of size `shown`)."""
+    if not turned:  # its borders or an app's frame cut off, at the decode's scale
+        return round(photo.width * photo.height * full[0] * full[1] / (shown[0] * shown[1]))
+    # Turned back off a canvas (and shrunk): the photo, w = r × h, turned by `turned`, fits the
+    # frame, w|cos| + h|sin| by w|sin| + h|cos|.
+    r = photo.width / photo.height
+    c, s = abs(math.cos(math.radians(turned))), abs(math.sin(math.radians(turned)))
+    h = min(full[0] / (r * c + s), full[1] / (r * s + c))
+    return round(r * h * h)
 
 
 def the_photo(image: Image.Image, size: int) -> tuple[Image.Image, float]:

@@ -33,6 +33,14 @@ _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
 _DATE_TAGS = (36867, 36868, 306)  # DateTimeOriginal, DateTimeDigitized, DateTime
 _MAKE, _MODEL = 271, 272
 HEADER_BYTES = 64 << 20  # a header needing more than this to parse is not read
+# Own pixels this close are one size: a cut of padding, a canvas or an app's frame is right to a
+# pixel or two, so a padded copy's photo may come out a line larger than its original.
+PIXELS_TOLERANCE = 0.02
+
+
+def own_pixels(m: Member) -> int:
+    """The photo's own pixels: its padding or canvas left out, when the catalog knows them."""
+    return m.pixels or m.width * m.height
 
 
 def _metadata_count(m: Member) -> int:
@@ -41,7 +49,7 @@ def _metadata_count(m: Member) -> int:
 
 # Each criterion gives a value where more is better.
 CRITERIA: dict[str, Callable[[Member], float]] = {
-    "pixels": lambda m: m.width * m.height,
+    "pixels": own_pixels,
     "lossless": lambda m: m.format in LOSSLESS,
     "original-format": lambda m: m.format in CAMERA,
     "size": lambda m: m.size,
@@ -49,9 +57,10 @@ CRITERIA: dict[str, Callable[[Member], float]] = {
     "oldest": lambda m: -m.mtime_ns,
     "newest": lambda m: m.mtime_ns,
 }
-# The same as expressions of a member `m`, negated: the sort key is ascending.
+# The same as expressions of a member `m`, negated: the sort key is ascending. Pixels by size
+# class within the group (`_sizes`: 0 the largest).
 _LESS = {
-    "pixels": "-m.width * m.height",
+    "pixels": "size[m.file_id]",
     "lossless": "m.format not in LOSSLESS",
     "original-format": "m.format not in CAMERA",
     "size": "-m.size",
@@ -76,18 +85,32 @@ WHY = {
 
 def ranked(members: Sequence[Member], order: Sequence[str] = DEFAULT_ORDER) -> list[Member]:
     """The members best first."""
-    return sorted(members, key=_key(tuple(order)))
+    key, size = _key(tuple(order)), _sizes(members) if "pixels" in order else {}
+    return sorted(members, key=lambda m: key(m, size))
+
+
+def _sizes(members: Sequence[Member]) -> dict[int, int]:
+    """Each member's size class by its own pixels, 0 the largest: a class holds the pixel counts
+    within PIXELS_TOLERANCE of its largest. It depends on the members alone, not their order."""
+    sizes: dict[int, int] = {}
+    size, top = -1, 0
+    for m in sorted(members, key=own_pixels, reverse=True):
+        if size < 0 or own_pixels(m) < top * (1 - PIXELS_TOLERANCE):
+            size, top = size + 1, own_pixels(m)
+        sizes[m.file_id] = size
+    return sizes
 
 
 @cache
-def _key(order: tuple[str, ...]) -> Callable[[Member], tuple[object, ...]]:
+def _key(order: tuple[str, ...]) -> Callable[[Member, dict[int, int]], tuple[object, ...]]:
     """The sort key of an order: a reference file first, then each criterion, then the path
     (the shorter, then the lower). One function per order, made from `_LESS`'s expressions
     (an unknown criterion is a KeyError, so nothing from outside that table is ever compiled),
     rather than a call per criterion per member: `dupwatch groups` sorts every grouped file."""
     body = "".join(f"{_LESS[c]}, " for c in order)
-    key: Callable[[Member], tuple[object, ...]] = eval(  # noqa: S307 (only _LESS's expressions)
-        f"lambda m: (not m.reference, {body}len(m.path), m.path)", {"LOSSLESS": LOSSLESS, "CAMERA": CAMERA})
+    key: Callable[[Member, dict[int, int]], tuple[object, ...]] = eval(  # noqa: S307 (only _LESS's)
+        f"lambda m, size: (not m.reference, {body}len(m.path), m.path)",
+        {"LOSSLESS": LOSSLESS, "CAMERA": CAMERA})
     return key
 
 
@@ -98,7 +121,10 @@ def why(keeper: Member, runner_up: Member | None, order: Sequence[str] = DEFAULT
     if keeper.reference != runner_up.reference:
         return WHY["reference"]
     for c in order:
-        if CRITERIA[c](keeper) != CRITERIA[c](runner_up):
+        if c == "pixels":
+            if own_pixels(runner_up) < own_pixels(keeper) * (1 - PIXELS_TOLERANCE):
+                return WHY[c]
+        elif CRITERIA[c](keeper) != CRITERIA[c](runner_up):
             return WHY[c]
     return WHY["path"]
 

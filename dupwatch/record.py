@@ -42,6 +42,10 @@ class Photo:
     # Why the image is too small or too plain to be anyone's near-duplicate ("8×12 pixels"):
     # only its exact copies are looked for. None for every photo.
     exact_only: str | None = None
+    # The photo's own pixels at the file's full size: its padding, canvas or an app's frame
+    # around it left out (a copy padded to a square has more pixels than its original, not more
+    # photo). 0: not known, width × height.
+    pixels: int = 0
 
 
 @dataclass(frozen=True)

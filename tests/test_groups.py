@@ -92,6 +92,35 @@ def test_a_better_version_arriving_last_is_told_as_one(tmp_path: Path, pipeline:
     assert later.match == str(v["png"]) and later.keep == str(v["png"])
 
 
+@pytest.mark.parametrize("edit", ["pad-white", "pad-blur", "rot25"])
+def test_a_copy_padded_or_on_a_canvas_is_not_a_bigger_photo(tmp_path: Path, pipeline: Pipeline, edit: str
+                                                             ) -> None:
+    """A copy padded to a square (or turned onto a larger canvas) has more pixels than its
+    original, but not more photo: the keeper order counts the photo's own pixels, and the
+    lossless original stays the keeper whichever lands first. Main kept the padded JPEG ("more
+    pixels") and tagged the original as its copy."""
+    from dupwatch.bench.variants import TRANSFORMS
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    original = folder / "original.png"
+    image = open_rgb(SAMPLES / "chelsea.png")
+    image.save(original)
+    suffix, data = TRANSFORMS[edit](image)
+    copy = folder / f"copy{suffix}"
+    copy.write_bytes(data)
+    with Image.open(copy) as im:
+        assert im.width * im.height > image.width * image.height  # more pixels than the photo
+    [told] = _land(pipeline, [copy, original])  # the copy first: the original is a better version
+    assert told.better() and told.keep == str(original), told
+    known = [pipeline.store.get(str(p)) for p in (original, copy)]
+    assert all(k is not None for k in known)
+    group = pipeline.library.keeping(pipeline.store.group_of(known[0].id))  # type: ignore[union-attr,arg-type]
+    assert group is not None and group.members[0].path == str(original)
+    own = {m.path: m.pixels for m in group.members}
+    assert abs(own[str(copy)] / own[str(original)] - 1) < 0.05, own  # the same photo, the same pixels
+
+
 def test_a_reference_file_is_never_told_and_always_kept(tmp_path: Path) -> None:
     archive = tmp_path / "archive"
     v = five_versions(tmp_path / "photos")

@@ -77,6 +77,7 @@ class Member(NamedTuple):
     format: str | None = None  # "JPEG", "PNG", "WEBP-LOSSLESS", "RAW", ...; None: not known
     meta: int = 0  # bits: capture date 1, camera 2, GPS 4 (`keeper.DATE`, ...)
     reference: bool = False  # under a `reference:` folder
+    pixels: int = 0  # the photo's own pixels (`Photo.pixels`); 0: not known, width × height
 
 
 @dataclass(frozen=True)

@@ -195,4 +195,9 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER changes_grid_set AFTER UPDATE ON grids
         BEGIN INSERT INTO changes (file_id) VALUES (NEW.file_id); END;
     """,
+    # 10: a file's own pixels, its padding or canvas left out, for the keeper order: a copy
+    # padded to a square is not a bigger photo. NULL for files indexed before: width × height.
+    """
+    ALTER TABLE files ADD COLUMN pixels INTEGER;
+    """,
 ]

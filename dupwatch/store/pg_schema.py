@@ -177,4 +177,9 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER hashes_gone AFTER DELETE ON hashes
         FOR EACH ROW EXECUTE FUNCTION dupwatch_announce_gone();
     """,
+    # 6: a file's own pixels, its padding or canvas left out, for the keeper order: a copy
+    # padded to a square is not a bigger photo. NULL for files indexed before: width × height.
+    """
+    ALTER TABLE files ADD COLUMN pixels bigint;
+    """,
 ]

@@ -259,13 +259,14 @@ class PostgresStore:
         self._write()
         st = photo.stat
         values = (st.size, st.mtime_ns, st.dev, st.ino, photo.content_hash, photo.width, photo.height,
-                  plan, time.time(), photo.turned)
+                  plan, time.time(), photo.turned, photo.pixels or None)
         methods = [names.to_store(key) for key in photo.fingerprints]
         data = list(photo.fingerprints.values())
         # A new file, the usual case, in one round trip: the file and its fingerprints together.
         inserted = self._one(
             "WITH f AS (INSERT INTO files (host, path, size, mtime_ns, dev, ino, content_hash, width, height,"
-            " plan, indexed_at, turned) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " plan, indexed_at, turned, pixels)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (host, path) DO NOTHING RETURNING id),"
             " x AS (SELECT * FROM unnest(%s::text[], %s::bytea[]) AS x (method, data)),"
             " h AS (INSERT INTO hashes (method, file_id, data) SELECT x.method, f.id, x.data FROM f, x"
@@ -282,7 +283,8 @@ class PostgresStore:
         file_id = int(row["id"])
         self._execute(
             "UPDATE files SET size = %s, mtime_ns = %s, dev = %s, ino = %s, content_hash = %s,"
-            " width = %s, height = %s, plan = %s, indexed_at = %s, turned = %s, format = NULL, meta = NULL"
+            " width = %s, height = %s, plan = %s, indexed_at = %s, turned = %s, pixels = %s, format = NULL,"
+            " meta = NULL"
             " WHERE id = %s",
             (*values, file_id))
         self._execute("WITH h AS (DELETE FROM hashes WHERE file_id = %(id)s)"
@@ -472,10 +474,10 @@ class PostgresStore:
         row = self._one("SELECT keeper_id, chosen_id FROM groups WHERE id = %s", (group_id,))
         if row is None:
             return None
-        rows = self._all("SELECT id, host, path, width, height, size, mtime_ns, format, meta FROM files"
-                         " WHERE grp = %s ORDER BY id", (group_id,))
+        rows = self._all("SELECT id, host, path, width, height, size, mtime_ns, format, meta, pixels"
+                         " FROM files WHERE grp = %s ORDER BY id", (group_id,))
         members = [Member(r["id"], self._named(r["host"], r["path"]), r["width"], r["height"], r["size"],
-                          r["mtime_ns"], r["format"], r["meta"] or 0) for r in rows]
+                          r["mtime_ns"], r["format"], r["meta"] or 0, pixels=r["pixels"] or 0) for r in rows]
         unread = [r["id"] for r in rows if r["meta"] is None]
         return Group(group_id, row["keeper_id"], row["chosen_id"], members, unread)
 
@@ -490,12 +492,14 @@ class PostgresStore:
     def all_groups(self) -> Iterator[Group]:
         rows = self._all(
             "SELECT g.id AS grp, g.keeper_id, g.chosen_id, f.id, f.host, f.path, f.width, f.height, f.size,"
-            " f.mtime_ns, f.format, f.meta FROM groups g JOIN files f ON f.grp = g.id ORDER BY g.id, f.id")
+            " f.mtime_ns, f.format, f.meta, f.pixels FROM groups g JOIN files f ON f.grp = g.id"
+            " ORDER BY g.id, f.id")
         for _, members in itertools.groupby(rows, key=lambda r: r["grp"]):
             block = list(members)
             yield Group(block[0]["grp"], block[0]["keeper_id"], block[0]["chosen_id"],
                         [Member(r["id"], self._named(r["host"], r["path"]), r["width"], r["height"],
-                                r["size"], r["mtime_ns"], r["format"], r["meta"] or 0) for r in block],
+                                r["size"], r["mtime_ns"], r["format"], r["meta"] or 0,
+                                pixels=r["pixels"] or 0) for r in block],
                         [r["id"] for r in block if r["meta"] is None])
 
     def save_group(self, group_id: int | None, member_ids: Sequence[int], keeper_id: int | None,

@@ -200,14 +200,14 @@ class SqliteStore:
         self._write()
         st = photo.stat
         values = (photo.path, st.size, st.mtime_ns, _signed(st.dev), _signed(st.ino), photo.content_hash,
-                  photo.width, photo.height, plan, time.time(), photo.turned)
+                  photo.width, photo.height, plan, time.time(), photo.turned, photo.pixels or None)
         row = self._db.execute(
             "SELECT id, content_hash FROM files WHERE path = ?", (photo.path,)
         ).fetchone()
         if row is None:
             cur = self._db.execute(
                 "INSERT INTO files (path, size, mtime_ns, dev, ino, content_hash, width, height,"
-                " plan, indexed_at, turned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " plan, indexed_at, turned, pixels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
             file_id = int(cur.lastrowid or 0)
@@ -216,7 +216,7 @@ class SqliteStore:
             self._db.execute(
                 "UPDATE files SET path = ?, size = ?, mtime_ns = ?, dev = ?, ino = ?,"
                 " content_hash = ?, width = ?, height = ?, plan = ?, indexed_at = ?, turned = ?,"
-                " format = NULL, meta = NULL WHERE id = ?",
+                " pixels = ?, format = NULL, meta = NULL WHERE id = ?",
                 (*values, file_id),
             )
             self._db.execute("DELETE FROM hashes WHERE file_id = ?", (file_id,))
@@ -423,9 +423,10 @@ class SqliteStore:
         if row is None:
             return None
         rows = self._db.execute(
-            "SELECT id, path, width, height, size, mtime_ns, format, meta FROM files WHERE grp = ?"
-            " ORDER BY id", (group_id,)).fetchall()
-        members = [Member(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7] or 0) for r in rows]
+            "SELECT id, path, width, height, size, mtime_ns, format, meta, pixels FROM files"
+            " WHERE grp = ? ORDER BY id", (group_id,)).fetchall()
+        members = [Member(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7] or 0, pixels=r[8] or 0)
+                   for r in rows]
         unread = [r[0] for r in rows if r[7] is None]
         return Group(group_id, row[0], row[1], members, unread)
 
@@ -440,8 +441,8 @@ class SqliteStore:
     def all_groups(self) -> Iterator[Group]:
         heads = {r[0]: (r[1], r[2]) for r in self._db.execute("SELECT id, keeper_id, chosen_id FROM groups")}
         # Along the partial index on files.grp: in group order already, no sort.
-        rows = self._db.execute("SELECT grp, id, path, width, height, size, mtime_ns, format, meta FROM files"
-                                " WHERE grp IS NOT NULL ORDER BY grp, id").fetchall()
+        rows = self._db.execute("SELECT grp, id, path, width, height, size, mtime_ns, format, meta, pixels"
+                                " FROM files WHERE grp IS NOT NULL ORDER BY grp, id").fetchall()
         yield from _groups(heads, rows)
 
     def save_group(self, group_id: int | None, member_ids: Sequence[int], keeper_id: int | None,
@@ -691,7 +692,7 @@ def _groups(heads: dict[int, tuple[int | None, int | None]], rows: list[Any]) ->
             if current in heads:
                 yield Group(current, *heads[current], members, unread)
             current, members, unread = r[0], [], []
-        members.append(Member(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8] or 0))
+        members.append(Member(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8] or 0, pixels=r[9] or 0))
         if r[8] is None:
             unread.append(r[1])
     if current in heads:
