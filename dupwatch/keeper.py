@@ -94,10 +94,11 @@ def _sizes(members: Sequence[Member]) -> dict[int, int]:
     within PIXELS_TOLERANCE of its largest. It depends on the members alone, not their order."""
     sizes: dict[int, int] = {}
     size, top = -1, 0
-    for m in sorted(members, key=own_pixels, reverse=True):
-        if size < 0 or own_pixels(m) < top * (1 - PIXELS_TOLERANCE):
-            size, top = size + 1, own_pixels(m)
-        sizes[m.file_id] = size
+    own = sorted([(m.pixels or m.width * m.height, m.file_id) for m in members], reverse=True)
+    for pixels, file_id in own:
+        if size < 0 or pixels < top * (1 - PIXELS_TOLERANCE):
+            size, top = size + 1, pixels
+        sizes[file_id] = size
     return sizes
 
 
