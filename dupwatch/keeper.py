@@ -57,10 +57,11 @@ CRITERIA: dict[str, Callable[[Member], float]] = {
     "oldest": lambda m: -m.mtime_ns,
     "newest": lambda m: m.mtime_ns,
 }
-# The same as expressions of a member `m`, negated: the sort key is ascending. Pixels by size
-# class within the group (`_sizes`: 0 the largest).
+# The same as expressions of a member `m`, negated: the sort key is ascending. Pixels: every
+# copy within PIXELS_TOLERANCE of the group's largest is one size (0), the rest after it, the
+# larger first (`top` is that size's least).
 _LESS = {
-    "pixels": "size[m.file_id]",
+    "pixels": "(0 if (p := m.pixels or m.width * m.height) >= top else top - p)",
     "lossless": "m.format not in LOSSLESS",
     "original-format": "m.format not in CAMERA",
     "size": "-m.size",
@@ -85,45 +86,39 @@ WHY = {
 
 def ranked(members: Sequence[Member], order: Sequence[str] = DEFAULT_ORDER) -> list[Member]:
     """The members best first."""
-    key, size = _key(tuple(order)), _sizes(members) if "pixels" in order else {}
-    return sorted(members, key=lambda m: key(m, size))
+    key, top = _key(tuple(order)), _top(members)
+    return sorted(members, key=lambda m: key(m, top))
 
 
-def _sizes(members: Sequence[Member]) -> dict[int, int]:
-    """Each member's size class by its own pixels, 0 the largest: a class holds the pixel counts
-    within PIXELS_TOLERANCE of its largest. It depends on the members alone, not their order."""
-    sizes: dict[int, int] = {}
-    size, top = -1, 0
-    own = sorted([(m.pixels or m.width * m.height, m.file_id) for m in members], reverse=True)
-    for pixels, file_id in own:
-        if size < 0 or pixels < top * (1 - PIXELS_TOLERANCE):
-            size, top = size + 1, pixels
-        sizes[file_id] = size
-    return sizes
+def _top(members: Sequence[Member]) -> float:
+    """The fewest own pixels a copy may have and count as the largest of `members`."""
+    return max(map(own_pixels, members), default=0) * (1 - PIXELS_TOLERANCE)
 
 
 @cache
-def _key(order: tuple[str, ...]) -> Callable[[Member, dict[int, int]], tuple[object, ...]]:
+def _key(order: tuple[str, ...]) -> Callable[[Member, float], tuple[object, ...]]:
     """The sort key of an order: a reference file first, then each criterion, then the path
     (the shorter, then the lower). One function per order, made from `_LESS`'s expressions
     (an unknown criterion is a KeyError, so nothing from outside that table is ever compiled),
     rather than a call per criterion per member: `dupwatch groups` sorts every grouped file."""
     body = "".join(f"{_LESS[c]}, " for c in order)
-    key: Callable[[Member, dict[int, int]], tuple[object, ...]] = eval(  # noqa: S307 (only _LESS's)
-        f"lambda m, size: (not m.reference, {body}len(m.path), m.path)",
+    key: Callable[[Member, float], tuple[object, ...]] = eval(  # noqa: S307 (only _LESS's)
+        f"lambda m, top: (not m.reference, {body}len(m.path), m.path)",
         {"LOSSLESS": LOSSLESS, "CAMERA": CAMERA})
     return key
 
 
-def why(keeper: Member, runner_up: Member | None, order: Sequence[str] = DEFAULT_ORDER) -> str:
-    """The first criterion on which the keeper beat the next best copy, in words."""
-    if runner_up is None:
+def why(members: Sequence[Member], order: Sequence[str] = DEFAULT_ORDER) -> str:
+    """The first criterion on which the keeper (the first of `members`, as `ranked` orders them)
+    beat the next best copy, in words."""
+    if len(members) < 2:
         return "the only copy"
+    keeper, runner_up = members[0], members[1]
     if keeper.reference != runner_up.reference:
         return WHY["reference"]
     for c in order:
         if c == "pixels":
-            if own_pixels(runner_up) < own_pixels(keeper) * (1 - PIXELS_TOLERANCE):
+            if own_pixels(runner_up) < _top(members):  # the keeper is one of the largest; it is not
                 return WHY[c]
         elif CRITERIA[c](keeper) != CRITERIA[c](runner_up):
             return WHY[c]

@@ -87,7 +87,7 @@ class Library:
         if members[0].file_id == group.chosen_id:
             why = keeper.WHY["chosen"]
         else:
-            why = keeper.why(members[0], members[1] if len(members) > 1 else None, self.order)
+            why = keeper.why(members, self.order)
         return Keeping(group_id, members, why)
 
     @staticmethod
