@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from dupwatch import keeper
 from dupwatch.candidates.base import Search
+from dupwatch.ondemand import OnDemand
 from dupwatch.record import Match, Photo
 from dupwatch.store.base import Catalog, Group, Known, Member, Trouble
 
@@ -45,9 +46,11 @@ class Keeping:
 
 class Library:
     def __init__(self, catalog: Catalog, searches: Sequence[Search], reference: Sequence[str] = (),
-                 order: Sequence[str] = keeper.DEFAULT_ORDER) -> None:
+                 order: Sequence[str] = keeper.DEFAULT_ORDER, on_demand: OnDemand | None = None) -> None:
         self.catalog = catalog
         self.searches = list(searches)
+        # Fingerprints made from files on demand while a photo was matched: stored with it here.
+        self.on_demand = on_demand or OnDemand(catalog)
         # Folders whose files are only ever keepers and matches: never told, never tagged.
         self.reference = tuple(r.rstrip("/") + "/" for r in reference)
         self.order = tuple(order)
@@ -117,6 +120,7 @@ class Library:
         A new pair is committed before this returns, so that a kill after it cannot take the pair
         back and the next run never tells it again.
         """
+        photo = self.on_demand.with_made(photo)
         if photo.exact_only is not None:
             photo = replace(photo, fingerprints={})  # matched by its bytes only: no search finds it
         known = self.catalog.get(photo.path)

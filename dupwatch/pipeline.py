@@ -29,6 +29,7 @@ from dupwatch.library import Found, Library
 from dupwatch.methods import geometry
 from dupwatch.methods.cnn import CnnMethod
 from dupwatch.methods.registry import get_hash, get_method
+from dupwatch.ondemand import OnDemand
 from dupwatch.record import Match, Photo
 from dupwatch.store.base import Store
 from dupwatch.workers import Workers
@@ -73,10 +74,11 @@ class Pipeline:
         dihedral = config.candidates.dihedral or robust
         hashing = get_hash(config.candidates.hash, "candidates.hash")
         self.confirm = get_method(config.confirm.method, "confirm.method", options)
-        confirm = Scorer(store, self.confirm, config.confirm.resolved_threshold())
+        on_demand = OnDemand(store)
+        confirm = Scorer(store, self.confirm, config.confirm.resolved_threshold(), on_demand)
         # Turned copies are confirmed by the cosine of the turned pixel grid, at a stricter
         # threshold: seven more ways to look are seven more ways to be fooled.
-        turned = Scorer(store, get_method("cosine"), TURNED_THRESHOLD)
+        turned = Scorer(store, get_method("cosine"), TURNED_THRESHOLD, on_demand)
         if not saved_index:
             # Files other hosts index from now on join the searches (`Library.follow`); a query
             # matches once, against what the searches read now.
@@ -91,13 +93,13 @@ class Pipeline:
             self.searches.append(NeighbourSearch(store, cnn, config.robust.threshold, config.robust.k,
                                                  config.robust.index, self.hamming.distance, saved_index))
             names.append(cnn.name)
-        self.geometry = _geometry(config, store)
+        self.geometry = _geometry(config, store, on_demand)
         if self.geometry is not None and robust:
             # Robust mode sends most new photos to geometry: find their features in the workers,
             # from the decode they already make. Otherwise only a rare grey-zone pair needs them.
             names.append(self.geometry.method.name)
         self.plan = Plan(tuple(dict.fromkeys(names)), options, config.scan.max_file_mb)
-        self.library = Library(store, self.searches, config.reference_roots(), config.groups.keep)
+        self.library = Library(store, self.searches, config.reference_roots(), config.groups.keep, on_demand)
         self._signature = self.plan.signature
         self._workers: Workers | None = None
 
@@ -307,14 +309,14 @@ class Pipeline:
         return sorted(best.values(), key=lambda c: (not c.duplicate, -c.score))[:k]
 
 
-def _geometry(config: Config, store: Store) -> GeometryCheck | None:
+def _geometry(config: Config, store: Store, on_demand: OnDemand) -> GeometryCheck | None:
     wanted = config.geometry.enabled
     if wanted is False or (wanted == "auto" and not geometry.available()):
         return None
     if not geometry.available():
         raise ConfigError("geometry.enabled", f"needs OpenCV: {install('geometry')}")
     return GeometryCheck(store, config.geometry.threshold, config.geometry.checks,
-                         config.geometry.verify_from)
+                         config.geometry.verify_from, on_demand)
 
 
 def _ready(item: Event | _Chunk) -> bool:

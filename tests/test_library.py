@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from dupwatch.pipeline import Duplicate, Pipeline
@@ -67,3 +68,38 @@ def test_a_file_indexed_anew_is_no_candidate_as_it_was(tmp_path: Path, pipeline:
     list(pipeline.ingest([str(path)]))
     assert _matches(pipeline, _copy_of(SAMPLES / "rocket.jpg", tmp_path / "rocket-copy.jpg")) == []
     assert _matches(pipeline, _copy_of(SAMPLES / "chelsea.png", tmp_path / "chelsea-copy.jpg")) == [str(path)]
+
+
+def test_fingerprints_made_on_demand_are_stored_and_the_photo_is_left_as_it_was(tmp_path: Path) -> None:
+    """The matching stages ask `OnDemand` for a fingerprint no worker made (geometry's features in
+    the default mode): an indexed file's is stored at once; the new photo's is kept until the
+    photo is indexed, and the photo itself is not changed (main wrote it into the frozen
+    photo's own dict)."""
+    pytest.importorskip("cv2", reason="the geometry extra is installed by `make test`")
+    from dupwatch.config import CacheConfig
+    from dupwatch.fingerprint import Plan, fingerprint_now
+    from dupwatch.methods.geometry import Geometry
+    from dupwatch.ondemand import OnDemand
+    from dupwatch.store import open_store
+
+    shutil.copy(SAMPLES / "chelsea.png", tmp_path / "old.png")
+    open_rgb(SAMPLES / "chelsea.png").resize((300, 200)).save(tmp_path / "new.jpg", quality=80)
+    store = open_store(CacheConfig(path=tmp_path / "cache.db"))
+    try:
+        method, plain = Geometry(), Plan(("chash", "cosine"))
+        old_id = store.put(fingerprint_now(str(tmp_path / "old.png"), plain), plain.signature)
+        assert store.fingerprint(old_id, method.key) is None
+        on_demand = OnDemand(store)
+        made = on_demand.stored(old_id, str(tmp_path / "old.png"), method)
+        assert made is not None and store.fingerprint(old_id, method.key) == made
+
+        new = fingerprint_now(str(tmp_path / "new.jpg"), plain)
+        before = dict(new.fingerprints)
+        features = on_demand.of(new, method)
+        assert features is not None and on_demand.of(new, method) == features  # made once
+        assert new.fingerprints == before  # the photo is left as it was
+        indexed = on_demand.with_made(new)
+        assert indexed.fingerprints == {**before, method.key: features}
+        assert on_demand.with_made(new) is new  # handed over once
+    finally:
+        store.close()

@@ -8,9 +8,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from dupwatch.errors import SkipFile
-from dupwatch.fingerprint import Plan, fingerprint_now
 from dupwatch.methods.base import Method
+from dupwatch.ondemand import OnDemand
 from dupwatch.record import Photo
 from dupwatch.store.base import Store
 
@@ -57,14 +56,14 @@ class Scorer:
     """Scores candidate files against a photo with one method, reading their stored fingerprints.
 
     A candidate indexed before this method was configured has no fingerprint of it yet: it is
-    fingerprinted from its file once, and the result stored.
+    fingerprinted from its file once, and the result stored, by `on_demand`.
     """
 
-    def __init__(self, store: Store, method: Method, threshold: float) -> None:
+    def __init__(self, store: Store, method: Method, threshold: float, on_demand: OnDemand) -> None:
         self.store = store
         self.method = method
         self.threshold = threshold
-        self._plan = Plan((method.name,), method.options)
+        self.on_demand = on_demand
 
     def score(self, photo: Photo, lookups: Sequence[Lookup]) -> list[Candidate]:
         """Each file the lookups found, scored against the photo as that lookup turned it; best
@@ -91,16 +90,8 @@ class Scorer:
         return out
 
     def stored(self, file_id: int, path: str, data: bytes | None = None) -> np.ndarray | None:
-        """The file's fingerprint: `data` when the caller read it already, else from the store."""
+        """The file's fingerprint: `data` when the caller read it already, else from the store,
+        else made from the file (`OnDemand`)."""
         if data is None:
-            data = self.store.fingerprint(file_id, self.method.key)
-        if data is None:
-            try:
-                photo = fingerprint_now(path, self._plan)
-            except SkipFile:
-                return None
-            if photo.exact_only is not None:
-                return None
-            data = photo.fingerprints[self.method.key]
-            self.store.put_fingerprint(file_id, self.method.key, data)
-        return self.method.from_bytes(data)
+            data = self.on_demand.stored(file_id, path, self.method)
+        return None if data is None else self.method.from_bytes(data)

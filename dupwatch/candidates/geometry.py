@@ -9,7 +9,7 @@ on geometry alone.
 
 Features are read from the cache. A file indexed without them (the default mode computes them
 only when a pair lands in the zone) is fingerprinted from its file once and stored, and so is
-the new photo: it travels on in `photo.fingerprints` and is stored with it.
+the new photo, stored with it when it is indexed (both by `OnDemand`).
 
 A small crop (40 % of each side) carries few of its original's stored keypoints, found at a scale
 where its detail is lost. When a first fit has a few inliers and puts one photo inside a small
@@ -25,7 +25,6 @@ as the fingerprints were made; nothing more is stored.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -35,9 +34,10 @@ from PIL import Image
 from dupwatch.candidates.base import Candidate, Scorer
 from dupwatch.decode import decode
 from dupwatch.errors import SkipFile
-from dupwatch.fingerprint import Plan, fingerprint_now, read, the_photo
+from dupwatch.fingerprint import read, the_photo
 from dupwatch.methods import geometry
 from dupwatch.methods.geometry import Features, Geometry, Verdict
+from dupwatch.ondemand import OnDemand
 from dupwatch.quiet import quiet
 from dupwatch.record import Photo
 from dupwatch.store.base import Store
@@ -48,13 +48,14 @@ DOUBTED = frozenset({"cnn"})
 
 
 class GeometryCheck:
-    def __init__(self, store: Store, threshold: float, checks: int, verify_from: Mapping[str, float]) -> None:
+    def __init__(self, store: Store, threshold: float, checks: int, verify_from: Mapping[str, float],
+                 on_demand: OnDemand) -> None:
         self.method = Geometry()
         self.threshold = threshold
         self.checks = checks
         self.verify_from = dict(verify_from)
-        self._scorer = Scorer(store, self.method, threshold)
-        self._plan = Plan((self.method.name,), self.method.options)
+        self._scorer = Scorer(store, self.method, threshold, on_demand)
+        self._on_demand = on_demand
         self._pixels: dict[str, np.ndarray | None] = {}  # grey images of the photo being confirmed
 
     def grey(self, candidate: Candidate) -> bool:
@@ -143,15 +144,8 @@ class GeometryCheck:
         return self._pixels[path]
 
     def _features(self, photo: Photo) -> np.ndarray | None:
-        key = self.method.key
-        if key not in photo.fingerprints:
-            if not os.path.exists(photo.path):
-                return None
-            try:
-                photo.fingerprints[key] = fingerprint_now(photo.path, self._plan).fingerprints[key]
-            except SkipFile:
-                return None
-        return self.method.from_bytes(photo.fingerprints[key])
+        data = self._on_demand.of(photo, self.method)
+        return None if data is None else self.method.from_bytes(data)
 
 
 def decoded(path: str, size: int) -> Image.Image | None:
