@@ -168,14 +168,15 @@ MIGRATIONS: list[str] = [
     # processes' searches let it go: a copy the review page moved into the quarantine is no
     # longer a candidate anywhere.
     """
-    CREATE FUNCTION dupwatch_announce_gone() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE OR REPLACE FUNCTION dupwatch_announce() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        PERFORM pg_notify('dupwatch_fingerprints', OLD.file_id::text);
+        PERFORM pg_notify('dupwatch_fingerprints',
+                          (CASE WHEN TG_OP = 'DELETE' THEN OLD.file_id ELSE NEW.file_id END)::text);
         RETURN NULL;
     END
     $$;
     CREATE TRIGGER hashes_gone AFTER DELETE ON hashes
-        FOR EACH ROW EXECUTE FUNCTION dupwatch_announce_gone();
+        FOR EACH ROW EXECUTE FUNCTION dupwatch_announce();
     """,
     # 6: a file's own pixels, its padding or canvas left out, for the keeper order: a copy
     # padded to a square is not a bigger photo. NULL for files indexed before: width × height.
