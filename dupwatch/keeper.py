@@ -43,23 +43,9 @@ def own_pixels(m: Member) -> int:
     return m.pixels or m.width * m.height
 
 
-def _metadata_count(m: Member) -> int:
-    return m.meta.bit_count()
-
-
-# Each criterion gives a value where more is better.
-CRITERIA: dict[str, Callable[[Member], float]] = {
-    "pixels": own_pixels,
-    "lossless": lambda m: m.format in LOSSLESS,
-    "original-format": lambda m: m.format in CAMERA,
-    "size": lambda m: m.size,
-    "metadata": _metadata_count,
-    "oldest": lambda m: -m.mtime_ns,
-    "newest": lambda m: m.mtime_ns,
-}
-# The same as expressions of a member `m`, negated: the sort key is ascending. Pixels: every
-# copy within PIXELS_TOLERANCE of the group's largest is one size (0), the rest after it, the
-# larger first (`top` is that size's least).
+# Each criterion as an expression of a member `m`, less is better: the sort key is ascending.
+# Pixels: every copy within PIXELS_TOLERANCE of the group's largest is one size (0), the rest
+# after it, the larger first (`top` is that size's least).
 _LESS = {
     "pixels": "(0 if (p := m.pixels or m.width * m.height) >= top else top - p)",
     "lossless": "m.format not in LOSSLESS",
@@ -113,15 +99,12 @@ def why(members: Sequence[Member], order: Sequence[str] = DEFAULT_ORDER) -> str:
     beat the next best copy, in words."""
     if len(members) < 2:
         return "the only copy"
-    keeper, runner_up = members[0], members[1]
-    if keeper.reference != runner_up.reference:
-        return WHY["reference"]
-    for c in order:
-        if c == "pixels":
-            if own_pixels(runner_up) < _top(members):  # the keeper is one of the largest; it is not
-                return WHY[c]
-        elif CRITERIA[c](keeper) != CRITERIA[c](runner_up):
-            return WHY[c]
+    key, top = _key(tuple(order)), _top(members)
+    # The sort key's first place where the two differ: the same rule that ranked them.
+    for name, mine, theirs in zip(("reference", *order, "path", "path"), key(members[0], top),
+                                  key(members[1], top), strict=True):
+        if mine != theirs:
+            return WHY[name]
     return WHY["path"]
 
 

@@ -333,3 +333,29 @@ def test_keeping_another_copy_moves_the_xmp_tag_to_the_keeper_it_replaces(tmp_pa
     # ...and the keeper it replaced is tagged a duplicate of it.
     tag = sidecar_of(str(v["png"])).read_text()
     assert "dupwatch/duplicate" in tag and f'DuplicateOf="{v["half"]}"' in tag
+
+
+@pytest.mark.parametrize(("better", "worse", "why"), [
+    ({"width": 4000, "height": 3000}, {"width": 2000, "height": 1500}, "more pixels"),
+    ({"format": "PNG"}, {"format": "JPEG"}, "lossless"),
+    ({"format": "JPEG"}, {"format": "WEBP"}, "the original's format"),
+    ({"size": 900_000}, {"size": 300_000}, "larger file"),
+    ({"meta": keeper.DATE | keeper.GPS}, {"meta": keeper.DATE}, "richer metadata"),
+    ({"mtime_ns": 1}, {"mtime_ns": 2}, "oldest"),
+    # A padded copy: more pixels in the file, the same photo within 2 %: the next criterion decides.
+    ({"format": "PNG", "pixels": 12_000_000}, {"width": 4000, "height": 4000, "pixels": 12_100_000},
+     "lossless"),
+    ({}, {}, "first by name"),
+])
+def test_the_keeper_and_why_it_won(better: dict[str, int | str], worse: dict[str, int | str], why: str
+                                   ) -> None:
+    """Two copies differing on one criterion: the better one is kept, for that reason, whichever
+    comes first."""
+    from dupwatch.store.base import Member
+
+    base = {"width": 4000, "height": 3000, "size": 500_000, "mtime_ns": 5, "format": "JPEG", "meta": 0}
+    a = Member(1, "/p/a.jpg", **{**base, **better})  # type: ignore[arg-type]
+    b = Member(2, "/p/b.jpg", **{**base, **worse})  # type: ignore[arg-type]
+    for members in ([a, b], [b, a]):
+        ranked = keeper.ranked(members)
+        assert ranked[0] == a and keeper.why(ranked) == why
