@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from dupwatch.borders import unbordered
-from dupwatch.canvas import straightened
+from dupwatch.canvas import framed, straightened
 from dupwatch.decode import decode
 from dupwatch.errors import SkipFile
 from dupwatch.methods.base import Method, Options
@@ -196,7 +196,11 @@ def the_photo(image: Image.Image, size: int) -> tuple[Image.Image, float]:
     plain backdrop) cut off."""
     image, turned = straightened(image, size)
     if not turned:
-        image, _ = unbordered(image)
+        image, box = unbordered(image)
+        if box is not None:
+            # A screenshot padded to a square is phone-shaped again once the padding is off: the
+            # app's frame comes off then, as it does when nothing padded it.
+            image = framed(image) or image
     return image, turned
 
 

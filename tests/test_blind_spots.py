@@ -134,3 +134,23 @@ def test_a_shared_screenshot_is_a_copy_of_its_own_screenshot(photos: Path, tmp_p
         small.save(folder / f"zz-shared-{Path(name).stem}.jpg", quality=70)
     found = scan_found(folder, tmp_path, DEFAULT_INSTALL)
     assert found == {f"zz-shared-{stem}.jpg": f"screen-{stem}.png" for stem in ("chelsea", "coffee")}
+
+
+@pytest.mark.parametrize("pad", ["pad-white", "pad-blur"])
+def test_a_screenshot_padded_to_a_square_is_a_copy_of_its_screenshot(photos: Path, tmp_path: Path, pad: str
+                                                                     ) -> None:
+    """A phone screenshot shared padded to a square: once the padding is off it is phone-shaped
+    again, and the app's frame comes off as it does from the screenshot itself. Main cut the
+    padding and kept the frame (cosine 0.72 to its own screenshot: not found)."""
+    from dupwatch.bench.variants import HARD_TRANSFORMS
+
+    folder = tmp_path / "screens"
+    folder.mkdir()
+    for name in ("chelsea.png", "coffee.png"):
+        suffix, data = HARD_TRANSFORMS["screenshot"](open_rgb(photos / name))
+        screen = folder / f"screen-{Path(name).stem}{suffix}"
+        screen.write_bytes(data)
+        padded, data = EDIT_TRANSFORMS[pad](open_rgb(screen))
+        (folder / f"zz-square-{Path(name).stem}{padded}").write_bytes(data)
+    found = scan_found(folder, tmp_path, DEFAULT_INSTALL)
+    assert found == {f"zz-square-{stem}.jpg": f"screen-{stem}.png" for stem in ("chelsea", "coffee")}
