@@ -68,6 +68,7 @@ def main() -> int:
         pipeline = Pipeline(config, base)
         among_originals = [e.match for e in pipeline.ingest(map(str, originals), workers=2)
                            if isinstance(e, Duplicate)]
+        pipeline.close()  # its workers end here, not in the interpreter's exit
         base.close()
         for name in transforms:
             db = Path(tmp) / f"{name}.db"
@@ -76,8 +77,9 @@ def main() -> int:
             batch = [v for v in variants if v.transform == name]
             source = {str(v.path): v.source for v in batch}
             found = wrong = 0
+            pipeline = Pipeline(config, store)
             for event in _alone(config, db, list(source)) if args.alone else \
-                    Pipeline(config, store).ingest(list(source), workers=2):
+                    pipeline.ingest(list(source), workers=2):
                 if isinstance(event, Duplicate):
                     if Path(event.match.match).stem == source[event.match.path]:
                         found += 1
@@ -87,6 +89,7 @@ def main() -> int:
                         print(f"false pair ({name}): {Path(m.path).name} ~ {Path(m.match).name}"
                               f" {m.method} {m.score:.3f} {m.transform or ''} {m.geometry or ''}",
                               file=sys.stderr)
+            pipeline.close()
             store.close()
             rows.append(Row(name, len(batch), found, wrong,
                             robust_target(name) if config.robust.enabled else target(name)))
@@ -137,7 +140,9 @@ def _alone(config: Config, library: Path, paths: list[str]) -> Iterator[Event]:
         single = library.with_suffix(".alone.db")
         single.write_bytes(library.read_bytes())
         store = _store(single)
-        yield from Pipeline(config, store).ingest([path], workers=1)
+        pipeline = Pipeline(config, store)
+        yield from pipeline.ingest([path], workers=1)
+        pipeline.close()
         store.close()
         single.unlink()
 
