@@ -668,12 +668,18 @@ def parse_since(text: str) -> float:
         raise UsageError(f"--since: not a date, a time or a span like 24h (got {text!r})") from None
 
 
+def _given(path: str) -> Path:
+    """A file named on the command line; one line when there is none, said before anything is
+    opened, not as a file that vanished while it was read."""
+    if not os.path.exists(path):
+        raise DupwatchError(f"{shown(path)}: no such file")
+    return Path(path)
+
+
 def query(args: argparse.Namespace) -> ExitCode:
     if args.k < 1:
         raise DupwatchError("-k must be at least 1")
-    image = Path(args.image)
-    if not image.exists():  # said before the cache is opened, not as a file that vanished
-        raise DupwatchError(f"{shown(args.image)}: no such file")
+    image = _given(args.image)
     config = _config(args)
     store = open_store(config.cache)
     try:
@@ -701,6 +707,8 @@ def compare(args: argparse.Namespace) -> ExitCode:
         names = (args.method,)
     else:
         raise DupwatchError(f"--method: unknown method {args.method!r}; known: {', '.join(METHODS)}, all")
+    for path in (args.a, args.b):
+        _given(path)
     config = _config(args)
     if args.method == "all" and importlib.util.find_spec("torch") is None:
         names = tuple(n for n in names if not METHODS[n].batched)

@@ -105,6 +105,15 @@ def test_query_of_a_missing_file_says_so(tmp_path: Path, cache: Path) -> None:
     assert not cache.exists()  # nothing opened for a photo that is not there
 
 
+def test_compare_of_a_missing_file_says_so(tmp_path: Path) -> None:
+    """Main said the file had "vanished before it could be read", as of a file a scan lost."""
+    missing = tmp_path / "no-such.jpg"
+    for args in ((missing, SAMPLES / "coffee.png"), (SAMPLES / "coffee.png", missing)):
+        result = run("compare", *args)
+        assert result.code == ExitCode.ERROR
+        assert result.err == f"dupwatch: {missing}: no such file\n"
+
+
 def test_scan_without_a_path_scans_the_configs_watch_paths(photos: Path, cache: Path, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(f"watch:\n  paths: [{photos}]\n")
