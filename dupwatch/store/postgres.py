@@ -513,8 +513,11 @@ class PostgresStore:
         else:
             self._execute("UPDATE groups SET keeper_id = %s, chosen_id = %s WHERE id = %s",
                           (keeper_id, chosen_id, group_id))
-            self._execute("UPDATE files SET grp = NULL WHERE grp = %s", (group_id,))
-        self._execute("UPDATE files SET grp = %s WHERE id = ANY(%s)", (group_id, list(member_ids)))
+            # Only the rows that change are written: a group of thousands gains one file at a time.
+            self._execute("UPDATE files SET grp = NULL WHERE grp = %s AND NOT id = ANY(%s)",
+                          (group_id, list(member_ids)))
+        self._execute("UPDATE files SET grp = %s WHERE id = ANY(%s) AND grp IS DISTINCT FROM %s",
+                      (group_id, list(member_ids), group_id))
         return group_id
 
     def drop_group(self, group_id: int) -> None:

@@ -448,6 +448,7 @@ class SqliteStore:
     def save_group(self, group_id: int | None, member_ids: Sequence[int], keeper_id: int | None,
                    chosen_id: int | None) -> int:
         self._write()
+        ids = json.dumps(list(member_ids))
         if group_id is None:
             cur = self._db.execute("INSERT INTO groups (keeper_id, chosen_id, created_at) VALUES (?, ?, ?)",
                                    (keeper_id, chosen_id, time.time()))
@@ -455,8 +456,11 @@ class SqliteStore:
         else:
             self._db.execute("UPDATE groups SET keeper_id = ?, chosen_id = ? WHERE id = ?",
                              (keeper_id, chosen_id, group_id))
-            self._db.execute("UPDATE files SET grp = NULL WHERE grp = ?", (group_id,))
-        self._db.executemany("UPDATE files SET grp = ? WHERE id = ?", [(group_id, i) for i in member_ids])
+            # Only the rows that change are written: a group of thousands gains one file at a time.
+            self._db.execute("UPDATE files SET grp = NULL WHERE grp = ? AND id NOT IN"
+                             " (SELECT value FROM json_each(?))", (group_id, ids))
+        self._db.execute("UPDATE files SET grp = ? WHERE id IN (SELECT value FROM json_each(?))"
+                         " AND grp IS NOT ?", (group_id, ids, group_id))
         return group_id
 
     def drop_group(self, group_id: int) -> None:
