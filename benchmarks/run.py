@@ -77,6 +77,7 @@ def main() -> int:
     scripts = args.only.split(",") if args.only else list(SCRIPTS)
     failed = []
     began, load = time.strftime("%Y-%m-%d %H:%M"), os.getloadavg()[0]
+    busiest = load
     with tempfile.TemporaryDirectory() as tmp:
         rows = Path(tmp) / "summary.jsonl"
         rows.touch()
@@ -89,6 +90,7 @@ def main() -> int:
             code = subprocess.run([sys.executable, str(HERE / script), *argv], check=False,
                                   env={**os.environ, SUMMARY: str(rows)}).returncode
             print(f"({script}: {time.monotonic() - started:.0f} s)", flush=True)
+            busiest = max(busiest, os.getloadavg()[1])  # the last five minutes, script by script
             if code:
                 print(f"{script} exited with {code}", flush=True)
                 failed.append(script)
@@ -102,7 +104,7 @@ def main() -> int:
         WRITTEN.write_text(
             "# Benchmark summary\n\nWritten by `make bench` (`python benchmarks/run.py`), run from"
             f" {began} to {time.strftime('%H:%M')} on {machine()}; load average {load:.1f} at the start,"
-            f" {os.getloadavg()[0]:.1f} at the end."
+            f" {os.getloadavg()[0]:.1f} at the end, up to {busiest:.1f} (over five minutes) between."
             f"{' Failed: ' + ', '.join(failed) + '.' if failed else ''} The tables and their"
             " commands are in [benchmarks](benchmarks.md).\n\n" + "\n".join(table) + "\n", encoding="utf-8")
         print(f"\nwritten: {WRITTEN}")
