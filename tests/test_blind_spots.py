@@ -117,21 +117,28 @@ def test_star_fields_with_one_glow_are_not_each_others_copies(tmp_path: Path) ->
     assert scan_found(folder, tmp_path, DEFAULT_INSTALL) == {}
 
 
+def screenshots(photos: Path, folder: Path) -> dict[str, Path]:
+    """Phone screenshots of two photos in one app (`screen-NAME.png`), by the photo's name."""
+    from dupwatch.bench.variants import HARD_TRANSFORMS
+
+    folder.mkdir()
+    out = {}
+    for name in ("chelsea.png", "coffee.png"):
+        suffix, data = HARD_TRANSFORMS["screenshot"](open_rgb(photos / name))
+        out[Path(name).stem] = folder / f"screen-{Path(name).stem}{suffix}"
+        out[Path(name).stem].write_bytes(data)
+    return out
+
+
 def test_a_shared_screenshot_is_a_copy_of_its_own_screenshot(photos: Path, tmp_path: Path) -> None:
     """Phone screenshots of two photos in one app, and each one's copy as a chat sends it on (half
     size, JPEG): each copy is found as a copy of its own screenshot. A small JPEG is decoded again
     at a larger size once cut; the second look must cut the app's frame off as the first did."""
-    from dupwatch.bench.variants import HARD_TRANSFORMS
-
     folder = tmp_path / "screens"
-    folder.mkdir()
-    for name in ("chelsea.png", "coffee.png"):
-        suffix, data = HARD_TRANSFORMS["screenshot"](open_rgb(photos / name))
-        screen = folder / f"screen-{Path(name).stem}{suffix}"
-        screen.write_bytes(data)
+    for stem, screen in screenshots(photos, folder).items():
         with Image.open(screen) as im:
             small = im.convert("RGB").resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS)
-        small.save(folder / f"zz-shared-{Path(name).stem}.jpg", quality=70)
+        small.save(folder / f"zz-shared-{stem}.jpg", quality=70)
     found = scan_found(folder, tmp_path, DEFAULT_INSTALL)
     assert found == {f"zz-shared-{stem}.jpg": f"screen-{stem}.png" for stem in ("chelsea", "coffee")}
 
@@ -142,15 +149,9 @@ def test_a_screenshot_padded_to_a_square_is_a_copy_of_its_screenshot(photos: Pat
     """A phone screenshot shared padded to a square: once the padding is off it is phone-shaped
     again, and the app's frame comes off as it does from the screenshot itself. Main cut the
     padding and kept the frame (cosine 0.72 to its own screenshot: not found)."""
-    from dupwatch.bench.variants import HARD_TRANSFORMS
-
     folder = tmp_path / "screens"
-    folder.mkdir()
-    for name in ("chelsea.png", "coffee.png"):
-        suffix, data = HARD_TRANSFORMS["screenshot"](open_rgb(photos / name))
-        screen = folder / f"screen-{Path(name).stem}{suffix}"
-        screen.write_bytes(data)
-        padded, data = EDIT_TRANSFORMS[pad](open_rgb(screen))
-        (folder / f"zz-square-{Path(name).stem}{padded}").write_bytes(data)
+    for stem, screen in screenshots(photos, folder).items():
+        suffix, data = EDIT_TRANSFORMS[pad](open_rgb(screen))
+        (folder / f"zz-square-{stem}{suffix}").write_bytes(data)
     found = scan_found(folder, tmp_path, DEFAULT_INSTALL)
     assert found == {f"zz-square-{stem}.jpg": f"screen-{stem}.png" for stem in ("chelsea", "coffee")}
