@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dupwatch.candidates.geometry import look_closer
+from dupwatch.candidates.geometry import judged
 from dupwatch.fingerprint import Plan, fingerprint_now
 from dupwatch.methods.base import Method, Options
 from dupwatch.methods.geometry import Geometry
@@ -52,9 +52,7 @@ def compare_files(
         fb = method.from_bytes(second.fingerprints[method.key])
         distance = HashMethod.distance(fa, fb) if isinstance(method, HashMethod) else None
         if isinstance(method, Geometry):
-            verdict = method.verdict(fa, fb)
-            if verdict.score < threshold(method):
-                verdict = look_closer(a, b, fa, fb, verdict)
+            verdict = judged(a, b, fa, fb, threshold(method))
             details = {**verdict.to_json(), "matches": verdict.matches, "rejected": verdict.reason}
             scores.append(Score(method.name, verdict.score, threshold(method), None, details, plain))
         else:

@@ -10,7 +10,6 @@ files to fingerprint them nor write the catalog themselves.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 from dupwatch.errors import SkipFile
@@ -43,7 +42,7 @@ class OnDemand:
         if photo.path != self._photo:
             self._photo, self._made = photo.path, {}
         data = photo.fingerprints.get(method.key) or self._made.get(method.key)
-        if data is None and os.path.exists(photo.path):
+        if data is None:  # a file gone since is a SkipFile in `_made`: None
             data = _made(photo.path, method)
             if data is not None:
                 self._made[method.key] = data

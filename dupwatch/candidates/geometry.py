@@ -14,7 +14,7 @@ the new photo, stored with it when it is indexed (both by `OnDemand`).
 A small crop (40 % of each side) carries few of its original's stored keypoints, found at a scale
 where its detail is lost. When a first fit has a few inliers and puts one photo inside a small
 part of the other, the larger one is decoded again, larger, and its keypoints found again on that
-part alone (`look_closer`, `geometry.closer`); `dupwatch compare` looks closer the same way.
+part alone (`judged`, `geometry.closer`); `dupwatch compare` looks closer the same way.
 
 A homography fits one plane, and a CNN embedding one kind of scene: two shots of a façade from
 two places, or two pages of one document, pass either. So a pair geometry confirms, and a pair
@@ -85,9 +85,7 @@ class GeometryCheck:
         theirs = self._scorer.stored(candidate.file_id, candidate.path)
         if mine is None or theirs is None:
             return None
-        verdict = self.method.verdict(mine, theirs)
-        if verdict.score < self.threshold:
-            verdict = look_closer(photo.path, candidate.path, mine, theirs, verdict)
+        verdict = judged(photo.path, candidate.path, mine, theirs, self.threshold)
         found = replace(candidate, score=verdict.score, duplicate=verdict.score >= self.threshold,
                         method=self.method.name, geometry=verdict.to_json())
         if not found.duplicate:
@@ -160,10 +158,14 @@ def decoded(path: str, size: int) -> Image.Image | None:
     return image
 
 
-def look_closer(a_path: str, b_path: str, a: np.ndarray, b: np.ndarray, verdict: Verdict) -> Verdict:
-    """`verdict` on photos a and b (their geometry fingerprints), or a better one found with the
-    larger photo's keypoints found again where the other one lies (`geometry.closer`)."""
+def judged(a_path: str, b_path: str, a: np.ndarray, b: np.ndarray, threshold: float) -> Verdict:
+    """Geometry's verdict on photos a and b (their geometry fingerprints); when it falls short of
+    `threshold`, the better of it and the verdict with the larger photo's keypoints found again
+    where the other one lies (`geometry.closer`)."""
     fa, fb = Features.unpack(a), Features.unpack(b)
+    verdict = geometry.verify(fa, fb)
+    if verdict.score >= threshold:
+        return verdict
     look = geometry.closer(fa, fb, verdict)
     if look is None:
         return verdict
