@@ -28,6 +28,7 @@ from dupwatch.fingerprint import Plan, fingerprint_files, fingerprint_now
 from dupwatch.library import Found, Library
 from dupwatch.methods import geometry
 from dupwatch.methods.cnn import CnnMethod
+from dupwatch.methods.cosine import Cosine
 from dupwatch.methods.registry import get_hash, get_method
 from dupwatch.ondemand import OnDemand
 from dupwatch.record import Match, Photo
@@ -77,8 +78,9 @@ class Pipeline:
         on_demand = OnDemand(store)
         confirm = Scorer(store, self.confirm, config.confirm.resolved_threshold(), on_demand)
         # Turned copies are confirmed by the cosine of the turned pixel grid, at a stricter
-        # threshold: seven more ways to look are seven more ways to be fooled.
-        turned = Scorer(store, get_method("cosine"), TURNED_THRESHOLD, on_demand)
+        # threshold: seven more ways to look are seven more ways to be fooled. Only those at it
+        # are kept, above anything a look past an overlay can score: that look is left out.
+        turned = Scorer(store, Cosine(overlay=False), TURNED_THRESHOLD, on_demand)
         if not saved_index:
             # Files other hosts index from now on join the searches (`Library.follow`); a query
             # matches once, against what the searches read now.

@@ -10,10 +10,12 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image, ImageEnhance
+from PIL import Image, ImageDraw, ImageEnhance
 
 from dupwatch.errors import ConfigError
+from dupwatch.methods.cosine import OCCLUSION_COST, Cosine
 from dupwatch.methods.registry import METHODS, get_method
+from dupwatch.pipeline import TURNED_THRESHOLD
 from tests.conftest import SAMPLES, open_rgb
 
 
@@ -111,3 +113,22 @@ def test_shared_black_corners_do_not_make_photos_alike() -> None:
     cosine = get_method("cosine")
     a, b = (open_rgb(SAMPLES / n).rotate(25, expand=True) for n in ("astronaut.png", "coffee.png"))
     assert cosine.compare(cosine.fingerprint(a), cosine.fingerprint(b)) < cosine.default_threshold
+
+
+def test_turned_copies_are_kept_alike_without_the_look_past_an_overlay(astronaut: Image.Image) -> None:
+    # The turned searches keep only scores at TURNED_THRESHOLD, which a look past an overlay
+    # (at most 1 - OCCLUSION_COST) cannot give: their scorer leaves it out, and keeps the same.
+    assert TURNED_THRESHOLD > 1 - OCCLUSION_COST
+    full, quick = Cosine(), Cosine(overlay=False)
+    captioned = astronaut.copy()
+    w, h = captioned.size
+    ImageDraw.Draw(captioned).rectangle((0, h * 3 // 4, w // 3, h), fill=(255, 255, 255))
+    base = full.fingerprint(astronaut)
+    turned = np.rot90(base)
+    others = [np.rot90(full.fingerprint(_reencoded(astronaut))), np.rot90(full.fingerprint(captioned)),
+              *(np.rot90(full.fingerprint(open_rgb(SAMPLES / n))) for n in ("chelsea.png", "coffee.png"))]
+    scores, quicker = full.compare_many(turned, others), quick.compare_many(turned, others)
+    assert scores[0] == pytest.approx(quicker[0], abs=1e-6) and scores[0] >= TURNED_THRESHOLD
+    assert scores[1] > quicker[1]  # the look past the caption counts for the confirming scorer
+    kept = [(s >= TURNED_THRESHOLD, q >= TURNED_THRESHOLD) for s, q in zip(scores, quicker, strict=True)]
+    assert kept == [(True, True), (False, False), (False, False), (False, False)]

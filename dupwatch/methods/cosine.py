@@ -75,13 +75,10 @@ def _cosines(x: np.ndarray, y: np.ndarray, xc: np.ndarray, yc: np.ndarray,
     # A flat image (spread under 0.1 grey level: rounding noise) has no pattern to compare,
     # and scores 0 against anything.
     ok = (_dot(xc, xc) > 0.01 * cells) & (_dot(yc, yc) > 0.01 * cells)
-    # Cells white or black in both say nothing (one app's screens, one backdrop): left out,
-    # unless too few would be left, as in a bright or dark photo, where every cell counts.
-    keep = ~(((x <= DARK) & (y <= DARK)) | ((x >= LIGHT) & (y >= LIGHT)))
-    keep[keep.sum(axis=-1) < MIN_CELLS] = True
-    whole = _cosine(xc, yc, keep, ok)
     if not overlay:
-        return whole
+        return _whole(x, y, xc, yc, ok)
+    keep = _kept(x, y)
+    whole = _cosine(xc, yc, keep, ok)
     # The same without the cells where the two differ most, each side scaled to unit length.
     xs, ys = _centred(xc, keep), _centred(yc, keep)
     lx = np.sqrt(np.maximum(_dot(xs, xs), 1e-12))[..., None]
@@ -91,6 +88,35 @@ def _cosines(x: np.ndarray, y: np.ndarray, xc: np.ndarray, yc: np.ndarray,
     past = _cosine(x, y, apart <= _nth(apart, kept - 1), ok) - OCCLUSION_COST
     best: np.ndarray = np.maximum(whole, past)
     return best
+
+
+def _kept(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The cells each pair's score counts. Cells white or black in both say nothing (one app's
+    screens, one backdrop): left out, unless too few would be left, as in a bright or dark
+    photo, where every cell counts."""
+    keep = ~(((x <= DARK) & (y <= DARK)) | ((x >= LIGHT) & (y >= LIGHT)))
+    keep[keep.sum(axis=-1) < MIN_CELLS] = True
+    return keep
+
+
+def _whole(x: np.ndarray, y: np.ndarray, xc: np.ndarray, yc: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """`_cosine` over `_kept`'s cells, the mask made only for the pairs that need one: where
+    either image has no cell near white or black, every cell counts, and the score is three
+    dot products over the vectors as they are broadcast, with nothing masked or copied."""
+    every = ~_extreme(x) | ~_extreme(y)
+    whole = _cosine(xc, yc, None, ok)
+    if not every.all():
+        some = ~every
+        xs, ys, xcs, ycs, oks = (np.broadcast_to(v, (*every.shape, *v.shape[every.ndim:]))[some]
+                                 for v in (x, y, xc, yc, ok))
+        whole = np.array(whole, copy=True)
+        whole[some] = _cosine(xcs, ycs, _kept(xs, ys), oks)
+    return whole
+
+
+def _extreme(x: np.ndarray) -> np.ndarray:
+    """Whether each vector has a cell near white or black."""
+    return np.asarray(((x <= DARK) | (x >= LIGHT)).any(axis=-1))
 
 
 def _nth(values: np.ndarray, nth: np.ndarray) -> np.ndarray:
@@ -106,12 +132,12 @@ def _nth(values: np.ndarray, nth: np.ndarray) -> np.ndarray:
 def _patches(cells: np.ndarray) -> np.ndarray:
     """Each cell of each 24×24 grid (a vector, last axis) as the mean of its 3×3 neighbourhood."""
     grid = cells.reshape(*cells.shape[:-1], COMPARED, COMPARED)
-    edges = [(0, 0)] * (grid.ndim - 2) + [(1, 1), (1, 1)]
-    padded = np.pad(grid, edges, mode="edge")
-    total = np.zeros_like(grid)
-    for i in range(3):
-        for j in range(3):
-            total += padded[..., i:i + COMPARED, j:j + COMPARED]
+    # A 3×3 box is a 3-row box of a 3-column box: four sums of shifted views, not eight, with
+    # the edge cells repeated past the border.
+    padded = np.concatenate([grid[..., :1, :], grid, grid[..., -1:, :]], axis=-2)
+    rows = padded[..., :-2, :] + padded[..., 1:-1, :] + padded[..., 2:, :]
+    padded = np.concatenate([rows[..., :1], rows, rows[..., -1:]], axis=-1)
+    total = padded[..., :-2] + padded[..., 1:-1] + padded[..., 2:]
     mean: np.ndarray = (total / 9).reshape(cells.shape)
     return mean
 
@@ -131,16 +157,20 @@ def _plain(x: np.ndarray) -> np.ndarray:
 
 def _centred(x: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Each vector of `x` less its mean over the kept cells, and 0 in the others."""
-    mean = np.where(keep, x, 0.0).sum(axis=-1) / np.maximum(keep.sum(axis=-1), 1)
+    # In the vectors' own precision: float64 doubles the cost of everything after.
+    mean = np.where(keep, x, 0).sum(axis=-1) / np.maximum(keep.sum(axis=-1, dtype=x.dtype), 1)
     return np.where(keep, x - mean[..., None], 0.0)
 
 
-def _cosine(x: np.ndarray, y: np.ndarray, keep: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """The cosine of each pair of vectors over its kept cells, centred there (from weighted
-    sums: no masked copies of the vectors are made)."""
-    w = keep.astype(x.dtype)
-    n = np.maximum(w.sum(axis=-1), 1.0)
-    wx, wy = w * x, w * y
+def _cosine(x: np.ndarray, y: np.ndarray, keep: np.ndarray | None, ok: np.ndarray) -> np.ndarray:
+    """The cosine of each pair of vectors over its kept cells (None: all), centred there (from
+    weighted sums: no masked copies of the vectors are made)."""
+    if keep is None:
+        n, wx, wy = np.asarray(float(x.shape[-1])), x, y
+    else:
+        w = keep.astype(x.dtype)
+        n = np.maximum(w.sum(axis=-1), 1.0)
+        wx, wy = w * x, w * y
     sx, sy = wx.sum(axis=-1), wy.sum(axis=-1)
     sxy = _dot(wx, y) - sx * sy / n
     sxx = _dot(wx, x) - sx * sx / n
@@ -156,6 +186,11 @@ class Cosine(Method):
     default_threshold = 0.93
     strict_threshold, loose_threshold = 0.97, 0.92
     shape = (STORED, STORED)
+
+    def __init__(self, overlay: bool = True) -> None:
+        # Without the look past an overlay, which is half the cost of a score: for a scorer
+        # that keeps only scores above what that look can give (1 - OCCLUSION_COST).
+        self.overlay = overlay
 
     def fingerprint(self, image: Image.Image) -> np.ndarray:
         return np.asarray(small_gray(image, STORED), dtype=np.uint8)
@@ -174,7 +209,7 @@ class Cosine(Method):
         slot: dict[int, int] = {}
         ours = np.array([slot.setdefault(id(m), len(slot)) for m in mine], dtype=np.intp)
         distinct = {id(m): m for m in mine}
-        scores = _scores(np.stack(list(distinct.values())), ours, np.stack(others))
+        scores = _scores(np.stack(list(distinct.values())), ours, np.stack(others), self.overlay)
         return [float(s) for s in np.clip(scores, 0.0, 1.0)]
 
 
@@ -192,7 +227,7 @@ def _zoomed(images: np.ndarray) -> np.ndarray:
     return zoomed
 
 
-def _scores(a: np.ndarray, ours: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _scores(a: np.ndarray, ours: np.ndarray, b: np.ndarray, overlay: bool = True) -> np.ndarray:
     """The score of each `a[ours[i]]` with `b[i]` (images 32 × 32), all pairs in a few array
     passes; each of a's images is zoomed once, however many of b's it is scored against."""
     n, k = len(b), len(a)
@@ -206,6 +241,9 @@ def _scores(a: np.ndarray, ours: np.ndarray, b: np.ndarray) -> np.ndarray:
                              _cosines(mine_cells[:1], cells[1:, k:], mine_plain[:1], plain[1:, k:])])
     mine = np.array([*range(len(ZOOMS)), *[0] * (len(ZOOMS) - 1)])
     theirs = np.array([*[0] * len(ZOOMS), *range(1, len(ZOOMS))])
+    if not overlay:
+        best_zoom: np.ndarray = scores.max(axis=0)
+        return best_zoom
     # Then the look past an overlay (the costly part: ranking every cell) only as they are and
     # at each pair's best zoom. An overlay spoils the cosine so much that the best zoom is then
     # no guide.
