@@ -195,6 +195,9 @@ SCREEN_PHOTO = 0.08  # the photo covers at least this much of the screen
 SCREEN_SOLID = 0.6  # of the photo's rectangle is not background (a photo's own white sky may be)
 SCREEN_CLEAR = 0.9  # of the lines around the photo are background
 SCREEN_MARGIN = 0.01  # trimmed from each side of the cut-out: its edge was resampled
+VIGNETTE_RINGS = 16  # rings of equal r² a vignette's gain is read off, centre to corners
+VIGNETTE_SHARE = 0.3  # of a ring at its commonest level (give or take SCREEN_TOLERANCE): background
+VIGNETTE_LEAST = 0.1  # the corners darker than the centre by this share of it, or no vignette
 
 
 def framed(image: Image.Image) -> Image.Image | None:
@@ -205,12 +208,12 @@ def framed(image: Image.Image) -> Image.Image | None:
         return None
     small = _shrunk(image, SCREEN_SIDE).convert("L")
     grey = np.asarray(small, dtype=np.int16)
-    counts = np.bincount(grey.ravel(), minlength=256)
-    background = int(np.argmax(counts))
-    flat = np.abs(grey - background) <= SCREEN_TOLERANCE
-    if flat.mean() < SCREEN_BACKGROUND:
-        return None
-    found = _shown_rectangle(~flat)
+    found = _shown(grey)
+    if found is None:
+        # A vignette darkens a light background towards the corners past any one grey level:
+        # the screen is looked at again with that darkening undone.
+        even = _undarkened(grey)
+        found = None if even is None else _shown(even)
     if found is None:
         return None
     top, bottom, left, right = found
@@ -218,6 +221,49 @@ def framed(image: Image.Image) -> Image.Image | None:
     mx, my = SCREEN_MARGIN * (right - left), SCREEN_MARGIN * (bottom - top)
     return image.crop((round((left + mx) * sx), round((top + my) * sy),
                        round((right - mx) * sx), round((bottom - my) * sy)))
+
+
+def _shown(grey: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Where the photo is on a screen in grey levels: its background is the commonest level."""
+    counts = np.bincount(grey.ravel(), minlength=256)
+    background = int(np.argmax(counts))
+    flat = np.abs(grey - background) <= SCREEN_TOLERANCE
+    if flat.mean() < SCREEN_BACKGROUND:
+        return None
+    return _shown_rectangle(~flat)
+
+
+def _undarkened(grey: np.ndarray) -> np.ndarray | None:
+    """`grey` with a vignette undone (a gain of 1 - a·r², r from the centre to the corners, the
+    frame's own ellipse); None when it has none to undo.
+
+    The gain is read off the background: in each ring, the commonest level (smoothed over a few
+    levels) where it holds a good share of the ring; those levels then follow c0 + c1·r² (fitted,
+    each ring weighted by that share), and the photo, in the middle rings, holds no one level."""
+    h, w = grey.shape
+    y, x = np.mgrid[0:h, 0:w]
+    r2 = (((x - w / 2) / (w / 2)) ** 2 + ((y - h / 2) / (h / 2)) ** 2) / 2
+    ring = np.minimum((r2 * VIGNETTE_RINGS).astype(np.intp), VIGNETTE_RINGS - 1)
+    cells = (ring * 256 + np.clip(grey, 0, 255)).ravel()
+    counts = np.bincount(cells, minlength=VIGNETTE_RINGS * 256).reshape(VIGNETTE_RINGS, 256)
+    # Each level's count with its neighbours' up to SCREEN_TOLERANCE either side.
+    window = 2 * SCREEN_TOLERANCE + 1
+    summed = np.cumsum(np.pad(counts, ((0, 0), (SCREEN_TOLERANCE + 1, SCREEN_TOLERANCE))), axis=1)
+    near = summed[:, window:] - summed[:, :-window]
+    levels = np.argmax(near, axis=1).astype(np.float64)
+    share = near.max(axis=1) / np.maximum(counts.sum(axis=1), 1)
+    used = share >= VIGNETTE_SHARE
+    if used.sum() < 3:
+        return None
+    middle = (np.arange(VIGNETTE_RINGS) + 0.5) / VIGNETTE_RINGS
+    weights = np.sqrt(share[used])
+    design = np.stack([np.ones(int(used.sum())), middle[used]], axis=1) * weights[:, None]
+    (c0, c1), *_ = np.linalg.lstsq(design, levels[used] * weights, rcond=None)
+    if c0 <= 0 or -c1 / c0 < VIGNETTE_LEAST:
+        return None
+    gain = np.maximum(1 + (c1 / c0) * r2, 0.2)
+    even: np.ndarray = np.clip(np.round(grey / gain), 0, 255).astype(np.int16)
+    return even
 
 
 def _shown_rectangle(busy: np.ndarray) -> tuple[int, int, int, int] | None:

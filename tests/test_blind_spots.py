@@ -143,15 +143,18 @@ def test_a_shared_screenshot_is_a_copy_of_its_own_screenshot(photos: Path, tmp_p
     assert found == {f"zz-shared-{stem}.jpg": f"screen-{stem}.png" for stem in ("chelsea", "coffee")}
 
 
-@pytest.mark.parametrize("pad", ["pad-white", "pad-blur"])
-def test_a_screenshot_padded_to_a_square_is_a_copy_of_its_screenshot(photos: Path, tmp_path: Path, pad: str
-                                                                     ) -> None:
+@pytest.mark.parametrize("edit", ["pad-white", "pad-blur", "vignette"])
+def test_a_screenshot_padded_or_vignetted_is_a_copy_of_its_screenshot(photos: Path, tmp_path: Path, edit: str
+                                                                      ) -> None:
     """A phone screenshot shared padded to a square: once the padding is off it is phone-shaped
-    again, and the app's frame comes off as it does from the screenshot itself. Main cut the
-    padding and kept the frame (cosine 0.72 to its own screenshot: not found)."""
+    again, and the app's frame comes off as it does from the screenshot itself (before
+    2026-12-04 the padding was cut and the frame kept: cosine 0.72 to its own screenshot, not
+    found). Vignetted, its background darkens past any one grey level towards the corners: the
+    frame is cut once that darkening is undone (before, it was kept: the copies were not found,
+    and paired with other screenshots of the app instead)."""
     folder = tmp_path / "screens"
     for stem, screen in screenshots(photos, folder).items():
-        suffix, data = EDIT_TRANSFORMS[pad](open_rgb(screen))
-        (folder / f"zz-square-{stem}{suffix}").write_bytes(data)
+        suffix, data = EDIT_TRANSFORMS[edit](open_rgb(screen))
+        (folder / f"zz-edited-{stem}{suffix}").write_bytes(data)
     found = scan_found(folder, tmp_path, DEFAULT_INSTALL)
-    assert found == {f"zz-square-{stem}.jpg": f"screen-{stem}.png" for stem in ("chelsea", "coffee")}
+    assert found == {f"zz-edited-{stem}.jpg": f"screen-{stem}.png" for stem in ("chelsea", "coffee")}
