@@ -324,3 +324,69 @@ def test_a_streamed_search_reads_every_page_and_keeps_the_exact_nearest() -> Non
         np.testing.assert_allclose(scores, expected_scores, atol=1e-6)
     with pytest.raises(TypeError, match="read-only"):
         index.add(1, rows[0])
+
+
+def test_codes_are_kept_beside_the_cache_and_brought_up_to_date(tmp_path: Path) -> None:
+    """Robust mode's codes at a million photos took half a minute to make at every start, from
+    every embedding in the cache. They are saved at the stop; the next start reads them and
+    codes again only the files any writer changed since, from the cache's change log."""
+    from dupwatch.candidates.neighbours import NeighbourSearch
+    from dupwatch.methods.cnn import CnnMethod
+    from dupwatch.methods.registry import get_method
+    from dupwatch.record import FileStat, Photo
+    from dupwatch.store.sqlite import SqliteStore
+
+    cnn = get_method("cnn")
+    assert isinstance(cnn, CnnMethod)
+    rows = _embedding_like(np.random.default_rng(5), 302, cnn.shape[0])
+    cache = tmp_path / "index.db"
+
+    def put(store: SqliteStore, n: int) -> None:
+        # As every indexed photo has, a hash beside its embedding (a file's forgetting is logged
+        # through it).
+        prints = {"chash/1": n.to_bytes(8, "big"), cnn.key: rows[n].astype(np.float16).tobytes()}
+        store.put(Photo(f"/photos/{n}.jpg", FileStat(1000 + n, n, 1, n), n.to_bytes(32, "big"), 64, 48,
+                        prints), "chash cnn")
+        store.file_done()
+
+    def search(store: SqliteStore) -> NeighbourSearch:
+        return NeighbourSearch(store, cnn, 0.8, 1, "codes", lambda photo, file_id: 0)
+
+    def nearest(found: NeighbourSearch, n: int) -> int:
+        ids, _ = found.index.search(rows[n], 1)
+        return int(ids[0])
+
+    store = SqliteStore(cache)
+    for n in range(300):
+        put(store, n)
+    first = search(store)
+    first.close()
+    saved = store.beside("vectors.codes")
+    assert saved is not None and saved.exists()
+    ids = {n: store.get(f"/photos/{n}.jpg").id for n in range(300)}  # type: ignore[union-attr]
+
+    # While no watcher runs, another process indexes a photo and forgets one.
+    other = SqliteStore(cache)
+    put(other, 300)
+    other.remove("/photos/7.jpg")
+    other.commit()
+    other.close()
+
+    again = search(store)
+    assert isinstance(again.index, vectors.CodedVectors)
+    assert len(again.index) == 300  # read back (300), one more and one fewer since
+    assert nearest(again, 300) == store.get("/photos/300.jpg").id  # type: ignore[union-attr]
+    assert nearest(again, 7) != ids[7]
+    assert nearest(again, 12) == ids[12]
+    # This process's own photo, then saved at its stop with the log's position: read back as is.
+    put(store, 301)
+    again.add(store.get("/photos/301.jpg").id, {cnn.key: rows[301].astype(np.float16).tobytes()})  # type: ignore[union-attr]
+    again.close()
+    third = search(store)
+    assert len(third.index) == 301 and nearest(third, 301) == store.get("/photos/301.jpg").id  # type: ignore[union-attr]
+
+    # Codes saved beside another cache (or before a log pruned past them) are made again.
+    saved.write_bytes(saved.read_bytes().replace(store.log_position()[:-8], b"\0" * 16))  # type: ignore[index]
+    fresh = search(store)
+    assert len(fresh.index) == 301 and nearest(fresh, 12) == ids[12]
+    store.close()

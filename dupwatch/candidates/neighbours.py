@@ -7,6 +7,7 @@ are scored by CNN cosine against `robust.threshold`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -28,13 +29,20 @@ from dupwatch.store.base import Store
 
 log = logging.getLogger("dupwatch")
 
+PAGE = 10_000  # files whose vectors are read back at a time to bring the codes up to date
+
 
 class NeighbourSearch:
     def __init__(self, store: Store, method: CnnMethod, threshold: float, k: int,
                  index: Literal["auto", "numpy", "usearch", "codes"],
                  distance: Callable[[Photo, int], int], once: bool = False) -> None:
         """`once`: for a process that searches once (a query): no index is built, the search
-        reads every embedding a page at a time."""
+        reads every embedding a page at a time, unless codes saved by a watcher or a scan can
+        be brought up to date.
+
+        Codes (a large library) are saved beside the cache at the stop, with the position of
+        the cache's change log they hold everything up to; the next start reads them back and
+        codes again only the files any writer changed since, instead of every embedding."""
         self.store = store
         self.method = method
         self.threshold = threshold
@@ -42,13 +50,25 @@ class NeighbourSearch:
         self._distance = distance
         self.keys: tuple[str, ...] = (method.key,)
         self._saved: Path | None = None
+        self._codes: Path | None = None  # where the codes are kept between runs
+        self._synced: bytes | None = None  # the change log's position the codes hold all of
+        self._on_disk: bytes | None = None  # the position of the codes saved there, as read
+        dim = method.shape[0]
+        empty = make_vector_index(index, dim, store.count(), self._fetch)
+        if isinstance(empty, CodedVectors):
+            self._codes = store.beside("vectors.codes")
+            kept = self._restored(dim)
+            if kept is not None:
+                self.index: VectorIndex = kept
+                return
         if once:
-            self.index: VectorIndex = StreamedVectors(method.shape[0], self._pages)
+            self.index = StreamedVectors(dim, self._pages)
             return
-        empty = make_vector_index(index, method.shape[0], store.count(), self._fetch)
         if isinstance(empty, CodedVectors):
             # A page of the store at a time: the full vectors stay there, read back for the
-            # nearest codes of each search.
+            # nearest codes of each search. The log's position first: what is written while
+            # the pages are read is read again when the codes are saved.
+            self._synced = store.log_position()
             for ids, vectors in self._pages():
                 empty.extend(ids, vectors)
             self.index = empty
@@ -62,6 +82,32 @@ class NeighbourSearch:
         if self._saved is not None and self._saved.exists():
             restored = UsearchVectors.restore(self._saved, ids, vectors)
         self.index = restored or (type(empty).of(ids, vectors) if len(ids) else empty)
+
+    def _restored(self, dim: int) -> CodedVectors | None:
+        """The codes saved at the last stop, brought up to date from the store's change log;
+        None when there are none, or the log no longer reaches back to them."""
+        if self._codes is None or (now := self.store.log_position()) is None:
+            return None
+        loaded = CodedVectors.load(self._codes, dim, self._fetch)
+        if loaded is None:
+            return None
+        codes, position = loaded
+        self._on_disk = position
+        changed = self.store.changes_since(position)
+        if changed is None:
+            return None
+        self._catch_up(codes, changed)
+        self._synced = now
+        return codes
+
+    def _catch_up(self, codes: CodedVectors, changed: list[int]) -> None:
+        """Code again the vectors of these files; those forgotten, or left without one, go."""
+        for start in range(0, len(changed), PAGE):
+            wanted = np.array(changed[start:start + PAGE], dtype=np.int64)
+            ids, vectors = self._fetch(wanted)
+            codes.put(ids, vectors)
+            for gone in np.setdiff1d(wanted, ids).tolist():
+                codes.remove(gone)
 
     def _pages(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for ids, blobs in self.store.fingerprint_pages(self.method.key):
@@ -78,7 +124,11 @@ class NeighbourSearch:
                 self._vectors([data for _, data in found]))
 
     def close(self) -> None:
-        """Save the graph when it changed (a kill skips this: the next start catches up)."""
+        """Save the codes, or the graph when it changed (a kill skips this: the next start
+        catches up)."""
+        if isinstance(self.index, CodedVectors) and self._codes is not None:
+            self._save_codes(self.index, self._codes)
+            return
         if self._saved is None or not isinstance(self.index, UsearchVectors) or not self.index.changed:
             return
         try:
@@ -86,6 +136,22 @@ class NeighbourSearch:
         except (OSError, RuntimeError) as exc:
             log.warning("%s: cannot save the vector index (%s); it is built again at the next start",
                         self._saved, exc)
+
+    def _save_codes(self, codes: CodedVectors, path: Path) -> None:
+        """Saved with the log's position now, once every change since they were last in step
+        (this process's own, and those of others it did not follow) is in them."""
+        self.store.commit()
+        now = self.store.log_position()
+        changed = None if self._synced is None else self.store.changes_since(self._synced)
+        if now is None or changed is None:
+            with contextlib.suppress(OSError):
+                path.unlink()  # not to be trusted: made again at the next start
+            return
+        self._catch_up(codes, changed)
+        if now != self._on_disk:
+            codes.save(path, now)
+            self._on_disk = now
+        self._synced = now
 
     def _vector(self, photo: Photo) -> np.ndarray:
         return self.method.from_bytes(photo.fingerprints[self.method.key])

@@ -13,8 +13,10 @@ Figures are from `benchmarks/vectors.py` on the reference machine (2 cores, AVX-
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal, Protocol, Self, cast
@@ -28,6 +30,7 @@ log = logging.getLogger("dupwatch")
 # docs/benchmarks.md, "CNN and robust mode"); the codes answer in a few ms at any size, but hold
 # only a sketch of each vector and read the nearest back from the store.
 NUMPY_MAX_ROWS = 50_000
+CODES_MAGIC = b"dupwatch cnn codes 1\n"
 
 _EMPTY = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
 
@@ -330,13 +333,80 @@ class CodedVectors:
         self._size += len(ids)
 
     def add(self, file_id: int, vector: np.ndarray) -> None:
-        row = _as_row(vector, self.dim)
-        slot = self._slots().get(file_id)
-        if slot is None:
-            self.extend(np.array([file_id]), row[None, :])
+        self.put(np.array([file_id]), _as_row(vector, self.dim)[None, :])
+
+    def put(self, file_ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Code these vectors, each new or in place of its file's old one, coded together."""
+        ids = _ids(file_ids)
+        if not len(ids):
             return
-        _check_finite(row)
-        self._codes[:, slot] = self._code(row[None, :])[:, 0]
+        _check_finite(vectors)
+        codes = self._code(np.asarray(vectors))
+        slots = self._slots()
+        known = np.array([i in slots for i in ids.tolist()], dtype=bool)
+        if known.any():
+            self._codes[:, [slots[i] for i in ids[known].tolist()]] = codes[:, known]
+        new = ~known
+        if new.any():
+            self.extend(ids[new], np.asarray(vectors)[new])
+
+    def save(self, path: Path, position: bytes) -> None:
+        """Write the codes to `path` with `position` (where the store's change log stood when
+        they were last brought up to date), replacing the file whole: a reader sees the old file
+        or the new one. A file that cannot be written is no harm: they are made again next time."""
+        if sys.byteorder != "little":
+            return  # written as the machine holds them, read back only where that is little-endian
+        live = self._ids[: self._size] >= 0
+        mean = np.zeros(self.dim, dtype=np.float32) if self._mean is None else self._mean
+        header = (CODES_MAGIC + len(position).to_bytes(2, "big") + position
+                  + int(live.sum()).to_bytes(8, "big") + self.dim.to_bytes(4, "big")
+                  + bytes([self._mean is not None]))
+        part = path.with_name(f"{path.name}.{os.getpid()}.part")
+        try:
+            with open(part, "wb") as f:
+                f.write(header)
+                f.write(mean.astype(np.float32).data)
+                # A row of codes at a time (an eighth of them), not a copy of them all at the stop.
+                for row in (self._ids, *self._codes):
+                    f.write(row[: self._size][live].data)
+            os.replace(part, path)
+        except OSError as exc:
+            log.warning("%s: cannot save the CNN codes (%s); they are made again at the next start",
+                        path, exc)
+            with contextlib.suppress(OSError):
+                os.unlink(part)
+
+    @classmethod
+    def load(cls, path: Path, dim: int, fetch: Fetch) -> tuple[Self, bytes] | None:
+        """The codes saved at `path` and the change-log position they were saved at; None when
+        there are none, or not for vectors of `dim` values, or the file was cut short. Read
+        straight into the index's arrays (with room to grow), not through a copy of the file."""
+        words = cls.BITS // 64
+        try:
+            with open(path, "rb") as f:
+                if f.read(len(CODES_MAGIC)) != CODES_MAGIC or sys.byteorder != "little":
+                    return None
+                position = f.read(int.from_bytes(f.read(2), "big"))
+                count, width, has_mean = f.read(8), f.read(4), f.read(1)
+                n = int.from_bytes(count, "big")
+                if (len(count), len(width), len(has_mean)) != (8, 4, 1):
+                    return None
+                if int.from_bytes(width, "big") != dim:
+                    return None  # another model's
+                if os.fstat(f.fileno()).st_size - f.tell() != 4 * dim + 8 * n + 8 * words * n:
+                    return None  # cut short: a disk that filled up, a copy not finished
+                index = cls(dim, fetch, max(1024, n + n // 8))
+                mean = np.empty(dim, dtype=np.float32)
+                rows = [index._codes[word, :n] for word in range(words)]
+                parts: list[np.ndarray] = [mean, index._ids[:n], *rows]
+                for part in parts:
+                    if f.readinto(part.view(np.uint8).data) != part.nbytes:
+                        return None
+        except OSError:
+            return None
+        index._mean = mean if has_mean[0] else None
+        index._size = n
+        return index, position
 
     def remove(self, file_id: int) -> None:
         slot = self._slots().pop(file_id, None)

@@ -161,6 +161,14 @@ class Catalog(Protocol):
         """Ids of the files (new, with new fingerprints, or forgotten) that other connections
         committed since the last call, as far as `listen` was called first; never waits."""
 
+    def log_position(self) -> bytes | None:
+        """Where the log of changed files stands now, for `changes_since`. None: no log is kept
+        (an index saved beside the store is then never brought up to date, but made again)."""
+
+    def changes_since(self, position: bytes) -> list[int] | None:
+        """Ids of the files whose fingerprints any writer changed (or forgot) since `position`;
+        None when the log no longer reaches back to it (another cache, or pruned since)."""
+
     def fingerprints_of(self, file_ids: Sequence[int], key: str) -> dict[int, tuple[str, bytes | None]]:
         """Each of these files still known: its path (as `path_of` names it) and its fingerprint
         of `key`, None when it has none yet. One read for all: a search's candidates are scored

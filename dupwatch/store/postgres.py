@@ -366,6 +366,12 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise pg_error(self.url, exc, lost=True) from None
 
+    def log_position(self) -> bytes | None:
+        return None  # nothing is saved beside a shared database (`beside`)
+
+    def changes_since(self, position: bytes) -> list[int] | None:
+        return None
+
     def fingerprints_of(self, file_ids: Sequence[int], key: str) -> dict[int, tuple[str, bytes | None]]:
         rows = self._all("SELECT f.id, f.host, f.path, coalesce(h.data, p.data) AS data FROM files f"
                          " LEFT JOIN hashes h ON h.method = %(key)s AND h.file_id = f.id"

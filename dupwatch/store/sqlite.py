@@ -298,6 +298,25 @@ class SqliteStore:
         self._db.execute("DELETE FROM temp.mine WHERE seq <= ?", (self._seen,))
         return [file_id for _, file_id, mine in rows if not mine]
 
+    def log_position(self) -> bytes | None:
+        # This cache's own token (schema 8's: a cache made again is another) and its newest change.
+        row = self._db.execute("SELECT (SELECT token FROM hash_stamp WHERE id = 1),"
+                               " (SELECT coalesce(max(seq), 0) FROM changes)").fetchone()
+        return None if row[0] is None else bytes(row[0]) + int(row[1]).to_bytes(8, "big")
+
+    def changes_since(self, position: bytes) -> list[int] | None:
+        now = self.log_position()
+        if now is None or len(position) != len(now) or position[:-8] != now[:-8]:
+            return None
+        seq = int.from_bytes(position[-8:], "big")
+        first, last = self._db.execute("SELECT min(seq), max(seq) FROM changes").fetchone()
+        if last is None:
+            return [] if seq == 0 else None
+        if seq > last or first > seq + 1:
+            return None  # a cache put back from before it, or the log pruned past it
+        rows = self._db.execute("SELECT DISTINCT file_id FROM changes WHERE seq > ?", (seq,)).fetchall()
+        return [r[0] for r in rows]
+
     def fingerprints_of(self, file_ids: Sequence[int], key: str) -> dict[int, tuple[str, bytes | None]]:
         rows = self._db.execute(
             "SELECT f.id, f.path, coalesce(h.data, g.data) FROM files f"
