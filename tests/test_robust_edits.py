@@ -135,3 +135,21 @@ def test_two_shots_of_one_castle_are_not_paired(tmp_path: Path) -> None:
              for n in ("100_7105.JPG", "100_7106.JPG")]
     assert np.corrcoef(shots[0], shots[1])[0, 1] > 0.9  # alike at a glance: the pair a finder could mistake
     assert robust_scan(folder, tmp_path) == {}
+
+
+def test_a_small_crop_of_a_sky_is_not_another_photo_of_a_sky(tmp_path: Path) -> None:
+    """A 40 % crop of a sunset over a highway is mostly smooth sky, and at 32×32 so is a butte at
+    sunset: the hash search's pixel cosine accepted the pair (0.95) although the CNN sees two
+    different photos (0.40). In robust mode such an acceptance is checked as one capture, and
+    the pixels, laid one on the other, disagree. Main reported the crop as the butte's copy."""
+    pytest.importorskip("torch", reason="the cnn extra is installed by `make test`")
+    sunsets = SHARED_PHOTOS / "sun_hays80"
+    names = ("highway_sun_bpflsdaxnddnwcqi.jpg", "butte_sun_aidickeaxixvkuxv.jpg")
+    if not all((sunsets / n).exists() for n in names):
+        pytest.skip("the shared photos are not here")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / names[1]).write_bytes((sunsets / names[1]).read_bytes())
+    suffix, data = HARD_TRANSFORMS["crop-40"](open_rgb(sunsets / names[0]))
+    (folder / f"zz-highway-crop{suffix}").write_bytes(data)
+    assert robust_scan(folder, tmp_path) == {}

@@ -36,6 +36,7 @@ from dupwatch.decode import decode
 from dupwatch.errors import SkipFile
 from dupwatch.fingerprint import read, the_photo
 from dupwatch.methods import geometry
+from dupwatch.methods.base import Method
 from dupwatch.methods.geometry import Features, Geometry, Verdict
 from dupwatch.ondemand import OnDemand
 from dupwatch.quiet import quiet
@@ -43,18 +44,25 @@ from dupwatch.record import Photo
 from dupwatch.store.base import Store
 
 # Acceptances by these methods must also be one capture (see above). The hash search's cosine
-# compares the pixels themselves already.
+# compares the pixels themselves already...
 DOUBTED = frozenset({"cnn"})
+# ...but at 32×32 a small crop of a smooth sky is a smooth sky: where robust mode has the CNN, a
+# cosine acceptance it scores under this is doubted too. Every edit the cosine accepts on the
+# shared photos scores above it (a watermark, sepia and grayscale the least), a small crop of
+# one photo and another photo below (docs/robust.md).
+COSINE_DOUBT = 0.5
 
 
 class GeometryCheck:
     def __init__(self, store: Store, threshold: float, checks: int, verify_from: Mapping[str, float],
-                 on_demand: OnDemand) -> None:
+                 on_demand: OnDemand, cnn: Method | None = None) -> None:
+        """`cnn`: robust mode's, to doubt the cosine's acceptances it does not recognise."""
         self.method = Geometry()
         self.threshold = threshold
         self.checks = checks
         self.verify_from = dict(verify_from)
         self._scorer = Scorer(store, self.method, threshold, on_demand)
+        self._cnn = None if cnn is None else Scorer(store, cnn, COSINE_DOUBT, on_demand)
         self._on_demand = on_demand
         self._pixels: dict[str, np.ndarray | None] = {}  # grey images of the photo being confirmed
 
@@ -67,7 +75,7 @@ class GeometryCheck:
         """`ranked` with its doubted acceptances checked as one capture, and when none is left,
         its best grey-zone candidates replaced by geometry's verdict on them."""
         self._pixels.clear()  # files may change between photos
-        ranked = [self.capture(photo, c) if c.duplicate and c.method in DOUBTED else c for c in ranked]
+        ranked = [self.capture(photo, c) if c.duplicate and self._doubted(photo, c) else c for c in ranked]
         if any(c.duplicate for c in ranked):
             return ranked
         out, checked = [], 0
@@ -79,6 +87,17 @@ class GeometryCheck:
                     c = verified
             out.append(c)
         return out
+
+    def _doubted(self, photo: Photo, candidate: Candidate) -> bool:
+        if candidate.method in DOUBTED:
+            return True
+        if candidate.method != "cosine" or self._cnn is None:
+            return False
+        method = self._cnn.method
+        theirs = self._cnn.stored(candidate.file_id, candidate.path)
+        if theirs is None or method.key not in photo.fingerprints:
+            return False
+        return method.compare(method.from_bytes(photo.fingerprints[method.key]), theirs) < COSINE_DOUBT
 
     def verify(self, photo: Photo, candidate: Candidate) -> Candidate | None:
         mine = self._features(photo)
