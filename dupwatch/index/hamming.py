@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 MAGIC = b"dupwatch hamming index 1\n"
+# Rows within reach, as a multiple of those kept, past which they are not all sorted (`_nearest`).
+WHOLE_SORT = 64
 
 
 class HammingIndex:
@@ -77,19 +79,29 @@ class HammingIndex:
         were added), and their distances; only the first `limit` of them when it is given."""
         n = self._size
         distances = np.bitwise_count(self._hashes[:n] ^ np.uint64(value))
+        near = distances <= max_distance
+        if limit is not None and np.count_nonzero(near) > WHOLE_SORT * max(limit, 1):
+            return self._nearest(distances, max_distance, limit)
+        rows = np.flatnonzero(near)
+        rows = rows[self._ids[rows] >= 0]  # a tombstone is never a candidate
+        # Nearest first; ties stay in row order, which is the order they were added.
+        rows = rows[np.argsort(distances[rows], kind="stable")][:limit]
+        return self._ids[rows], distances[rows].astype(np.int64)
+
+    def _nearest(self, distances: np.ndarray, max_distance: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """`search`'s answer when many more rows are within reach than it keeps (a query's wide
+        net): the `limit` nearest without sorting them all, every row nearer than the limit-th
+        one's distance, then the first rows at that distance, as a stable sort has them."""
+        n = self._size
         distances[self._ids[:n] < 0] = 255  # a tombstone: past any distance asked for
-        within = None  # how many rows are within each distance: counted when a limit may cut
-        if limit is not None:
-            within = np.cumsum(np.bincount(distances, minlength=256)[: max_distance + 1])
-        if limit is not None and within is not None and within[-1] > limit:
-            # The `limit` nearest without sorting them all: every row nearer than the limit-th
-            # one's distance, then the first rows at that distance, as a stable sort has them.
+        within = np.cumsum(np.bincount(distances, minlength=256)[: max_distance + 1])
+        if within[-1] <= limit:
+            rows = np.flatnonzero(distances <= max_distance)
+        else:
             last = int(np.searchsorted(within, limit)) if limit > 0 else 0
             fewer = int(within[last - 1]) if last > 0 else 0
             at = np.flatnonzero(distances == last)[: max(0, limit - fewer)]
             rows = np.sort(np.concatenate([np.flatnonzero(distances < last), at]))
-        else:
-            rows = np.flatnonzero(distances <= max_distance)
         rows = rows[np.argsort(distances[rows], kind="stable")]
         return self._ids[rows], distances[rows].astype(np.int64)
 
