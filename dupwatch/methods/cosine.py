@@ -109,8 +109,7 @@ def _whole(x: np.ndarray, y: np.ndarray, xc: np.ndarray, yc: np.ndarray, ok: np.
         some = ~every
         xs, ys, xcs, ycs, oks = (np.broadcast_to(v, (*every.shape, *v.shape[every.ndim:]))[some]
                                  for v in (x, y, xc, yc, ok))
-        whole = np.array(whole, copy=True)
-        whole[some] = _cosine(xcs, ycs, _kept(xs, ys), oks)
+        whole[some] = _cosine(xcs, ycs, _kept(xs, ys), oks)  # `_cosine`'s own array: written in place
     return whole
 
 
