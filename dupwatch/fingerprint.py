@@ -23,6 +23,7 @@ from dupwatch.borders import unbordered
 from dupwatch.canvas import framed, straightened
 from dupwatch.decode import decode
 from dupwatch.errors import SkipFile
+from dupwatch.keeper import header_of
 from dupwatch.methods.base import Method, Options
 from dupwatch.methods.registry import get_method
 from dupwatch.quiet import quiet
@@ -174,6 +175,7 @@ def fingerprint_bytes(path: str, data: bytes | BinaryIO, stat: FileStat, plan: P
         pending={m.key: m.prepare(image) for m in methods if m.batched},
         exact_only=plain(image, decoded.width / decoded.image.width),
         pixels=own_pixels(image, turned, decoded.image.size, (decoded.width, decoded.height)),
+        header=header_of(path, data),
     )
 
 

@@ -15,10 +15,12 @@ file) simply has no format and no metadata.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat
 from collections.abc import Callable, Sequence
 from functools import cache
+from typing import BinaryIO
 
 from dupwatch import raw
 from dupwatch.store.base import Member
@@ -123,11 +125,22 @@ def read_header(path: str) -> tuple[str | None, int]:
     with open(fd, "rb", closefd=True) as f:
         try:
             st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                return None, 0
-            return _header(f)
-        except Exception:  # any malformed header: the file just has no format
+        except OSError:
             return None, 0
+        return header_of(path, f) if stat.S_ISREG(st.st_mode) else (None, 0)
+
+
+def header_of(path: str, data: bytes | BinaryIO) -> tuple[str | None, int]:
+    """`read_header` from the file's bytes, or from the file open (read from its start): for the
+    worker that decoded it, which has them already."""
+    if raw.is_raw(path):
+        return "RAW", DATE | CAMERA_MODEL
+    f = io.BytesIO(data) if isinstance(data, bytes) else data
+    try:
+        f.seek(0)
+        return _header(f)
+    except Exception:  # any malformed header: the file just has no format
+        return None, 0
 
 
 def _header(f: object) -> tuple[str | None, int]:

@@ -130,7 +130,7 @@ class Library:
         file_id = self.catalog.put(photo, plan)
         # Its header now, on the host that has the file: on a shared cache, the host that later
         # ranks it in a group may be another, which cannot read it.
-        self.catalog.put_header(file_id, *keeper.read_header(photo.path))
+        self.catalog.put_header(file_id, *(photo.header or keeper.read_header(photo.path)))
         if photo.fingerprints:
             for search in self.searches:
                 search.add(file_id, photo.fingerprints)

@@ -46,6 +46,9 @@ class Photo:
     # around it left out (a copy padded to a square has more pixels than its original, not more
     # photo). 0: not known, width × height.
     pixels: int = 0
+    # The file's format and which metadata it carries (`keeper.header_of`), read by the worker
+    # that decoded it, from the bytes it had; None: to be read from the file when it is indexed.
+    header: tuple[str | None, int] | None = None
 
 
 @dataclass(frozen=True)

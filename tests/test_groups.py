@@ -16,8 +16,9 @@ from PIL import Image
 
 from dupwatch import keeper
 from dupwatch.config import CacheConfig, Config
+from dupwatch.fingerprint import Plan, fingerprint_file
 from dupwatch.pipeline import Duplicate, Pipeline
-from dupwatch.record import Match
+from dupwatch.record import Match, Photo
 from dupwatch.store import open_store
 from tests.conftest import SAMPLES, open_rgb, run
 from tests.test_watch import SETTLE, Start, start  # noqa: F401  (a fixture)
@@ -192,6 +193,13 @@ def test_a_header_says_format_and_metadata(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     assert keeper.read_header(str(fifo)) == (None, 0)  # never waits on a writer
     assert keeper.read_header("nas:/photos/a.jpg") == (None, 0)  # another host's file
+    # The worker that decodes a file reads its header from the bytes it has: the one ingesting
+    # thread need not open every file again.
+    plan = Plan(("chash", "cosine"))
+    for path in (photo, lossless):
+        fingerprinted = fingerprint_file(str(path), plan)
+        assert isinstance(fingerprinted, Photo)
+        assert fingerprinted.header == keeper.read_header(str(path))
 
 
 def test_forget_then_rescan_tells_nothing_old_again(tmp_path: Path, cache: Path) -> None:
