@@ -22,6 +22,7 @@ from dupwatch.index.vectors import (
     UsearchVectors,
     VectorIndex,
     make_vector_index,
+    resolved,
 )
 from dupwatch.methods.cnn import CnnMethod
 from dupwatch.record import Photo
@@ -53,9 +54,8 @@ class NeighbourSearch:
         self._codes: Path | None = None  # where the codes are kept between runs
         self._synced: bytes | None = None  # the change log's position the codes hold all of
         self._on_disk: bytes | None = None  # the position of the codes saved there, as read
-        dim = method.shape[0]
-        empty = make_vector_index(index, dim, store.count(), self._fetch)
-        if isinstance(empty, CodedVectors):
+        dim, rows = method.shape[0], store.count()
+        if resolved(index, rows) == "codes":
             self._codes = store.beside("vectors.codes")
             kept = self._restored(dim)
             if kept is not None:
@@ -64,6 +64,7 @@ class NeighbourSearch:
         if once:
             self.index = StreamedVectors(dim, self._pages)
             return
+        empty = make_vector_index(index, dim, rows, self._fetch)
         if isinstance(empty, CodedVectors):
             # A page of the store at a time: the full vectors stay there, read back for the
             # nearest codes of each search. The log's position first: what is written while

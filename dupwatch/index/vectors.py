@@ -506,13 +506,22 @@ class StreamedVectors:
         return best_ids[order], best[order]
 
 
+def resolved(kind: Literal["auto", "numpy", "usearch", "codes"],
+             expected_rows: int) -> Literal["numpy", "usearch", "codes"]:
+    """The index `make_vector_index` makes for `kind` and about `expected_rows` vectors."""
+    if kind == "numpy" or (kind == "auto" and expected_rows <= NUMPY_MAX_ROWS):
+        return "numpy"
+    return "usearch" if kind == "usearch" else "codes"
+
+
 def make_vector_index(kind: Literal["auto", "numpy", "usearch", "codes"], dim: int, expected_rows: int,
                       fetch: Fetch | None = None) -> VectorIndex:
     """An empty index for about `expected_rows` vectors; fill it with `.of(...)` or `.add`
     (`CodedVectors`: `.extend`). `fetch` reads full vectors by id, for `CodedVectors`."""
-    if kind == "numpy" or (kind == "auto" and expected_rows <= NUMPY_MAX_ROWS):
+    made = resolved(kind, expected_rows)
+    if made == "numpy":
         return NumpyVectors(dim, max(1024, expected_rows))
-    if kind == "usearch":
+    if made == "usearch":
         return UsearchVectors(dim)  # it grows as it goes: usearch has no use for the row count
     if fetch is None:
         raise ValueError("coded vectors need a way to read the full vectors back")
