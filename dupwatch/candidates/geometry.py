@@ -62,7 +62,7 @@ class GeometryCheck:
         self.checks = checks
         self.verify_from = dict(verify_from)
         self._scorer = Scorer(store, self.method, threshold, on_demand)
-        self._cnn = None if cnn is None else Scorer(store, cnn, COSINE_DOUBT, on_demand)
+        self._cnn = cnn
         self._on_demand = on_demand
         self._pixels: dict[str, np.ndarray | None] = {}  # grey images of the photo being confirmed
 
@@ -93,11 +93,11 @@ class GeometryCheck:
             return True
         if candidate.method != "cosine" or self._cnn is None:
             return False
-        method = self._cnn.method
-        theirs = self._cnn.stored(candidate.file_id, candidate.path)
-        if theirs is None or method.key not in photo.fingerprints:
+        cnn = self._cnn
+        theirs = self._on_demand.stored(candidate.file_id, candidate.path, cnn)
+        if theirs is None or cnn.key not in photo.fingerprints:
             return False
-        return method.compare(method.from_bytes(photo.fingerprints[method.key]), theirs) < COSINE_DOUBT
+        return cnn.compare(cnn.from_bytes(photo.fingerprints[cnn.key]), cnn.from_bytes(theirs)) < COSINE_DOUBT
 
     def verify(self, photo: Photo, candidate: Candidate) -> Candidate | None:
         mine = self._features(photo)

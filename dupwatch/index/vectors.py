@@ -337,18 +337,16 @@ class CodedVectors:
 
     def put(self, file_ids: np.ndarray, vectors: np.ndarray) -> None:
         """Code these vectors, each new or in place of its file's old one, coded together."""
-        ids = _ids(file_ids)
+        ids, vectors = _ids(file_ids), np.asarray(vectors)
         if not len(ids):
             return
-        _check_finite(vectors)
-        codes = self._code(np.asarray(vectors))
         slots = self._slots()
         known = np.array([i in slots for i in ids.tolist()], dtype=bool)
-        if known.any():
-            self._codes[:, [slots[i] for i in ids[known].tolist()]] = codes[:, known]
-        new = ~known
-        if new.any():
-            self.extend(ids[new], np.asarray(vectors)[new])
+        if known.any():  # the new ones are coded by `extend`, once
+            _check_finite(vectors[known])
+            self._codes[:, [slots[i] for i in ids[known].tolist()]] = self._code(vectors[known])
+        if not known.all():
+            self.extend(ids[~known], vectors[~known])
 
     def save(self, path: Path, position: bytes) -> None:
         """Write the codes to `path` with `position` (where the store's change log stood when
