@@ -20,10 +20,14 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from dupwatch import raw
-from dupwatch.store.base import Member
+
+if TYPE_CHECKING:
+    # Only for annotations: a decoding worker reads headers here, and the store's package would
+    # bring the config and pydantic into every worker's start.
+    from dupwatch.store.base import Member
 
 # Formats that keep every pixel as it was: a PNG export of a photo beats its JPEG at equal size.
 LOSSLESS = frozenset({"PNG", "TIFF", "BMP", "RAW", "WEBP-LOSSLESS", "QOI", "PPM"})

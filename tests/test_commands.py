@@ -92,6 +92,15 @@ def test_query_imports_only_what_it_needs(photos: Path, cache: Path) -> None:
     assert proc.stdout.splitlines()[-1] == "[]"
 
 
+def test_a_decoding_worker_imports_no_config() -> None:
+    """Each scan starts a forkserver that imports what a worker runs: the config's pydantic (and
+    the store) are a tenth of a second of CPU it never uses."""
+    code = ("import sys, dupwatch.fingerprint;"
+            "print(sorted({'pydantic', 'dupwatch.config', 'dupwatch.store'} & set(sys.modules)))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines()[-1] == "[]"
+
+
 def test_query_empty_index(tmp_path: Path, cache: Path) -> None:
     result = run("query", SAMPLES / "coffee.png", "--cache", cache)
     assert result.code == ExitCode.OK and "no similar image" in result.out
