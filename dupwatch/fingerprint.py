@@ -24,7 +24,7 @@ from dupwatch.canvas import framed, straightened
 from dupwatch.decode import decode
 from dupwatch.errors import SkipFile
 from dupwatch.keeper import header_of
-from dupwatch.methods.base import Method, Options
+from dupwatch.methods.base import Method, Options, small_gray
 from dupwatch.methods.registry import get_method
 from dupwatch.quiet import quiet
 from dupwatch.record import FileStat, Photo
@@ -212,7 +212,7 @@ def plain(image: Image.Image, scale: float = 1.0) -> str | None:
     width, height = round(image.width * scale), round(image.height * scale)
     if min(width, height) < MIN_CONTENT:
         return f"too small to compare ({width}×{height} pixels)"
-    grey = np.asarray(image.convert("L").resize((32, 32), Image.Resampling.BOX), dtype=np.float64).ravel()
+    grey = np.asarray(small_gray(image, 32), dtype=np.float64).ravel()
     surface = _smooth(32)
     detail = float(np.std(grey - surface @ (surface.T @ grey)))
     if detail < MIN_DETAIL:

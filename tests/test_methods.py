@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance
 
 from dupwatch.errors import ConfigError
+from dupwatch.methods.base import small_gray
 from dupwatch.methods.cosine import OCCLUSION_COST, Cosine
 from dupwatch.methods.registry import METHODS, get_method
 from dupwatch.pipeline import TURNED_THRESHOLD
@@ -132,3 +133,16 @@ def test_turned_copies_are_kept_alike_without_the_look_past_an_overlay(astronaut
     assert scores[1] > quicker[1]  # the look past the caption counts for the confirming scorer
     kept = [(s >= TURNED_THRESHOLD, q >= TURNED_THRESHOLD) for s, q in zip(scores, quicker, strict=True)]
     assert kept == [(True, True), (False, False), (False, False), (False, False)]
+
+
+def test_the_kept_small_grey_is_only_ever_the_same_images() -> None:
+    """`small_gray` keeps its last result for the next method to ask: an image made where a
+    freed one was (the same id) gets its own grey, not the freed one's."""
+    for _ in range(20):
+        first = Image.new("L", (64, 64), 10)
+        assert np.asarray(small_gray(first, 32)).max() == 10
+        assert small_gray(first, 32) is small_gray(first, 32)
+        del first
+        second = Image.new("L", (64, 64), 200)
+        assert np.asarray(small_gray(second, 32)).min() == 200
+        assert small_gray(second, 16).size == (16, 16)

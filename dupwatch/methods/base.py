@@ -7,6 +7,7 @@ largest size any enabled method asks for, and every method works from that one d
 
 from __future__ import annotations
 
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -102,8 +103,27 @@ class Method(ABC):
 
 
 def small_gray(image: Image.Image, size: int) -> Image.Image:
-    """The image as `size`×`size` luminance; BOX averages every source pixel, so no aliasing."""
-    return image.convert("L").resize((size, size), Image.Resampling.BOX)
+    """The image as `size`×`size` luminance; BOX averages every source pixel, so no aliasing.
+
+    The last one made is kept: the cosine, the centred hash and `fingerprint.plain` each ask for
+    the same photo at 32×32, and each resize reads every pixel of the decode. Callers only read
+    it (`np.asarray` copies).
+    """
+    last = _last_gray
+    if last is not None and last[0]() is image and last[1] == size:
+        return last[2]
+    small = image.convert("L").resize((size, size), Image.Resampling.BOX)
+    _keep_gray(image, size, small)
+    return small
+
+
+_last_gray: tuple[weakref.ref[Image.Image], int, Image.Image] | None = None
+
+
+def _keep_gray(image: Image.Image, size: int, small: Image.Image) -> None:
+    global _last_gray
+    # A weak reference: a new image that happens to get a freed one's id is not mistaken for it.
+    _last_gray = (weakref.ref(image), size, small)
 
 
 def small_rgb(image: Image.Image, size: int) -> Image.Image:
