@@ -22,7 +22,7 @@ import numpy as np
 
 from benchmarks.common import arguments, summary
 from dupwatch.config import CacheConfig
-from dupwatch.record import FileStat, Match, Photo
+from dupwatch.record import FileStat, Header, Match, Photo
 from dupwatch.store import open_store
 
 FORMATS = ("PNG", "JPEG", "JPEG", "WEBP", "HEIF")
@@ -41,7 +41,7 @@ def fill(cache: Path, notices: int, rng: np.random.Generator) -> tuple[int, int]
                           stat=FileStat(int(3_000_000 * scale), (groups * 10 + n) * 10**9, 1, files),
                           content_hash=rng.bytes(32), width=int(4000 * scale), height=int(3000 * scale))
             ids.append(store.put(photo, "chash/1"))
-            store.put_header(ids[-1], FORMATS[n % len(FORMATS)], int(rng.integers(0, 8)))
+            store.put_header(ids[-1], Header(FORMATS[n % len(FORMATS)], int(rng.integers(0, 8))))
             files += 1
         group = store.save_group(None, ids, ids[0], None)
         keeper = store.path_of(ids[0]) or ""

@@ -724,6 +724,7 @@ def compare(args: argparse.Namespace) -> ExitCode:
         print(json_line({"event": "compare", "a": args.a, "b": args.b, "same_bytes": same_bytes,
                          "turned": dict(zip(("a", "b"), compared.turned, strict=True)),
                          "exact_only": dict(zip(("a", "b"), compared.exact_only, strict=True)),
+                         "shots_apart": compared.apart,
                          "scores": {s.method: {"score": round(s.score, 4), "threshold": s.threshold,
                                                "duplicate": s.duplicate, "distance": s.distance,
                                                **({"geometry": s.geometry} if s.geometry else {})}
@@ -736,6 +737,9 @@ def compare(args: argparse.Namespace) -> ExitCode:
     for path, reason in zip((args.a, args.b), compared.exact_only, strict=True):
         if reason is not None:
             print(f"{shown(path)}: {reason}; only its exact copies are looked for")
+    if compared.apart is not None and not same_bytes:
+        print(f"two shots: one camera took them {compared.apart:g} s apart (EXIF); never reported as"
+              " duplicates, whatever the scores (candidates.report_other_shots)")
     rows = [["method", "score", "threshold", "duplicate", "distance"]]
     rows += [[s.method, f"{s.score:.3f}", f"{s.threshold:.2f}", "yes" if s.duplicate else "no",
               "" if s.distance is None else str(s.distance)] for s in scores]

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dupwatch import shots
 from dupwatch.candidates.geometry import judged
 from dupwatch.fingerprint import Plan, fingerprint_now
 from dupwatch.methods.base import Method, Options
@@ -35,6 +36,8 @@ class Comparison:
     turned: tuple[float, float]
     # Why each file is too small or plain to be compared by content (None: it is not).
     exact_only: tuple[str | None, str | None] = (None, None)
+    # Seconds apart one camera took the two (`shots.apart`): two shots, not copies. None: not known.
+    apart: float | None = None
 
 
 def compare_files(
@@ -58,6 +61,7 @@ def compare_files(
         else:
             score = method.compare(fa, fb)
             scores.append(Score(method.name, score, threshold(method), distance, None, plain))
+    taken = [None if p.header is None else p.header.taken for p in (first, second)]
     return Comparison(first.content_hash == second.content_hash, scores, (first.turned, second.turned),
-                      (first.exact_only, second.exact_only))
+                      (first.exact_only, second.exact_only), shots.apart(*taken))
 

@@ -109,6 +109,9 @@ class CandidatesConfig(Section):
     dihedral: bool = True  # also look for copies turned by 90°/180° or mirrored
     # A camera's RAW+JPEG pair (IMG_0001.CR2 beside IMG_0001.JPG) is one shot, not a duplicate.
     report_raw_siblings: bool = False
+    # Two photos one camera took at different moments (EXIF: a burst, a second try) are two
+    # shots, not a duplicate, however alike their pixels (`shots.py`).
+    report_other_shots: bool = False
 
     @model_validator(mode="after")
     def _dihedral_needs_a_grid_hash(self) -> CandidatesConfig:

@@ -22,7 +22,8 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, BinaryIO
 
-from dupwatch import raw
+from dupwatch import raw, shots
+from dupwatch.record import Header
 
 if TYPE_CHECKING:
     # Only for annotations: a decoding worker reads headers here, and the store's package would
@@ -114,47 +115,53 @@ def why(members: Sequence[Member], order: Sequence[str] = DEFAULT_ORDER) -> str:
     return WHY["path"]
 
 
-def read_header(path: str) -> tuple[str | None, int]:
-    """A file's format and which metadata it carries, from its header; (None, 0) when it cannot
-    be read as an image (gone, another host's, not a regular file, not an image)."""
+UNREAD = Header(None, 0)
+# A raw file's header is the camera's own: its date and model are there, unread (LibRaw would be
+# imported for them); its RAW+JPEG sibling is told apart by name (`raw.siblings`).
+RAW_HEADER = Header("RAW", DATE | CAMERA_MODEL)
+
+
+def read_header(path: str) -> Header:
+    """A file's `Header`; `UNREAD` when it cannot be read as an image (gone, another host's, not
+    a regular file, not an image)."""
     if not path.startswith("/"):
-        return None, 0
+        return UNREAD
     if raw.is_raw(path):
-        return "RAW", DATE | CAMERA_MODEL
+        return RAW_HEADER
     try:
         # O_NONBLOCK: a FIFO put where the photo was must not hang the one ingesting thread.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError:
-        return None, 0
+        return UNREAD
     with open(fd, "rb", closefd=True) as f:
         try:
             st = os.fstat(f.fileno())
         except OSError:
-            return None, 0
-        return header_of(path, f) if stat.S_ISREG(st.st_mode) else (None, 0)
+            return UNREAD
+        return header_of(path, f) if stat.S_ISREG(st.st_mode) else UNREAD
 
 
-def header_of(path: str, data: bytes | BinaryIO) -> tuple[str | None, int]:
+def header_of(path: str, data: bytes | BinaryIO) -> Header:
     """`read_header` from the file's bytes, or from the file open (read from its start): for the
     worker that decoded it, which has them already."""
     if raw.is_raw(path):
-        return "RAW", DATE | CAMERA_MODEL
+        return RAW_HEADER
     f = io.BytesIO(data) if isinstance(data, bytes) else data
     try:
         f.seek(0)
         return _header(f)
     except Exception:  # any malformed header: the file just has no format
-        return None, 0
+        return UNREAD
 
 
-def _header(f: object) -> tuple[str | None, int]:
+def _header(f: object) -> Header:
     from PIL import Image
 
     with Image.open(f) as im:  # type: ignore[arg-type]
         fmt = im.format
         if fmt == "WEBP":
             fmt = "WEBP-LOSSLESS" if _webp_lossless(im) else "WEBP"
-        meta = 0
+        meta, taken = 0, None
         with contextlib.suppress(Exception):
             exif = im.getexif()
             sub = exif.get_ifd(_EXIF_IFD)
@@ -164,7 +171,8 @@ def _header(f: object) -> tuple[str | None, int]:
                 meta |= CAMERA_MODEL
             if exif.get_ifd(_GPS_IFD):
                 meta |= GPS
-        return fmt, meta
+            taken = shots.stamp(exif, sub)
+        return Header(fmt, meta, taken)
 
 
 def _webp_lossless(im: object) -> bool:

@@ -130,7 +130,7 @@ class Library:
         file_id = self.catalog.put(photo, plan)
         # Its header now, on the host that has the file: on a shared cache, the host that later
         # ranks it in a group may be another, which cannot read it.
-        self.catalog.put_header(file_id, *(photo.header or keeper.read_header(photo.path)))
+        self.catalog.put_header(file_id, photo.header or keeper.read_header(photo.path))
         if photo.fingerprints:
             for search in self.searches:
                 search.add(file_id, photo.fingerprints)
@@ -203,9 +203,9 @@ class Library:
         members = []
         for m in group.members:
             if m.file_id in group.unread and m.path.startswith("/"):  # not another host's
-                fmt, meta = keeper.read_header(m.path)
-                self.catalog.put_header(m.file_id, fmt, meta)
-                m = m._replace(format=fmt, meta=meta)
+                header = keeper.read_header(m.path)
+                self.catalog.put_header(m.file_id, header)
+                m = m._replace(format=header.format, meta=header.meta)
             if self.in_reference(m.path):
                 m = m._replace(reference=True)
             members.append(m)

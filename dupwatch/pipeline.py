@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
-from dupwatch import raw
+from dupwatch import raw, shots
 from dupwatch.candidates.base import Candidate, Scorer, Search
 from dupwatch.candidates.geometry import GeometryCheck
 from dupwatch.candidates.hamming import HammingSearch
@@ -256,6 +256,7 @@ class Pipeline:
         Siblings never share bytes, so the exact path needs no such check.
         """
         siblings = not self.config.candidates.report_raw_siblings
+        apart = self._apart(photo)
         rejected = self.store.not_duplicates(photo.content_hash)
         if photo.content_hash not in rejected:
             paths = [(i, self.store.path_of(i)) for i in self.store.exact(photo.content_hash)]
@@ -271,7 +272,7 @@ class Pipeline:
                 ranked = [c for c in ranked if self.store.content_hash(c.file_id) not in rejected]
             if siblings:
                 ranked = [c for c in ranked if not raw.siblings(photo.path, c.path)]
-            dups = {c.file_id: c for c in self._confirmed(photo, ranked)
+            dups = {c.file_id: c for c in apart(self._confirmed(photo, apart(ranked)))
                     if c.duplicate and self.library.present(c.path)}
             if dups:
                 best = dups[self._keeper_first([(c.file_id, c.path) for c in dups.values()])[0][0]]
@@ -279,6 +280,19 @@ class Pipeline:
                               best.transform, best.geometry, self._turned(photo, best.file_id))
                 return Found(match, best.file_id, tuple(dups))
         return None
+
+    def _apart(self, photo: Photo) -> Callable[[list[Candidate]], list[Candidate]]:
+        """What passes over the candidates one camera took at another moment than `photo`: two
+        shots (`shots.apart`), not a duplicate, whatever a score says. Only duplicates are looked
+        up (one statement each): every other candidate is no duplicate already."""
+        taken = None if photo.header is None else photo.header.taken
+        if taken is None or self.config.candidates.report_other_shots:
+            return lambda ranked: ranked
+
+        def other_shots(ranked: list[Candidate]) -> list[Candidate]:
+            return [c for c in ranked
+                    if not c.duplicate or shots.apart(taken, self.store.taken(c.file_id)) is None]
+        return other_shots
 
     def _keeper_first(self, files: list[tuple[int, str]]) -> list[tuple[int, str]]:
         """Files best first (as ranked), a group's keeper before the rest."""
@@ -304,8 +318,9 @@ class Pipeline:
             other = self.store.path_of(file_id)
             if other is not None and other != path and self.library.present(other):
                 ranked.append(Candidate(file_id, other, 1.0, 0, True, "sha256"))
+        apart = self._apart(photo)
         for search in self.searches if photo.exact_only is None else ():
-            ranked += self._confirmed(photo, search.rank(photo, wide=True))
+            ranked += apart(self._confirmed(photo, apart(search.rank(photo, wide=True))))
         best: dict[str, Candidate] = {}
         for c in ranked:
             if self.library.present(c.path):

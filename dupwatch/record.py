@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -22,6 +22,15 @@ class FileStat:
     @classmethod
     def of(cls, st: os.stat_result) -> FileStat:
         return cls(st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
+
+
+class Header(NamedTuple):
+    """What a file's header says: its format, which metadata it carries (`keeper.DATE`, ...),
+    and with what camera and when it was taken (`shots.stamp`)."""
+
+    format: str | None
+    meta: int
+    taken: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,9 +55,10 @@ class Photo:
     # around it left out (a copy padded to a square has more pixels than its original, not more
     # photo). 0: not known, width × height.
     pixels: int = 0
-    # The file's format and which metadata it carries (`keeper.header_of`), read by the worker
-    # that decoded it, from the bytes it had; None: to be read from the file when it is indexed.
-    header: tuple[str | None, int] | None = None
+    # The file's format, which metadata it carries and when it was taken (`keeper.header_of`),
+    # read by the worker that decoded it, from the bytes it had; None: to be read from the file
+    # when it is indexed.
+    header: Header | None = None
 
 
 @dataclass(frozen=True)

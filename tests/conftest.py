@@ -30,10 +30,13 @@ PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycl
           "hubble_deep_field.jpg", "retina.jpg", "camera.png")
 
 
-# Take a cache back to what an earlier release left (for tests of the migrations): from schema 10
-# to 9 (no own pixels), from 9 to 8 (no change log), from 7 to 6 (no groups), and from 6 to 5
-# (fingerprints in one WITHOUT ROWID table).
-BEFORE_SCHEMA_10 = """
+# Take a cache back to what an earlier release left (for tests of the migrations): from schema 11
+# to 10 (no capture stamp), from 10 to 9 (no own pixels), from 9 to 8 (no change log), from 7 to
+# 6 (no groups), and from 6 to 5 (fingerprints in one WITHOUT ROWID table).
+BEFORE_SCHEMA_11 = """
+    ALTER TABLE files DROP COLUMN taken;
+"""
+BEFORE_SCHEMA_10 = BEFORE_SCHEMA_11 + """
     ALTER TABLE files DROP COLUMN pixels;
 """
 BEFORE_SCHEMA_9 = BEFORE_SCHEMA_10 + """

@@ -185,14 +185,15 @@ def test_a_header_says_format_and_metadata(tmp_path: Path) -> None:
     exif.get_ifd(0x8769)[36867] = "2024:05:01 10:00:00"
     photo = tmp_path / "camera.jpg"
     open_rgb(SAMPLES / "coffee.png").save(photo, exif=exif)
-    assert keeper.read_header(str(photo)) == ("JPEG", keeper.DATE | keeper.CAMERA_MODEL)
+    assert keeper.read_header(str(photo)) == ("JPEG", keeper.DATE | keeper.CAMERA_MODEL,
+                                              "Canon EOS R5|2024:05:01 10:00:00|")
     lossless = tmp_path / "lossless.webp"
     open_rgb(SAMPLES / "coffee.png").save(lossless, lossless=True)
     assert keeper.read_header(str(lossless))[0] == "WEBP-LOSSLESS"
     fifo = tmp_path / "fifo.jpg"
     os.mkfifo(fifo)
-    assert keeper.read_header(str(fifo)) == (None, 0)  # never waits on a writer
-    assert keeper.read_header("nas:/photos/a.jpg") == (None, 0)  # another host's file
+    assert keeper.read_header(str(fifo)) == keeper.UNREAD  # never waits on a writer
+    assert keeper.read_header("nas:/photos/a.jpg") == keeper.UNREAD  # another host's file
     # The worker that decodes a file reads its header from the bytes it has: the one ingesting
     # thread need not open every file again.
     plan = Plan(("chash", "cosine"))

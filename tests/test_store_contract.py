@@ -22,7 +22,7 @@ from dupwatch import config as configuration
 from dupwatch.config import CacheConfig
 from dupwatch.errors import ConfigError, DupwatchError, ExitCode
 from dupwatch.extras import install
-from dupwatch.record import FileStat, Match, Photo
+from dupwatch.record import FileStat, Header, Match, Photo
 from dupwatch.store import Store, open_store
 from dupwatch.store.base import ReviewFilter
 from dupwatch.store.sqlite import BATCH_SECONDS
@@ -790,7 +790,7 @@ def test_groups_read_whole_and_their_keepers_at_once(store: Store) -> None:
     ids = [put(store, photo(f"/photos/{n}.jpg", bytes([n]), ino=n)) for n in range(5)]
     first = store.save_group(None, ids[:3], ids[1], None)
     second = store.save_group(None, ids[3:], ids[4], ids[4])
-    store.put_header(ids[0], "PNG", 5)
+    store.put_header(ids[0], Header("PNG", 5, "Canon EOS R5|2024:05:01 10:00:00|25"))
     store.commit()
     assert [store.keeper_of(i) for i in ids] == [ids[1]] * 3 + [ids[4]] * 2
     assert store.keeper_of(put(store, photo("/photos/alone.jpg", b"z", ino=9))) is None
@@ -800,3 +800,15 @@ def test_groups_read_whole_and_their_keepers_at_once(store: Store) -> None:
     assert [m.path for m in listed[0].members] == ["/photos/0.jpg", "/photos/1.jpg", "/photos/2.jpg"]
     assert (listed[0].members[0].format, listed[0].members[0].meta) == ("PNG", 5)
     assert listed[0].unread == ids[1:3] and listed[1].chosen_id == ids[4]
+
+
+def test_when_a_file_was_taken_is_kept_until_its_content_changes(store: Store) -> None:
+    """The camera and moment (`shots.stamp`) that tell two shots from two copies."""
+    file_id = put(store, photo("/photos/burst-1.jpg", b"a"))
+    assert store.taken(file_id) is None  # not read yet: not known
+    store.put_header(file_id, Header("JPEG", 3, "Canon EOS R5|2024:05:01 10:00:00|25"))
+    store.commit()
+    assert store.taken(file_id) == "Canon EOS R5|2024:05:01 10:00:00|25"
+    assert store.taken(file_id + 1000) is None
+    assert put(store, photo("/photos/burst-1.jpg", b"b")) == file_id  # other bytes: read again
+    assert store.taken(file_id) is None

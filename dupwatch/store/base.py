@@ -9,7 +9,7 @@ from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
 
-from dupwatch.record import Match, MatchKind, Notice, Photo
+from dupwatch.record import Header, Match, MatchKind, Notice, Photo
 
 
 @dataclass(frozen=True)
@@ -218,8 +218,11 @@ class Catalog(Protocol):
     def drop_group(self, group_id: int) -> None:
         """A group of fewer than two files is no group: its last member leaves it."""
 
-    def put_header(self, file_id: int, format: str | None, meta: int) -> None:
-        """What a file's header says: its format and metadata (`Member`)."""
+    def put_header(self, file_id: int, header: Header) -> None:
+        """What a file's header says: its format and metadata (`Member`), and when it was taken."""
+
+    def taken(self, file_id: int) -> str | None:
+        """With what camera and when the file was taken (`shots.stamp`); None when not known."""
 
     def pairs(self) -> Iterator[Match]: ...
 

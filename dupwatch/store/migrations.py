@@ -200,4 +200,9 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE files ADD COLUMN pixels INTEGER;
     """,
+    # 11: with what camera and when a file was taken (`shots.stamp`): two shots one camera took
+    # at different moments are never duplicates. NULL for files indexed before: not known.
+    """
+    ALTER TABLE files ADD COLUMN taken TEXT;
+    """,
 ]

@@ -31,7 +31,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 
 from dupwatch.errors import CacheUnavailable, DupwatchError
-from dupwatch.record import Match, Notice, Photo
+from dupwatch.record import Header, Match, Notice, Photo
 from dupwatch.store import names
 from dupwatch.store.base import (
     FileView,
@@ -284,7 +284,7 @@ class PostgresStore:
         self._execute(
             "UPDATE files SET size = %s, mtime_ns = %s, dev = %s, ino = %s, content_hash = %s,"
             " width = %s, height = %s, plan = %s, indexed_at = %s, turned = %s, pixels = %s, format = NULL,"
-            " meta = NULL"
+            " meta = NULL, taken = NULL"
             " WHERE id = %s",
             (*values, file_id))
         self._execute("WITH h AS (DELETE FROM hashes WHERE file_id = %(id)s)"
@@ -531,9 +531,13 @@ class PostgresStore:
         self._execute("UPDATE files SET grp = NULL WHERE grp = %s", (group_id,))
         self._execute("DELETE FROM groups WHERE id = %s", (group_id,))
 
-    def put_header(self, file_id: int, format: str | None, meta: int) -> None:
+    def put_header(self, file_id: int, header: Header) -> None:
         self._write()
-        self._execute("UPDATE files SET format = %s, meta = %s WHERE id = %s", (format, meta, file_id))
+        self._execute("UPDATE files SET format = %s, meta = %s, taken = %s WHERE id = %s", (*header, file_id))
+
+    def taken(self, file_id: int) -> str | None:
+        row = self._one("SELECT taken FROM files WHERE id = %s", (file_id,))
+        return None if row is None or row["taken"] is None else str(row["taken"])
 
     def pairs(self) -> Iterator[Match]:
         rows = self._all(

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from dupwatch.errors import DupwatchError
-from dupwatch.record import Match, Notice, Photo
+from dupwatch.record import Header, Match, Notice, Photo
 from dupwatch.store import names
 from dupwatch.store.base import (
     FileView,
@@ -216,7 +216,7 @@ class SqliteStore:
             self._db.execute(
                 "UPDATE files SET path = ?, size = ?, mtime_ns = ?, dev = ?, ino = ?,"
                 " content_hash = ?, width = ?, height = ?, plan = ?, indexed_at = ?, turned = ?,"
-                " pixels = ?, format = NULL, meta = NULL WHERE id = ?",
+                " pixels = ?, format = NULL, meta = NULL, taken = NULL WHERE id = ?",
                 (*values, file_id),
             )
             self._db.execute("DELETE FROM hashes WHERE file_id = ?", (file_id,))
@@ -487,9 +487,13 @@ class SqliteStore:
         self._db.execute("UPDATE files SET grp = NULL WHERE grp = ?", (group_id,))
         self._db.execute("DELETE FROM groups WHERE id = ?", (group_id,))
 
-    def put_header(self, file_id: int, format: str | None, meta: int) -> None:
+    def put_header(self, file_id: int, header: Header) -> None:
         self._write()
-        self._db.execute("UPDATE files SET format = ?, meta = ? WHERE id = ?", (format, meta, file_id))
+        self._db.execute("UPDATE files SET format = ?, meta = ?, taken = ? WHERE id = ?", (*header, file_id))
+
+    def taken(self, file_id: int) -> str | None:
+        row = self._db.execute("SELECT taken FROM files WHERE id = ?", (file_id,)).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
 
     def pairs(self) -> Iterator[Match]:
         rows = self._db.execute(
