@@ -117,11 +117,11 @@ def test_a_hard_edit_is_found_in_robust_mode(edit: str, tmp_path: Path) -> None:
     assert found == {f"zz-{Path(n).stem}.jpg": n for n in names}
 
 
-@pytest.mark.xfail(strict=True, reason="paired by the hash search's pixel cosine (0.94), which the"
-                   " same-capture check does not doubt; the cosine is the default mode's (issue 15)")
 def test_two_shots_of_one_castle_are_not_paired(tmp_path: Path) -> None:
     """Two real shots of Sceaux castle taken steps apart (openMVG's dataset; the closest pair of
-    its eleven): one scene, two captures, not a duplicate in robust mode."""
+    its eleven): one scene, two captures, not a duplicate in robust mode. Their pixels pair them
+    (the hash search's cosine, 0.94, which the same-capture check does not doubt); the camera's
+    EXIF says it took them ten seconds apart (`shots.py`). Main paired them."""
     pytest.importorskip("torch", reason="the cnn extra is installed by `make test`")
     if not (SCEAUX / "HEAD").exists() and not (SCEAUX / ".git").exists():
         pytest.skip(f"the Sceaux castle mirror is not at {SCEAUX}")
@@ -135,6 +135,9 @@ def test_two_shots_of_one_castle_are_not_paired(tmp_path: Path) -> None:
              for n in ("100_7105.JPG", "100_7106.JPG")]
     assert np.corrcoef(shots[0], shots[1])[0, 1] > 0.9  # alike at a glance: the pair a finder could mistake
     assert robust_scan(folder, tmp_path) == {}
+    (tmp_path / "pixels").mkdir()
+    by_pixels = scan_found(folder, tmp_path / "pixels", ROBUST + "candidates:\n  report_other_shots: true\n")
+    assert by_pixels == {"100_7106.JPG": "100_7105.JPG"}
 
 
 def test_a_small_crop_of_a_sky_is_not_another_photo_of_a_sky(tmp_path: Path) -> None:
