@@ -59,3 +59,53 @@ def test_an_edit_of_one_capture_is_still_found(edit: str, photos: Path, tmp_path
     found = robust_scan(photos, tmp_path)
     assert {k: v for k, v in found.items() if k.startswith("zz-")} == {
         f"zz-{Path(n).stem}.jpg": n for n in names}
+
+
+SCEAUX = Path("/work/.mirror/openMVG+ImageDataset_SceauxCastle/repo")
+
+
+def without_exif(jpeg: bytes) -> bytes:
+    """The JPEG with its APP1 segments (EXIF, XMP) left out and every other byte as it was: a
+    copy that lost its camera's word, not re-encoded."""
+    out, i = bytearray(jpeg[:2]), 2
+    while i + 4 <= len(jpeg) and jpeg[i] == 0xFF and jpeg[i + 1] != 0xDA:  # up to the scan
+        length = int.from_bytes(jpeg[i + 2:i + 4], "big")
+        if jpeg[i + 1] != 0xE1:
+            out += jpeg[i:i + 2 + length]
+        i += 2 + length
+    return bytes(out + jpeg[i:])
+
+
+def test_two_shots_the_cosine_accepts_are_checked_as_one_capture(tmp_path: Path) -> None:
+    """Two real shots of Sceaux castle taken steps apart, with no EXIF to say so: the hash
+    search's pixel cosine accepts them (0.94, under `COSINE_SURE`), so the pair is checked as one
+    capture, as geometry's and the CNN's acceptances are, and fails (the default settings, with
+    OpenCV). A re-saved, slightly cropped copy of one of them is still found. Main paired the
+    shots."""
+    if not (SCEAUX / "HEAD").exists() and not (SCEAUX / ".git").exists():
+        pytest.skip(f"the Sceaux castle mirror is not at {SCEAUX}")
+    pytest.importorskip("cv2", reason="the geometry extra is installed by `make test`")
+    import subprocess
+
+    from PIL import Image
+
+    from dupwatch.candidates.geometry import COSINE_SURE
+    from dupwatch.compare import compare_files
+    from dupwatch.methods.registry import get_method
+
+    folder = tmp_path / "castle"
+    folder.mkdir()
+    for name in ("100_7105.JPG", "100_7106.JPG"):
+        data = subprocess.run(["git", "-C", str(SCEAUX), "show", f"HEAD:images/{name}"],
+                              capture_output=True, check=True).stdout
+        (folder / name).write_bytes(without_exif(data))
+    first, second = (str(folder / n) for n in ("100_7105.JPG", "100_7106.JPG"))
+    cosine = compare_files(first, second, ("cosine",)).scores[0].score
+    assert get_method("cosine").default_threshold <= cosine < COSINE_SURE
+    assert scan_found(folder, tmp_path, "{}\n") == {}
+
+    with Image.open(first) as shot:
+        w, h = shot.size
+        shot.crop((w // 40, h // 40, w - w // 40, h - h // 40)).save(folder / "100_7105 copy.jpg", quality=75)
+    (tmp_path / "again").mkdir()
+    assert scan_found(folder, tmp_path / "again", "{}\n") == {"100_7105.JPG": "100_7105 copy.jpg"}

@@ -17,10 +17,13 @@ part of the other, the larger one is decoded again, larger, and its keypoints fo
 part alone (`judged`, `geometry.closer`); `dupwatch compare` looks closer the same way.
 
 A homography fits one plane, and a CNN embedding one kind of scene: two shots of a façade from
-two places, or two pages of one document, pass either. So a pair geometry confirms, and a pair
-robust mode's CNN accepts, must also be one capture: the two photos, laid one on the other, agree
-pixel for pixel (`geometry.same_capture`). The pixels are decoded again from both files, small,
-as the fingerprints were made; nothing more is stored.
+two places, or two pages of one document, pass either; so does the pixel cosine at 32×32, for two
+shots taken steps apart, or a small crop of a smooth sky and another sky. So a pair geometry
+confirms, a pair robust mode's CNN accepts, and a pair the cosine accepts short of near certainty
+must also be one capture: the two photos, laid one on the other, agree pixel for pixel
+(`geometry.same_capture`), and the matches fit one homography both ways, not roughly (parallax).
+The pixels are decoded again from both files, small, as the fingerprints were made; nothing more
+is stored.
 """
 
 from __future__ import annotations
@@ -36,33 +39,27 @@ from dupwatch.decode import decode
 from dupwatch.errors import SkipFile
 from dupwatch.fingerprint import read, the_photo
 from dupwatch.methods import geometry
-from dupwatch.methods.base import Method
 from dupwatch.methods.geometry import Features, Geometry, Verdict
 from dupwatch.ondemand import OnDemand
 from dupwatch.quiet import quiet
 from dupwatch.record import Photo
 from dupwatch.store.base import Store
 
-# Acceptances by these methods must also be one capture (see above). The hash search's cosine
-# compares the pixels themselves already...
+# Acceptances by these methods must also be one capture (see above)...
 DOUBTED = frozenset({"cnn"})
-# ...but at 32×32 a small crop of a smooth sky is a smooth sky: where robust mode has the CNN, a
-# cosine acceptance it scores under this is doubted too. Every edit the cosine accepts on the
-# shared photos scores above it (a watermark, sepia and grayscale the least), a small crop of
-# one photo and another photo below (docs/robust.md).
-COSINE_DOUBT = 0.5
+# ...and the pixel cosine's under this score: at 32×32 two shots taken steps apart score up to
+# 0.98, and a small crop of a smooth sky scores 0.95 against another sky (docs/robust.md).
+COSINE_SURE = 0.99
 
 
 class GeometryCheck:
     def __init__(self, store: Store, threshold: float, checks: int, verify_from: Mapping[str, float],
-                 on_demand: OnDemand, cnn: Method | None = None) -> None:
-        """`cnn`: robust mode's, to doubt the cosine's acceptances it does not recognise."""
+                 on_demand: OnDemand) -> None:
         self.method = Geometry()
         self.threshold = threshold
         self.checks = checks
         self.verify_from = dict(verify_from)
         self._scorer = Scorer(store, self.method, threshold, on_demand)
-        self._cnn = cnn
         self._on_demand = on_demand
         self._pixels: dict[str, np.ndarray | None] = {}  # grey images of the photo being confirmed
 
@@ -75,7 +72,7 @@ class GeometryCheck:
         """`ranked` with its doubted acceptances checked as one capture, and when none is left,
         its best grey-zone candidates replaced by geometry's verdict on them."""
         self._pixels.clear()  # files may change between photos
-        ranked = [self.capture(photo, c) if c.duplicate and self._doubted(photo, c) else c for c in ranked]
+        ranked = [self.capture(photo, c) if c.duplicate and _doubted(c) else c for c in ranked]
         if any(c.duplicate for c in ranked):
             return ranked
         out, checked = [], 0
@@ -88,17 +85,6 @@ class GeometryCheck:
             out.append(c)
         return out
 
-    def _doubted(self, photo: Photo, candidate: Candidate) -> bool:
-        if candidate.method in DOUBTED:
-            return True
-        if candidate.method != "cosine" or self._cnn is None:
-            return False
-        cnn = self._cnn
-        theirs = self._on_demand.stored(candidate.file_id, candidate.path, cnn)
-        if theirs is None or cnn.key not in photo.fingerprints:
-            return False
-        return cnn.compare(cnn.from_bytes(photo.fingerprints[cnn.key]), cnn.from_bytes(theirs)) < COSINE_DOUBT
-
     def verify(self, photo: Photo, candidate: Candidate) -> Candidate | None:
         mine = self._features(photo)
         theirs = self._scorer.stored(candidate.file_id, candidate.path)
@@ -109,7 +95,7 @@ class GeometryCheck:
                         method=self.method.name, geometry=verdict.to_json())
         if not found.duplicate:
             return found
-        if verdict.residual > geometry.MAX_RESIDUAL:  # parallax: another shot of one scene
+        if self._parallax(verdict, theirs, mine):  # another shot of one scene
             return replace(found, score=0.0, duplicate=False)
         agreement = self._agreement(photo, candidate, mine, theirs, verdict)
         if agreement is None:
@@ -126,13 +112,22 @@ class GeometryCheck:
         if mine is None or theirs is None:
             return candidate
         verdict = self.method.verdict(mine, theirs)
-        if verdict.score > 0 and verdict.residual > geometry.MAX_RESIDUAL:  # parallax
+        if self._parallax(verdict, theirs, mine):
             return replace(candidate, duplicate=False, geometry=verdict.to_json())
         agreement = self._agreement(photo, candidate, mine, theirs, verdict)
         if agreement is None or agreement >= geometry.MIN_CAPTURE:
             return candidate
         shown = {**verdict.to_json(), "capture": round(agreement, 3)}
         return replace(candidate, duplicate=False, geometry=shown)
+
+    def _parallax(self, verdict: Verdict, theirs: np.ndarray, mine: np.ndarray) -> bool:
+        """Whether the matches stray from one homography as another shot's do (parallax), one way
+        (`verdict`, of mine on theirs) or the other: the matches of one photo to the other are
+        not those of the other to the one, and another shot's parallax may show in either."""
+        if verdict.score > 0 and verdict.residual > geometry.MAX_RESIDUAL:
+            return True
+        back = self.method.verdict(theirs, mine)
+        return back.score > 0 and back.residual > geometry.MAX_RESIDUAL
 
     def _agreement(self, photo: Photo, candidate: Candidate, mine: np.ndarray, theirs: np.ndarray,
                    verdict: Verdict) -> float | None:
@@ -163,6 +158,10 @@ class GeometryCheck:
     def _features(self, photo: Photo) -> np.ndarray | None:
         data = self._on_demand.of(photo, self.method)
         return None if data is None else self.method.from_bytes(data)
+
+
+def _doubted(candidate: Candidate) -> bool:
+    return candidate.method in DOUBTED or (candidate.method == "cosine" and candidate.score < COSINE_SURE)
 
 
 def decoded(path: str, size: int) -> Image.Image | None:
