@@ -89,13 +89,15 @@ class Pipeline:
                                      config.candidates.limit, turned if dihedral else None, saved_index)
         self.searches: list[Search] = [self.hamming]
         names = [hashing.name, self.confirm.name, *([turned.method.name] if dihedral else [])]
+        cnn: CnnMethod | None = None
         if robust:
-            cnn = get_method("cnn", "robust.enabled", options)
-            assert isinstance(cnn, CnnMethod)
+            method = get_method("cnn", "robust.enabled", options)
+            assert isinstance(method, CnnMethod)
+            cnn = method
             self.searches.append(NeighbourSearch(store, cnn, config.robust.threshold, config.robust.k,
                                                  config.robust.index, self.hamming.distance, saved_index))
             names.append(cnn.name)
-        self.geometry = _geometry(config, store, on_demand)
+        self.geometry = _geometry(config, store, on_demand, cnn)
         if self.geometry is not None and robust:
             # Robust mode sends most new photos to geometry: find their features in the workers,
             # from the decode they already make. Otherwise only a rare grey-zone pair needs them.
@@ -326,14 +328,15 @@ class Pipeline:
         return sorted(best.values(), key=lambda c: (not c.duplicate, -c.score))[:k]
 
 
-def _geometry(config: Config, store: Store, on_demand: OnDemand) -> GeometryCheck | None:
+def _geometry(config: Config, store: Store, on_demand: OnDemand,
+              cnn: CnnMethod | None) -> GeometryCheck | None:
     wanted = config.geometry.enabled
     if wanted is False or (wanted == "auto" and not geometry.available()):
         return None
     if not geometry.available():
         raise ConfigError("geometry.enabled", f"needs OpenCV: {install('geometry')}")
     return GeometryCheck(store, config.geometry.threshold, config.geometry.checks,
-                         config.geometry.verify_from, on_demand)
+                         config.geometry.verify_from, on_demand, cnn)
 
 
 def _ready(item: Event | _Chunk) -> bool:

@@ -121,8 +121,8 @@ def test_two_shots_of_one_castle_are_not_paired(tmp_path: Path) -> None:
     """Two real shots of Sceaux castle taken steps apart (openMVG's dataset; the closest pair of
     its eleven): one scene, two captures, not a duplicate in robust mode. The hash search's
     cosine pairs them (0.94); the camera's EXIF says it took them seven seconds apart
-    (`shots.py`), and without it the cosine's acceptance, short of certain, is checked as one
-    capture and fails. Main paired them."""
+    (`shots.py`). With every pair judged by its pixels, robust mode's checks of one capture
+    leave them apart too. Main paired them."""
     pytest.importorskip("torch", reason="the cnn extra is installed by `make test`")
     if not (SCEAUX / "HEAD").exists() and not (SCEAUX / ".git").exists():
         pytest.skip(f"the Sceaux castle mirror is not at {SCEAUX}")

@@ -17,13 +17,20 @@ part of the other, the larger one is decoded again, larger, and its keypoints fo
 part alone (`judged`, `geometry.closer`); `dupwatch compare` looks closer the same way.
 
 A homography fits one plane, and a CNN embedding one kind of scene: two shots of a façade from
-two places, or two pages of one document, pass either; so does the pixel cosine at 32×32, for two
-shots taken steps apart, or a small crop of a smooth sky and another sky. So a pair geometry
-confirms, a pair robust mode's CNN accepts, and a pair the cosine accepts short of near certainty
-must also be one capture: the two photos, laid one on the other, agree pixel for pixel
-(`geometry.same_capture`), and the matches fit one homography both ways, not roughly (parallax).
-The pixels are decoded again from both files, small, as the fingerprints were made; nothing more
-is stored.
+two places, or two pages of one document, pass either. So a pair geometry confirms, and a pair
+robust mode's CNN accepts, must also be one capture: the two photos, laid one on the other, agree
+pixel for pixel (`geometry.same_capture`), and their matches fit one homography both ways, not
+roughly as another shot's do (parallax). The pixels are decoded again from both files, small, as
+the fingerprints were made; nothing more is stored.
+
+The pixel cosine at 32×32 passes two shots taken steps apart too (up to 0.98). Its acceptances
+short of near certainty are checked for parallax only, and only between photos large enough for
+their keypoints to be found at full detail (DETECT on the long side): laid one on the other, the
+pixels of a vignetted or watermarked copy of a bright, plain photo (a product on white, a
+high-key shot) agree too little to tell, and a small copy's keypoints, found at its own size,
+stray from the homography as far as another shot's. Where robust mode's CNN does not recognise a
+cosine acceptance (a small crop of a smooth sky against another sky), the pair is checked in
+full.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from dupwatch.decode import decode
 from dupwatch.errors import SkipFile
 from dupwatch.fingerprint import read, the_photo
 from dupwatch.methods import geometry
+from dupwatch.methods.base import Method
 from dupwatch.methods.geometry import Features, Geometry, Verdict
 from dupwatch.ondemand import OnDemand
 from dupwatch.quiet import quiet
@@ -47,19 +55,26 @@ from dupwatch.store.base import Store
 
 # Acceptances by these methods must also be one capture (see above)...
 DOUBTED = frozenset({"cnn"})
-# ...and the pixel cosine's under this score: at 32×32 two shots taken steps apart score up to
-# 0.98, and a small crop of a smooth sky scores 0.95 against another sky (docs/robust.md).
+# ...and so must a cosine acceptance robust mode's CNN scores under this. Every edit the cosine
+# accepts on the shared photos scores above it (a watermark, sepia and grayscale the least), a
+# small crop of one photo and another photo below (docs/robust.md).
+COSINE_DOUBT = 0.5
+# A cosine acceptance under this score is checked for parallax: at 32×32 two shots taken steps
+# apart score up to 0.98 (docs/robust.md).
 COSINE_SURE = 0.99
 
 
 class GeometryCheck:
     def __init__(self, store: Store, threshold: float, checks: int, verify_from: Mapping[str, float],
-                 on_demand: OnDemand) -> None:
+                 on_demand: OnDemand, cnn: Method | None = None) -> None:
+        """`cnn`: robust mode's, to doubt the cosine's acceptances it does not recognise."""
         self.method = Geometry()
         self.threshold = threshold
         self.checks = checks
         self.verify_from = dict(verify_from)
         self._scorer = Scorer(store, self.method, threshold, on_demand)
+        self._store = store
+        self._cnn = cnn
         self._on_demand = on_demand
         self._pixels: dict[str, np.ndarray | None] = {}  # grey images of the photo being confirmed
 
@@ -72,7 +87,7 @@ class GeometryCheck:
         """`ranked` with its doubted acceptances checked as one capture, and when none is left,
         its best grey-zone candidates replaced by geometry's verdict on them."""
         self._pixels.clear()  # files may change between photos
-        ranked = [self.capture(photo, c) if c.duplicate and _doubted(c) else c for c in ranked]
+        ranked = [self._checked(photo, c) if c.duplicate else c for c in ranked]
         if any(c.duplicate for c in ranked):
             return ranked
         out, checked = [], 0
@@ -105,8 +120,33 @@ class GeometryCheck:
             return replace(found, score=0.0, duplicate=False, geometry=shown)
         return replace(found, geometry=shown)
 
-    def capture(self, photo: Photo, candidate: Candidate) -> Candidate:
-        """`candidate`, an acceptance, kept only if the two photos are one capture."""
+    def _checked(self, photo: Photo, candidate: Candidate) -> Candidate:
+        """An acceptance as the checks above leave it."""
+        if candidate.method in DOUBTED or self._cnn_doubts(photo, candidate):
+            return self.capture(photo, candidate)
+        sure = candidate.method != "cosine" or candidate.score >= COSINE_SURE
+        if not sure and self._detailed(photo, candidate):
+            return self.capture(photo, candidate, pixels=False)
+        return candidate
+
+    def _detailed(self, photo: Photo, candidate: Candidate) -> bool:
+        """Whether both photos are large enough for their keypoints to be found at full detail."""
+        theirs = self._store.file_view(candidate.file_id)
+        sides = [max(photo.width, photo.height), max(theirs.width or 0, theirs.height or 0) if theirs else 0]
+        return min(sides) >= geometry.DETECT
+
+    def _cnn_doubts(self, photo: Photo, candidate: Candidate) -> bool:
+        if candidate.method != "cosine" or self._cnn is None:
+            return False
+        cnn = self._cnn
+        theirs = self._on_demand.stored(candidate.file_id, candidate.path, cnn)
+        if theirs is None or cnn.key not in photo.fingerprints:
+            return False
+        return cnn.compare(cnn.from_bytes(photo.fingerprints[cnn.key]), cnn.from_bytes(theirs)) < COSINE_DOUBT
+
+    def capture(self, photo: Photo, candidate: Candidate, pixels: bool = True) -> Candidate:
+        """`candidate`, an acceptance, kept only if the two photos are one capture: their matches
+        show no parallax, and (with `pixels`) their pixels agree."""
         mine = self._features(photo)
         theirs = self._scorer.stored(candidate.file_id, candidate.path)
         if mine is None or theirs is None:
@@ -114,6 +154,8 @@ class GeometryCheck:
         verdict = self.method.verdict(mine, theirs)
         if self._parallax(verdict, theirs, mine):
             return replace(candidate, duplicate=False, geometry=verdict.to_json())
+        if not pixels:
+            return candidate
         agreement = self._agreement(photo, candidate, mine, theirs, verdict)
         if agreement is None or agreement >= geometry.MIN_CAPTURE:
             return candidate
@@ -158,10 +200,6 @@ class GeometryCheck:
     def _features(self, photo: Photo) -> np.ndarray | None:
         data = self._on_demand.of(photo, self.method)
         return None if data is None else self.method.from_bytes(data)
-
-
-def _doubted(candidate: Candidate) -> bool:
-    return candidate.method in DOUBTED or (candidate.method == "cosine" and candidate.score < COSINE_SURE)
 
 
 def decoded(path: str, size: int) -> Image.Image | None:
