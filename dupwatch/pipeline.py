@@ -281,18 +281,21 @@ class Pipeline:
                 return Found(match, best.file_id, tuple(dups))
         return None
 
-    def _apart(self, photo: Photo) -> Callable[[list[Candidate]], list[Candidate]]:
+    def _apart(self, photo: Photo, shown: bool = False) -> Callable[[list[Candidate]], list[Candidate]]:
         """What passes over the candidates one camera took at another moment than `photo`: two
-        shots (`shots.apart`), not a duplicate, whatever a score says. Only duplicates are looked
-        up (one statement each): every other candidate is no duplicate already."""
+        shots (`shots.apart`), not a duplicate, whatever a score says; with `shown` (a query's
+        list of the images most like one), kept in the list as no duplicate. Only duplicates are
+        looked up (one statement each): every other candidate is no duplicate already."""
         taken = None if photo.header is None else photo.header.taken
         if taken is None or self.config.candidates.report_other_shots:
             return lambda ranked: ranked
 
-        def other_shots(ranked: list[Candidate]) -> list[Candidate]:
-            return [c for c in ranked
-                    if not c.duplicate or shots.apart(taken, self.store.taken(c.file_id)) is None]
-        return other_shots
+        def other_shot(c: Candidate) -> bool:
+            return c.duplicate and shots.apart(taken, self.store.taken(c.file_id)) is not None
+
+        if shown:
+            return lambda ranked: [replace(c, duplicate=False) if other_shot(c) else c for c in ranked]
+        return lambda ranked: [c for c in ranked if not other_shot(c)]
 
     def _keeper_first(self, files: list[tuple[int, str]]) -> list[tuple[int, str]]:
         """Files best first (as ranked), a group's keeper before the rest."""
@@ -318,9 +321,9 @@ class Pipeline:
             other = self.store.path_of(file_id)
             if other is not None and other != path and self.library.present(other):
                 ranked.append(Candidate(file_id, other, 1.0, 0, True, "sha256"))
-        apart = self._apart(photo)
+        apart = self._apart(photo, shown=True)
         for search in self.searches if photo.exact_only is None else ():
-            ranked += apart(self._confirmed(photo, apart(search.rank(photo, wide=True))))
+            ranked += apart(self._confirmed(photo, search.rank(photo, wide=True)))
         best: dict[str, Candidate] = {}
         for c in ranked:
             if self.library.present(c.path):

@@ -75,6 +75,11 @@ def test_a_burst_is_not_a_duplicate_but_an_edit_of_one_frame_is(tmp_path: Path) 
     edited = run("compare", shots / "IMG_0001.JPG", shots / "IMG_0001 (edit).jpg", "--method", "cosine")
     assert "two shots" not in edited.out
 
+    # Asked for what is like it, the burst's frame lists the first one, as no duplicate.
+    queried = run("query", shots / "IMG_0002.JPG", "--cache", tmp_path / "a.db", "--json")
+    listed = {Path(e["path"]).name: e["duplicate"] for e in queried.json()}
+    assert listed["IMG_0001.JPG"] is False and listed["IMG_0001 (edit).jpg"] is False
+
     # By its pixels alone, the burst's frame is a duplicate.
     config = tmp_path / "pixels.yaml"
     config.write_text("candidates:\n  report_other_shots: true\n")
