@@ -285,13 +285,19 @@ class Pipeline:
         """What passes over the candidates one camera took at another moment than `photo`: two
         shots (`shots.apart`), not a duplicate, whatever a score says; with `shown` (a query's
         list of the images most like one), kept in the list as no duplicate. Only duplicates are
-        looked up (one statement each): every other candidate is no duplicate already."""
+        looked up, once each (before and after the confirm): every other candidate is no
+        duplicate already."""
         taken = None if photo.header is None else photo.header.taken
         if taken is None or self.config.candidates.report_other_shots:
             return lambda ranked: ranked
+        theirs: dict[int, str | None] = {}
 
         def other_shot(c: Candidate) -> bool:
-            return c.duplicate and shots.apart(taken, self.store.taken(c.file_id)) is not None
+            if not c.duplicate:
+                return False
+            if c.file_id not in theirs:
+                theirs[c.file_id] = self.store.taken(c.file_id)
+            return shots.apart(taken, theirs[c.file_id]) is not None
 
         if shown:
             return lambda ranked: [replace(c, duplicate=False) if other_shot(c) else c for c in ranked]

@@ -132,8 +132,8 @@ class GeometryCheck:
     def _detailed(self, photo: Photo, candidate: Candidate) -> bool:
         """Whether both photos are large enough for their keypoints to be found at full detail."""
         theirs = self._store.file_view(candidate.file_id)
-        sides = [max(photo.width, photo.height), max(theirs.width or 0, theirs.height or 0) if theirs else 0]
-        return min(sides) >= geometry.DETECT
+        their_side = 0 if theirs is None else max(theirs.width or 0, theirs.height or 0)
+        return min(max(photo.width, photo.height), their_side) >= geometry.DETECT
 
     def _cnn_doubts(self, photo: Photo, candidate: Candidate) -> bool:
         if candidate.method != "cosine" or self._cnn is None:
