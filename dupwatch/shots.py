@@ -22,6 +22,8 @@ _TAKEN, _SUBSEC = 36867, 37521  # DateTimeOriginal, SubSecTimeOriginal
 # A copy whose clock was set right (a camera left on another time zone, a wrong hour fixed in
 # Lightroom or digiKam) is moved by whole quarter hours and keeps its seconds: not another shot.
 CLOCK_FIX = 15 * 60
+CAMERA_CHARS = 120  # make and model, as much as any camera writes
+SUBSEC_DIGITS = 6  # microseconds: more digits tell no two frames apart
 
 
 def stamp(exif: Mapping[int, object], sub: Mapping[int, object]) -> str | None:
@@ -32,7 +34,9 @@ def stamp(exif: Mapping[int, object], sub: Mapping[int, object]) -> str | None:
     if not camera or _moment(taken) is None:
         return None
     subsec = str(sub.get(_SUBSEC) or "").strip("\x00 ")
-    return f"{camera.replace('|', ' ')}|{taken}|{subsec if subsec.isdigit() else ''}"
+    # Any bytes may stand in a tag: the stamp kept per file stays a line of a bounded length.
+    camera = " ".join(camera.replace("|", " ").split())[:CAMERA_CHARS]
+    return f"{camera}|{taken}|{subsec[:SUBSEC_DIGITS] if subsec.isdigit() else ''}"
 
 
 def apart(a: str | None, b: str | None) -> float | None:

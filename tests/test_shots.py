@@ -50,6 +50,9 @@ def test_a_stamp_needs_a_camera_and_a_moment() -> None:
     tags = exif(taken="0000:00:00 00:00:00")  # what some cameras write with no clock set
     assert stamp(tags, tags.get_ifd(0x8769)) is None
     assert stamp({}, {36867: "2024:05:01 10:00:00"}) is None
+    # A tag may hold anything: the stamp stays one bounded line.
+    hostile = stamp({271: "Ca|non\n" * 1000, 272: "X"}, {36867: "2024:05:01 10:00:00", 37521: "1" * 500})
+    assert hostile is not None and hostile.count("|") == 2 and "\n" not in hostile and len(hostile) < 160
 
 
 def test_a_burst_is_not_a_duplicate_but_an_edit_of_one_frame_is(tmp_path: Path) -> None:
