@@ -61,7 +61,6 @@ def compare_files(
         else:
             score = method.compare(fa, fb)
             scores.append(Score(method.name, score, threshold(method), distance, None, plain))
-    taken = [None if p.header is None else p.header.taken for p in (first, second)]
     return Comparison(first.content_hash == second.content_hash, scores, (first.turned, second.turned),
-                      (first.exact_only, second.exact_only), shots.apart(*taken))
+                      (first.exact_only, second.exact_only), shots.apart(first.taken, second.taken))
 

@@ -287,7 +287,7 @@ class Pipeline:
         list of the images most like one), kept in the list as no duplicate. Only duplicates are
         looked up, once each (before and after the confirm): every other candidate is no
         duplicate already."""
-        taken = None if photo.header is None else photo.header.taken
+        taken = photo.taken
         if taken is None or self.config.candidates.report_other_shots:
             return lambda ranked: ranked
         theirs: dict[int, str | None] = {}

@@ -60,6 +60,11 @@ class Photo:
     # when it is indexed.
     header: Header | None = None
 
+    @property
+    def taken(self) -> str | None:
+        """With what camera and when it was taken (`shots.stamp`), if its header says."""
+        return None if self.header is None else self.header.taken
+
 
 @dataclass(frozen=True)
 class Match:
