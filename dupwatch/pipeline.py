@@ -80,7 +80,7 @@ class Pipeline:
         # Turned copies are confirmed by the cosine of the turned pixel grid, at a stricter
         # threshold: seven more ways to look are seven more ways to be fooled. Only those at it
         # are kept, above anything a look past an overlay can score: that look is left out.
-        turned = Scorer(store, Cosine(overlay=False), TURNED_THRESHOLD, on_demand)
+        turned = Scorer(store, Cosine(options, overlay=False), TURNED_THRESHOLD, on_demand)
         if not saved_index:
             # Files other hosts index from now on join the searches (`Library.follow`); a query
             # matches once, against what the searches read now.

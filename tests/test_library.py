@@ -103,3 +103,26 @@ def test_fingerprints_made_on_demand_are_stored_and_the_photo_is_left_as_it_was(
         assert on_demand.with_made(new) is new  # handed over once
     finally:
         store.close()
+
+
+def test_a_file_indexed_before_the_cosine_was_configured_is_scored_by_it(tmp_path: Path) -> None:
+    """A cache built with another confirm method, then the default one: the cosine grid of a
+    candidate indexed before is made from its file on demand (it crashed: the cosine built by
+    name took the options for its overlay switch and had no `options` to fingerprint with)."""
+    from dupwatch.config import CacheConfig, Config
+    from dupwatch.store import open_store
+
+    original = Path(shutil.copy(SAMPLES / "chelsea.png", tmp_path / "chelsea.png"))
+    store = open_store(CacheConfig(path=tmp_path / "cache.db"))
+    try:
+        before = Pipeline(Config.model_validate({"confirm": {"method": "euclidean"},
+                                                     "candidates": {"dihedral": False}}), store)
+        list(before.ingest([str(original)]))
+        before.close()
+        pipeline = Pipeline(Config(), store)
+        try:
+            assert _matches(pipeline, _copy_of(original, tmp_path / "copy.jpg")) == [str(original)]
+        finally:
+            pipeline.close()
+    finally:
+        store.close()

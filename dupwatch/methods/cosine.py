@@ -35,7 +35,7 @@ from functools import cache
 import numpy as np
 from PIL import Image
 
-from dupwatch.methods.base import Method, small_gray, unwanted
+from dupwatch.methods.base import Method, Options, small_gray, unwanted
 
 STORED = 32
 COMPARED = 24
@@ -186,7 +186,8 @@ class Cosine(Method):
     strict_threshold, loose_threshold = 0.97, 0.92
     shape = (STORED, STORED)
 
-    def __init__(self, overlay: bool = True) -> None:
+    def __init__(self, options: Options | None = None, *, overlay: bool = True) -> None:
+        super().__init__(options)
         # Without the look past an overlay, which is half the cost of a score: for a scorer
         # that keeps only scores above what that look can give (1 - OCCLUSION_COST).
         self.overlay = overlay
