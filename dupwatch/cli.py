@@ -725,6 +725,7 @@ def compare(args: argparse.Namespace) -> ExitCode:
                          "turned": dict(zip(("a", "b"), compared.turned, strict=True)),
                          "exact_only": dict(zip(("a", "b"), compared.exact_only, strict=True)),
                          "shots_apart": compared.apart,
+                         "closer": None if compared.closer is None else round(compared.closer, 3),
                          "scores": {s.method: {"score": round(s.score, 4), "threshold": s.threshold,
                                                "duplicate": s.duplicate, "distance": s.distance,
                                                **({"geometry": s.geometry} if s.geometry else {})}
@@ -740,6 +741,10 @@ def compare(args: argparse.Namespace) -> ExitCode:
     if compared.apart is not None and not same_bytes:
         print(f"two shots: one camera took them {compared.apart:g} s apart (EXIF); never reported as"
               " duplicates, whatever the scores (candidates.report_other_shots)")
+    if compared.closer is not None:
+        print(f"a closer look (one photo is plain but for one patch): their fine detail agrees at"
+              f" {compared.closer:.2f} outside the patch they share"
+              + ("; not a copy, whatever the cosine says" if any(s.apart for s in scores) else ""))
     rows = [["method", "score", "threshold", "duplicate", "distance"]]
     rows += [[s.method, f"{s.score:.3f}", f"{s.threshold:.2f}", "yes" if s.duplicate else "no",
               "" if s.distance is None else str(s.distance)] for s in scores]

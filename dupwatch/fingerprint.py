@@ -212,12 +212,29 @@ def plain(image: Image.Image, scale: float = 1.0) -> str | None:
     width, height = round(image.width * scale), round(image.height * scale)
     if min(width, height) < MIN_CONTENT:
         return f"too small to compare ({width}×{height} pixels)"
-    grey = np.asarray(small_gray(image, 32), dtype=np.float64).ravel()
-    surface = _smooth(32)
-    detail = float(np.std(grey - surface @ (surface.T @ grey)))
-    if detail < MIN_DETAIL:
+    if detail(np.asarray(small_gray(image, 32))) < MIN_DETAIL:
         return "too plain to compare (no detail at 32×32)"
     return None
+
+
+def detail(grid: np.ndarray, beyond: float = 0.0) -> float:
+    """The spread of a square grey grid's levels once a smooth surface is taken out; with
+    `beyond`, without that share of its cells where the detail is densest (one patch: the cells
+    with the most detail around them, each cell's squared residual averaged over its 3×3
+    neighbourhood), the surface fitted to the rest again. A photo with detail in one patch only
+    is a plain field carrying one thing: a caption on a star field, a moon in a dark sky."""
+    side = grid.shape[0]
+    grey = np.asarray(grid, dtype=np.float64).ravel()
+    surface = _smooth(side)
+    residual = grey - surface @ (surface.T @ grey)
+    if not beyond:
+        return float(np.std(residual))
+    energy = np.pad((residual * residual).reshape(side, side), 1, mode="edge")
+    around = np.sum([energy[i:i + side, j:j + side] for i in range(3) for j in range(3)], axis=0).ravel()
+    dense = round(grey.size * beyond)
+    rest = around < np.partition(around, -dense)[-dense]
+    basis, _ = np.linalg.qr(surface[rest])
+    return float(np.std(grey[rest] - basis @ (basis.T @ grey[rest])))
 
 
 @cache

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 from dupwatch import raw, shots
 from dupwatch.candidates.base import Candidate, Scorer, Search
+from dupwatch.candidates.closer import CloserLook
 from dupwatch.candidates.geometry import GeometryCheck
 from dupwatch.candidates.hamming import HammingSearch
 from dupwatch.candidates.neighbours import NeighbourSearch
@@ -97,6 +98,7 @@ class Pipeline:
             self.searches.append(NeighbourSearch(store, cnn, config.robust.threshold, config.robust.k,
                                                  config.robust.index, self.hamming.distance, saved_index))
             names.append(cnn.name)
+        self.closer = CloserLook(store)
         self.geometry = _geometry(config, store, on_demand, cnn)
         if self.geometry is not None and robust:
             # Robust mode sends most new photos to geometry: find their features in the workers,
@@ -313,6 +315,7 @@ class Pipeline:
         return round(turn, 1) if abs(turn) >= TURN_SHOWN else None
 
     def _confirmed(self, photo: Photo, ranked: list[Candidate]) -> list[Candidate]:
+        ranked = self.closer.confirm(photo, ranked)
         if self.geometry is None:
             return ranked
         return self.geometry.confirm(photo, ranked)

@@ -117,6 +117,59 @@ def test_star_fields_with_one_glow_are_not_each_others_copies(tmp_path: Path) ->
     assert scan_found(folder, tmp_path, DEFAULT_INSTALL) == {}
 
 
+@pytest.mark.parametrize("edit", ["caption", "sticker", "text", "watermark"])
+def test_star_fields_under_one_overlay_are_not_each_others_copies(tmp_path: Path, edit: str) -> None:
+    """Different star fields under the same caption, sticker or watermark (a photographer's, on
+    every shot): at 32×32 the overlay is all their grids hold, and the cosine paired them (0.93 to
+    1.00). The closer look sees their stars disagree; a re-saved copy of one is still its copy."""
+    from dupwatch.bench.layouts import _stars
+    from dupwatch.bench.variants import CORE_TRANSFORMS
+
+    overlay = {**CORE_TRANSFORMS, **EDIT_TRANSFORMS}[edit]
+    folder = tmp_path / "stars"
+    folder.mkdir()
+    for n in (1, 2, 3, 4):
+        suffix, data = overlay(_stars(n))
+        (folder / f"stars-{n}{suffix}").write_bytes(data)
+    Image.open(folder / f"stars-2{suffix}").save(folder / "zz-copy.jpg", quality=70)
+    assert scan_found(folder, tmp_path, DEFAULT_INSTALL) == {"zz-copy.jpg": f"stars-2{suffix}"}
+
+
+def test_compare_tells_of_the_closer_look(tmp_path: Path) -> None:
+    """`dupwatch compare` of two star fields under one caption says why the cosine's 0.99 is no
+    duplicate; of one and its re-saved copy, that the closer look agrees."""
+    from dupwatch.bench.layouts import _stars
+
+    for n in (1, 2):
+        suffix, data = EDIT_TRANSFORMS["caption"](_stars(n))
+        (tmp_path / f"stars-{n}{suffix}").write_bytes(data)
+    Image.open(tmp_path / "stars-1.jpg").save(tmp_path / "copy.jpg", quality=70)
+    apart = run("compare", tmp_path / "stars-1.jpg", tmp_path / "stars-2.jpg", "--method", "cosine")
+    assert "a closer look" in apart.out and "not a copy" in apart.out
+    assert [line.split()[3] for line in apart.out.splitlines() if line.startswith("cosine")] == ["no"]
+    same = run("compare", tmp_path / "stars-1.jpg", tmp_path / "copy.jpg", "--method", "cosine", "--json")
+    shown = same.events("compare")[0]
+    assert shown["closer"] > 0.9 and shown["scores"]["cosine"]["duplicate"] is True
+
+
+def test_a_high_key_photo_plain_but_for_its_subject_keeps_its_copies(photos: Path, tmp_path: Path) -> None:
+    """A high-key photo holds its detail in one patch, as a star field under a caption does: its
+    vignetted and its resized copies, looked at closer, still agree with it and are found."""
+    from dupwatch.bench.layouts import _bright
+
+    folder = tmp_path / "bright"
+    folder.mkdir()
+    names = ("chelsea.png", "coffee.png")
+    for name in names:
+        bright = _bright(open_rgb(photos / name), 0)
+        bright.save(folder / name)
+        suffix, data = EDIT_TRANSFORMS["vignette"](bright)
+        (folder / f"zz-vignette-{Path(name).stem}{suffix}").write_bytes(data)
+        bright.reduce(2).save(folder / f"zz-half-{Path(name).stem}.jpg", quality=80)
+    expected = {f"zz-{edit}-{Path(name).stem}.jpg": name for name in names for edit in ("vignette", "half")}
+    assert scan_found(folder, tmp_path, DEFAULT_INSTALL) == expected
+
+
 def screenshots(photos: Path, folder: Path) -> dict[str, Path]:
     """Phone screenshots of two photos in one app (`screen-NAME.png`), by the photo's name."""
     from dupwatch.bench.variants import HARD_TRANSFORMS
