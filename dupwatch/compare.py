@@ -81,7 +81,7 @@ def _closer(a: str, b: str, first: Photo, second: Photo) -> float | None:
     cosine = Cosine()
     grids = [fingerprint_now(path, Plan((cosine.name,))) if cosine.key not in photo.fingerprints else photo
              for path, photo in ((a, first), (b, second))]
-    if not closer.weak(*(cosine.from_bytes(g.fingerprints[cosine.key]) for g in grids)):
+    if not any(closer.weak(cosine.from_bytes(g.fingerprints[cosine.key])) for g in grids):
         return None
     x, y = closer.fine(a), closer.fine(b)
     return None if x is None or y is None else closer.agreement(x, y)

@@ -233,8 +233,9 @@ def detail(grid: np.ndarray, beyond: float = 0.0) -> float:
     around = np.sum([energy[i:i + side, j:j + side] for i in range(3) for j in range(3)], axis=0).ravel()
     dense = round(grey.size * beyond)
     rest = around < np.partition(around, -dense)[-dense]
-    basis, _ = np.linalg.qr(surface[rest])
-    return float(np.std(grey[rest] - basis @ (basis.T @ grey[rest])))
+    kept = surface[rest]
+    fit = np.linalg.solve(kept.T @ kept, kept.T @ grey[rest])  # six unknowns: a 6×6 solve
+    return float(np.std(grey[rest] - kept @ fit))
 
 
 @cache

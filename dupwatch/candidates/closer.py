@@ -43,9 +43,9 @@ DECODED = 256  # the short side the files are decoded at, before the look's own 
 TURNS: dict[str, Callable[[np.ndarray], np.ndarray]] = dict(DIHEDRAL)
 
 
-def weak(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether either cosine grid (32×32 grey) holds its detail in one patch only."""
-    return min(detail(a, PATCH), detail(b, PATCH)) < MIN_DETAIL
+def weak(grid: np.ndarray) -> bool:
+    """Whether a cosine grid (32×32 grey) holds its detail in one patch only."""
+    return detail(grid, PATCH) < MIN_DETAIL
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -85,13 +85,21 @@ class CloserLook:
 
     def confirm(self, photo: Photo, ranked: list[Candidate]) -> list[Candidate]:
         self._fine.clear()  # files may change between photos
-        return [self._checked(photo, c) if c.duplicate and c.method == "cosine" else c for c in ranked]
+        accepted = [c.duplicate and c.method == "cosine" for c in ranked]
+        if not any(accepted):
+            return ranked
+        mine = photo.fingerprints.get(self._cosine.key)
+        mine_weak = mine is not None and weak(self._cosine.from_bytes(mine))
+        return [self._checked(photo, c, mine_weak) if ok else c
+                for c, ok in zip(ranked, accepted, strict=True)]
 
-    def _checked(self, photo: Photo, candidate: Candidate) -> Candidate:
-        key = self._cosine.key
-        mine, theirs = photo.fingerprints.get(key), self._store.fingerprint(candidate.file_id, key)
-        if mine is None or theirs is None or not weak(*map(self._cosine.from_bytes, (mine, theirs))):
-            return candidate
+    def _checked(self, photo: Photo, candidate: Candidate, mine_weak: bool) -> Candidate:
+        """`candidate`, kept unless it is weak and looked at closer disagrees; `mine_weak`: the
+        photo's own grid is weak."""
+        if not mine_weak:
+            theirs = self._store.fingerprint(candidate.file_id, self._cosine.key)
+            if theirs is None or not weak(self._cosine.from_bytes(theirs)):
+                return candidate
         a, b = self._image(photo.path), self._image(candidate.path)
         if a is None or b is None:
             return candidate
