@@ -152,6 +152,31 @@ def test_compare_tells_of_the_closer_look(tmp_path: Path) -> None:
     assert shown["closer"] > 0.9 and shown["scores"]["cosine"]["duplicate"] is True
 
 
+def test_a_night_photos_own_dark_edges_are_never_cut_as_borders(tmp_path: Path) -> None:
+    """Two real photos turned into night shots: dark sky above, dark ground below, a dark surround.
+    Their own dark bands have no detail, as a pad has none, and how far each reaches shifts with a
+    re-encode or a darker copy; they were cut as borders from one copy and not from the other
+    (the sky and ground happened to be about as wide; the four bands looked like a backdrop), and
+    the copies were missed. A pad is centred to a pixel and a backdrop is one level all round."""
+    from benchmarks.common import SHARED_PHOTOS
+    from dupwatch.bench.layouts import _night
+    from dupwatch.bench.variants import CORE_TRANSFORMS, photo_paths
+
+    photos = sorted(photo_paths(SHARED_PHOTOS))
+    if len(photos) < 26:
+        pytest.skip("the shared photos are not here")
+    folder = tmp_path / "night"
+    folder.mkdir()
+    expected = {}
+    for n, (photo, edit) in enumerate([(photos[24], "jpeg-q50"), (photos[25], "bright-25")]):
+        night = _night(open_rgb(photo), n)
+        night.save(folder / f"night-{n}.png")
+        suffix, data = CORE_TRANSFORMS[edit](night)
+        (folder / f"zz-{edit}-{n}{suffix}").write_bytes(data)
+        expected[f"zz-{edit}-{n}{suffix}"] = f"night-{n}.png"
+    assert scan_found(folder, tmp_path, DEFAULT_INSTALL) == expected
+
+
 def test_a_high_key_photo_plain_but_for_its_subject_keeps_its_copies(photos: Path, tmp_path: Path) -> None:
     """A high-key photo holds its detail in one patch, as a star field under a caption does: its
     vignetted and its resized copies, looked at closer, still agree with it and are found."""
