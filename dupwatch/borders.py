@@ -11,10 +11,9 @@ from their neighbours (along it and across it) by less than a JPEG's noise. Flat
 colour and a heavy blur both qualify; the photo's own edge stops the run. A photo's own plain
 edge (a clear sky at the top) would qualify too, and cutting it is unstable: a re-encoded copy
 may keep a row the original lost. So borders are cut only as a frame: on two opposite sides at
-once, of the same width to within a pixel or two (padding centres the photo, letterboxing too;
-a night photo's dark sky and dark ground were cut whenever they happened to be within 3 % of
-each other), or on all four sides of one backdrop: each band flat, all of one level (a product
-on its backdrop; the dark surround of a night photo is darker below than above, and its own).
+once, of about the same width (padding centres the photo; letterboxing too), or on all four
+sides of one backdrop: each band flat, all of one level (a product on its backdrop; the dark
+surround of a night photo is darker below than above, and its own).
 
 A blurred pad is not flat: its gradients (1–7 grey levels a pixel) are as steep as a photo's
 own. What a blur removes is curvature: second differences are near zero in the band, jump at
@@ -40,10 +39,7 @@ MIN_BORDER = 0.02  # a border narrower than this share of the side is left alone
 FILL = 10.0
 FLAT_FILL = 6.0
 MIN_LEFT = 0.2  # a cut leaves at least this share of each side, or nothing is cut on that axis
-SAME_WIDTH = 0.01  # opposite borders this close (share of the side) are a frame
-# A line with no detail at all (a flat fill, even through a JPEG): where a photo's own dark edges
-# run on from a black pad, the pad alone is cut.
-FLAT = 0.1
+SAME_WIDTH = 0.03  # opposite borders this close (share of the side) are a frame
 # A blurred pad's seam (see `_seams`): the first line whose detail (second differences, grey
 # levels) is at least SEAM_MIN and SEAM_JUMP times every line's before it (or SEAM_FLOOR, for
 # a band with almost none); the two seams of an axis within SEAM_WIDTH of the side (plus a
@@ -87,8 +83,8 @@ def unbordered(image: Image.Image) -> tuple[Image.Image, tuple[int, int, int, in
     frame = all(side >= MIN_BORDER * n for side, n in ((top, h), (bottom, h), (left, w), (right, w)))
     if frame and not (seam_rows or seam_cols):
         frame = _one_fill([grey[:top], grey[h - bottom:], grey[:, :left], grey[:, w - right:]])
-    top, bottom = _sides(top, bottom, h, frame) or _flat_pad(rows)
-    left, right = _sides(left, right, w, frame) or _flat_pad(cols)
+    top, bottom = _sides(top, bottom, h, frame)
+    left, right = _sides(left, right, w, frame)
     if not (top or bottom or left or right):
         return image, None
     sx, sy = image.width / w, image.height / h
@@ -153,25 +149,18 @@ def _jump(detail: np.ndarray, lo: int, hi: int) -> int | None:
     return lo + int(np.argmax(jumps)) if jumps.any() else None
 
 
-def _flat_pad(detail: np.ndarray) -> tuple[int, int]:
-    """A pad of flat fill at both ends of one axis, on its own: a night photo's dark sky and
-    ground have a little detail (stars, noise, a glow) where a black pad has none, so where they
-    run on from it, only the pad is a frame."""
-    return _sides(_run(detail, FLAT), _run(detail[::-1], FLAT), len(detail), False) or (0, 0)
-
-
-def _run(detail: np.ndarray, smooth: float = SMOOTH) -> int:
-    """How many lines from the start have no detail (none over `smooth`)."""
-    busy = np.flatnonzero(detail > smooth)
+def _run(detail: np.ndarray) -> int:
+    """How many lines from the start have no detail."""
+    busy = np.flatnonzero(detail > SMOOTH)
     return int(busy[0]) if len(busy) else len(detail)
 
 
-def _sides(first: int, last: int, n: int, frame: bool) -> tuple[int, int] | None:
-    """The two borders of one axis to cut, both or neither (None; see the module's docstring)."""
+def _sides(first: int, last: int, n: int, frame: bool) -> tuple[int, int]:
+    """The two borders of one axis to cut: both or neither (see the module's docstring)."""
     if n - first - last < MIN_LEFT * n:
-        return None
+        return 0, 0
     if frame:
         return first, last
     if min(first, last) < MIN_BORDER * n or abs(first - last) > SAME_WIDTH * n:
-        return None
+        return 0, 0
     return first, last

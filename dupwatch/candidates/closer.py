@@ -17,17 +17,19 @@ frame, which is nearly every photo, are never decoded again for this.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
 from PIL import Image
 
 from dupwatch.candidates.base import Candidate
-from dupwatch.candidates.geometry import decoded
 from dupwatch.candidates.hamming import DIHEDRAL
-from dupwatch.fingerprint import MIN_DETAIL, detail
+from dupwatch.decode import decode
+from dupwatch.errors import SkipFile
+from dupwatch.fingerprint import MIN_DETAIL, detail, read, the_photo
 from dupwatch.methods.cosine import ZOOMS, Cosine
+from dupwatch.quiet import quiet
 from dupwatch.record import Photo
 from dupwatch.store.base import Store
 
@@ -37,7 +39,7 @@ SEEN = SIDE * 3 // 4  # ...compared at three quarters of it, as the cosine compa
 SHIFT = 2  # pixels of SEEN each way the two are moved to line up
 SMOOTH = 2  # fine detail is each pixel less the mean of its (2·SMOOTH + 1)² neighbourhood
 FLAT = 0.25  # grey levels of fine detail under which a rest holds nothing to tell
-AGREE = 0.75  # a copy's rests agree at 0.91 or more, two star fields' at 0.60 or less (docs)
+AGREE = 0.75  # a copy's rests agree at 0.91 or more, two star fields' at 0.63 or less (docs)
 DECODED = 256  # the short side the files are decoded at, before the look's own resize
 
 TURNS: dict[str, Callable[[np.ndarray], np.ndarray]] = dict(DIHEDRAL)
@@ -48,10 +50,36 @@ def weak(grid: np.ndarray) -> bool:
     return detail(grid, PATCH) < MIN_DETAIL
 
 
-def agreement(a: np.ndarray, b: np.ndarray) -> float | None:
-    """How far the fine detail of two closer-look images (SIDE×SIDE grey, `fine`) agrees outside
-    the patch they share most, lined up as well as the cosine's zooms and a small shift allow;
-    None when the rest of either is flat."""
+def agreement(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float | None:
+    """How far the fine detail of two photos agrees outside the patch they share most: the best
+    of their views (`fine`) laid one on the other; None when the rest is flat in every one."""
+    found = [agreed for x in a for y in b if (agreed := _agreement(x, y)) is not None]
+    return max(found) if found else None
+
+
+def fine(path: str) -> list[np.ndarray] | None:
+    """The photo at `path` as the closer look sees it, squeezed to SIDE×SIDE grey: as its
+    fingerprints saw it (upright, off its canvas or borders), and whole as the file holds it when
+    that differs (the border cut of a plain dark field is as unsteady as its faint detail: a
+    half-size copy of a star field keeps a strip its original lost). None when it cannot be read
+    now."""
+    try:
+        data, _ = read(path)
+        with quiet(path):
+            whole = decode(path, data, DECODED, grey=True).image
+    except (SkipFile, OSError):
+        return None
+    seen, _ = the_photo(whole, DECODED)
+    return [_small(seen), *([_small(whole)] if seen.size != whole.size else [])]
+
+
+def _small(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("L").resize((SIDE, SIDE), Image.Resampling.BOX), dtype=np.float32)
+
+
+def _agreement(a: np.ndarray, b: np.ndarray) -> float | None:
+    """`agreement` of one view of each, lined up as well as the cosine's zooms and a small shift
+    allow."""
     zoomed = {(side, z): _detail(_zoomed(image, zoom)) for side, image in ((0, a), (1, b))
               for z, zoom in enumerate(ZOOMS)}
     pairs = [(z, 0) for z in range(len(ZOOMS))] + [(0, z) for z in range(1, len(ZOOMS))]
@@ -65,23 +93,13 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float | None:
     return _rest(x, inner)
 
 
-def fine(path: str) -> np.ndarray | None:
-    """The photo at `path` as the closer look sees it (as its fingerprints saw it, upright and
-    off its canvas or borders, squeezed to SIDE×SIDE grey); None when it cannot be read now."""
-    image = decoded(path, DECODED)
-    if image is None:
-        return None
-    small = image.convert("L").resize((SIDE, SIDE), Image.Resampling.BOX)
-    return np.asarray(small, dtype=np.float32)
-
-
 class CloserLook:
     """The matching stage: cosine acceptances of weak pairs, looked at closer."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
         self._cosine = Cosine()
-        self._fine: dict[str, np.ndarray | None] = {}  # of the photo being confirmed
+        self._fine: dict[str, list[np.ndarray] | None] = {}  # of the photo being confirmed
 
     def confirm(self, photo: Photo, ranked: list[Candidate]) -> list[Candidate]:
         self._fine.clear()  # files may change between photos
@@ -104,7 +122,7 @@ class CloserLook:
         if a is None or b is None:
             return candidate
         if candidate.transform is not None:  # the photo's grid was turned to meet theirs
-            a = np.ascontiguousarray(TURNS[candidate.transform](a))
+            a = [np.ascontiguousarray(TURNS[candidate.transform](view)) for view in a]
         agreed = agreement(a, b)
         if agreed is None or agreed >= AGREE:
             return candidate
@@ -112,7 +130,7 @@ class CloserLook:
         # takes the pair up again on the caption they share.
         return replace(candidate, score=max(agreed, 0.0), duplicate=False)
 
-    def _image(self, path: str) -> np.ndarray | None:
+    def _image(self, path: str) -> list[np.ndarray] | None:
         if path not in self._fine:
             self._fine[path] = fine(path)
         return self._fine[path]
