@@ -206,7 +206,11 @@ def framed(image: Image.Image) -> Image.Image | None:
     w, h = image.size
     if max(w, h) < SCREEN_ASPECT * min(w, h) or min(w, h) < 64:
         return None
-    small = _shrunk(image, SCREEN_SIDE).convert("L")
+    # At most SCREEN_SIDE on the long side, whatever the screenshot's own size, so that every copy
+    # of one screen is looked at near one scale: a half-size JPEG copy was looked at whole (780
+    # px, where `_shrunk` stops short of halving it) and the ringing around the app's text broke
+    # up its background; its original was looked at a third of its size.
+    small = image.reduce(max(1, -(-max(image.size) // SCREEN_SIDE))).convert("L")
     grey = np.asarray(small, dtype=np.int16)
     found = _shown(grey)
     if found is None:

@@ -10,9 +10,11 @@ So when either grid of a pair the cosine accepted has its detail in one patch on
 again, small (`SIDE`), and looked at closer: their fine detail (each pixel less its 5×5 mean),
 laid one on the other as the cosine lines them up (the best of its zooms, then a shift of up to
 `SHIFT` pixels), is compared outside the patch the two share most. A copy agrees there: its
-noise, its faint stars and its texture are the same pixels. Two star fields do not. Where the
-rest of either is flat (nothing there to tell), the pair stands. Photos with detail across the
-frame, which is nearly every photo, are never decoded again for this.
+noise, its faint stars and its texture are the same pixels. Two star fields do not. Each photo is
+looked at as its fingerprints saw it and, where the border cut took something off, whole: the
+cut of a dark, plain field is as unsteady as its faint detail, and the better of the views
+counts. Where the rest of either is flat (nothing there to tell), the pair stands. Photos with
+detail across the frame, which is nearly every photo, are never decoded again for this.
 """
 
 from __future__ import annotations
