@@ -212,15 +212,18 @@ def framed(image: Image.Image) -> Image.Image | None:
     # up its background; its original was looked at a third of its size.
     small = image.reduce(max(1, -(-max(image.size) // SCREEN_SIDE))).convert("L")
     grey = np.asarray(small, dtype=np.int16)
-    found = _shown(grey)
+    # A screen lying on its side (a copy turned by a quarter) is looked at upright: its bars and
+    # the rows around the photo are columns.
+    upright = grey.T if w > h else grey
+    found = _shown(upright)
     if found is None:
         # A vignette darkens a light background towards the corners past any one grey level:
         # the screen is looked at again with that darkening undone.
-        even = _undarkened(grey)
+        even = _undarkened(upright)
         found = None if even is None else _shown(even)
     if found is None:
         return None
-    top, bottom, left, right = found
+    top, bottom, left, right = found if w <= h else (found[2], found[3], found[0], found[1])
     sx, sy = w / grey.shape[1], h / grey.shape[0]
     mx, my = SCREEN_MARGIN * (right - left), SCREEN_MARGIN * (bottom - top)
     return image.crop((round((left + mx) * sx), round((top + my) * sy),

@@ -253,6 +253,24 @@ def test_a_half_size_copy_of_a_phone_screenshot_is_its_screenshots_copy(photos: 
     assert scan_found(folder, tmp_path, DEFAULT_INSTALL) == expected
 
 
+def test_a_screenshot_turned_on_its_side_is_its_screenshots_copy(photos: Path, tmp_path: Path) -> None:
+    """Two photos shown in one app, each screen then turned by a quarter: the photo is cut out of
+    the screen lying on its side as out of the upright one, and the turned search finds it. The
+    turned copies kept their frames, and one paired with the other photo's copy."""
+    from dupwatch.bench.layouts import _screenshot
+
+    folder = tmp_path / "screens"
+    folder.mkdir()
+    expected = {}
+    for n, name in enumerate(("chelsea.png", "coffee.png")):
+        screen = _screenshot(open_rgb(photos / name), n)
+        screen.save(folder / f"screen-{n}.png")
+        suffix, data = EDIT_TRANSFORMS["rot90"](screen)
+        (folder / f"zz-turned-{n}{suffix}").write_bytes(data)
+        expected[f"zz-turned-{n}{suffix}"] = f"screen-{n}.png"
+    assert scan_found(folder, tmp_path, DEFAULT_INSTALL) == expected
+
+
 @pytest.mark.parametrize("edit", ["pad-white", "pad-blur", "vignette"])
 def test_a_screenshot_padded_or_vignetted_is_a_copy_of_its_screenshot(photos: Path, tmp_path: Path, edit: str
                                                                       ) -> None:
