@@ -133,6 +133,18 @@ def read(path: str, max_file_mb: int = DEFAULT_MAX_FILE_MB) -> tuple[bytes, File
     return data, st
 
 
+def read_image(path: str, size: int, grey: bool = False) -> Image.Image | None:
+    """The image in the file at `path`, decoded with its short side at `size` or more (upright,
+    as it is shown); None when it cannot be read now. For a second look at a file already
+    indexed: the reason it cannot be read was told when it was."""
+    try:
+        data, _ = read(path)
+        with quiet(path):
+            return decode(path, data, size, grey).image
+    except (SkipFile, OSError):
+        return None
+
+
 def content_hash(path: str, f: BinaryIO) -> bytes:
     """sha256 of the file from where it is open, read a piece at a time."""
     digest = hashlib.sha256()

@@ -233,13 +233,17 @@ def test_a_shared_screenshot_is_a_copy_of_its_own_screenshot(photos: Path, tmp_p
     assert found == {f"zz-shared-{stem}.jpg": f"screen-{stem}.png" for stem in ("chelsea", "coffee")}
 
 
-def test_a_half_size_copy_of_a_phone_screenshot_is_its_screenshots_copy(photos: Path, tmp_path: Path) -> None:
-    """Two photos shown in one app on a 720×1560 screen, and each screen resized to half and saved
-    as a JPEG: the copy's photo is cut out of the app's frame as its original's is. It was not
-    (the copy was looked at whole, 780 px tall, where the JPEG's ringing around the app's text broke
-    up its background): the copy kept the frame and paired with the other photo's copy instead."""
+@pytest.mark.parametrize("edit", ["resize-50", "rot90"])
+def test_a_phone_screenshot_resized_or_turned_is_its_screenshots_copy(photos: Path, tmp_path: Path,
+                                                                      edit: str) -> None:
+    """Two photos shown in one app on a 720×1560 screen, each screen then resized to half and saved
+    as a JPEG, or turned by a quarter: the copy's photo is cut out of the app's frame as its
+    original's is, and (turned) the turned search finds it. Neither was: the half-size copy was
+    looked at whole, 780 px tall, where the JPEG's ringing around the app's text broke up its
+    background; the turned screen was looked for in rows only. Each kept its frame, and one
+    paired with the other photo's copy instead."""
     from dupwatch.bench.layouts import _screenshot
-    from dupwatch.bench.variants import CORE_TRANSFORMS
+    from dupwatch.bench.variants import TRANSFORMS
 
     folder = tmp_path / "screens"
     folder.mkdir()
@@ -247,27 +251,9 @@ def test_a_half_size_copy_of_a_phone_screenshot_is_its_screenshots_copy(photos: 
     for n, name in enumerate(("chelsea.png", "coffee.png")):
         screen = _screenshot(open_rgb(photos / name), n)
         screen.save(folder / f"screen-{n}.png")
-        suffix, data = CORE_TRANSFORMS["resize-50"](screen)
-        (folder / f"zz-half-{n}{suffix}").write_bytes(data)
-        expected[f"zz-half-{n}{suffix}"] = f"screen-{n}.png"
-    assert scan_found(folder, tmp_path, DEFAULT_INSTALL) == expected
-
-
-def test_a_screenshot_turned_on_its_side_is_its_screenshots_copy(photos: Path, tmp_path: Path) -> None:
-    """Two photos shown in one app, each screen then turned by a quarter: the photo is cut out of
-    the screen lying on its side as out of the upright one, and the turned search finds it. The
-    turned copies kept their frames, and one paired with the other photo's copy."""
-    from dupwatch.bench.layouts import _screenshot
-
-    folder = tmp_path / "screens"
-    folder.mkdir()
-    expected = {}
-    for n, name in enumerate(("chelsea.png", "coffee.png")):
-        screen = _screenshot(open_rgb(photos / name), n)
-        screen.save(folder / f"screen-{n}.png")
-        suffix, data = EDIT_TRANSFORMS["rot90"](screen)
-        (folder / f"zz-turned-{n}{suffix}").write_bytes(data)
-        expected[f"zz-turned-{n}{suffix}"] = f"screen-{n}.png"
+        suffix, data = TRANSFORMS[edit](screen)
+        (folder / f"zz-{edit}-{n}{suffix}").write_bytes(data)
+        expected[f"zz-{edit}-{n}{suffix}"] = f"screen-{n}.png"
     assert scan_found(folder, tmp_path, DEFAULT_INSTALL) == expected
 
 

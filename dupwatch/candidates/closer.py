@@ -27,11 +27,8 @@ from PIL import Image
 
 from dupwatch.candidates.base import Candidate
 from dupwatch.candidates.hamming import DIHEDRAL
-from dupwatch.decode import decode
-from dupwatch.errors import SkipFile
-from dupwatch.fingerprint import MIN_DETAIL, detail, read, the_photo
+from dupwatch.fingerprint import MIN_DETAIL, detail, read_image, the_photo
 from dupwatch.methods.cosine import ZOOMS, Cosine
-from dupwatch.quiet import quiet
 from dupwatch.record import Photo
 from dupwatch.store.base import Store
 
@@ -65,11 +62,8 @@ def fine(path: str) -> list[np.ndarray] | None:
     that differs (the border cut of a plain dark field is as unsteady as its faint detail: a
     half-size copy of a star field keeps a strip its original lost). None when it cannot be read
     now."""
-    try:
-        data, _ = read(path)
-        with quiet(path):
-            whole = decode(path, data, DECODED, grey=True).image
-    except (SkipFile, OSError):
+    whole = read_image(path, DECODED, grey=True)
+    if whole is None:
         return None
     seen, _ = the_photo(whole, DECODED)
     return [_small(seen), *([_small(whole)] if seen.size != whole.size else [])]

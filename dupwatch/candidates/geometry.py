@@ -42,14 +42,11 @@ import numpy as np
 from PIL import Image
 
 from dupwatch.candidates.base import Candidate, Scorer
-from dupwatch.decode import decode
-from dupwatch.errors import SkipFile
-from dupwatch.fingerprint import read, the_photo
+from dupwatch.fingerprint import read_image, the_photo
 from dupwatch.methods import geometry
 from dupwatch.methods.base import Method
 from dupwatch.methods.geometry import Features, Geometry, Verdict
 from dupwatch.ondemand import OnDemand
-from dupwatch.quiet import quiet
 from dupwatch.record import Photo
 from dupwatch.store.base import Store
 
@@ -205,13 +202,8 @@ class GeometryCheck:
 def decoded(path: str, size: int) -> Image.Image | None:
     """The photo as its fingerprints saw it (upright, off its canvas or borders), decoded with
     its short side at `size` or more; None when it cannot be read now."""
-    try:
-        data, _ = read(path)
-        with quiet(path):
-            image, _ = the_photo(decode(path, data, size).image, size)
-    except (SkipFile, OSError):
-        return None
-    return image
+    image = read_image(path, size)
+    return None if image is None else the_photo(image, size)[0]
 
 
 def judged(a_path: str, b_path: str, a: np.ndarray, b: np.ndarray, threshold: float) -> Verdict:
